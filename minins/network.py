@@ -1,0 +1,301 @@
+"""A container's network: the seed's strategies over :mod:`minins.netlink`.
+
+Strategies (``networks[i].type``):
+
+* ``loopback`` -- the container brings ``lo`` up. Its address, gateway and MTU are ignored,
+  as in the seed (whose minimal.json says ``"gateway": "localhost"``).
+* ``veth`` -- on the host, :func:`create` makes a pair named ``veth_prefix`` + 7 random hex
+  characters (a new name on a clash, up to 10 tries); the container's end is born directly
+  inside the init's network namespace (``IFLA_NET_NS_PID`` on the peer), so no link is ever
+  moved. The host end joins ``bridge``, gets the MTU and hairpin mode, and goes up. In the
+  container, :func:`initialize` renames its end to ``eth0`` and sets the MAC address, the
+  IPv4/IPv6 addresses (IPv6 without duplicate address detection: the address is assigned, and
+  DAD would keep it unusable for a second or more), the MTU, up, and the default gateways.
+* ``netns`` -- the container's init joins the network namespace file ``ns_path`` before
+  anything else.
+
+Then ``routes`` (destination, source as the preferred source, gateway, interface_name).
+
+Tear-down costs nothing: when the init's network namespace dies, the kernel removes the
+container's end of the pair and the host end with it. :func:`create` deletes what it made only
+when it fails half-way. ``mtu`` 0 and ``txqueuelen`` 0 mean "leave the kernel's default" (the
+seed failed on mtu 0).
+
+Errors: :func:`validate` raises :class:`minins.errors.ConfigError` naming the field
+(``networks[1].address: ...``) before anything exists; what only the kernel can tell (a
+bridge that is missing, an MTU it refuses) raises a
+:class:`~minins.netlink.sock.NetlinkError` at its step, its text starting with the field.
+
+Man pages: veth(4), rtnetlink(7), setns(2), network_namespaces(7); the statistics files are
+described in the kernel's Documentation/ABI/testing/sysfs-class-net-statistics.
+"""
+import os as _os
+
+from .errors import ConfigError, ContainerError, SyscallError
+from .netlink import addr as _addr
+from .netlink import codec as _c
+from .netlink import link as _link
+from .netlink import route as _route
+from .netlink.sock import NetlinkError, Socket, with_field
+
+__all__ = ["create", "initialize", "stats", "validate", "TYPES", "CHILD_NAME"]
+
+TYPES = ("loopback", "veth", "netns")
+CHILD_NAME = "eth0"
+NAME_TRIES = 10
+RANDOM_CHARS = 7
+MTU_MIN, MTU_MAX, MTU_MIN_IPV6 = 68, 65535, 1280
+CLONE_NEWNET = 0x40000000
+STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+         "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def _f(obj, name):
+    """A config field; a missing or ``None`` one reads as empty."""
+    value = getattr(obj, name, None)
+    return value if value is not None else ""
+
+
+# --- validation (pure) -----------------------------------------------------------------------
+
+def validate(networks, routes, field_prefix=("networks", "routes")):
+    """Check ``networks`` and ``routes`` without touching the kernel; raise ConfigError."""
+    nets, rts = field_prefix
+    counts = {}
+    for i, net in enumerate(networks):
+        where = "%s[%d]" % (nets, i)
+        kind = _f(net, "type")
+        if kind not in TYPES:
+            raise ConfigError(where + ".type", "unknown network type %r (expected %s)"
+                              % (kind, ", ".join(TYPES)))
+        counts.setdefault(kind, []).append(where)
+        if kind == "veth":
+            _validate_veth(net, where)
+        elif kind == "netns" and not (_f(net, "ns_path") and isinstance(net.ns_path, str)):
+            raise ConfigError(where + ".ns_path", "a netns network needs the path of a "
+                              "network namespace file, like /var/run/netns/NAME")
+    if len(counts.get("veth", ())) > 1:
+        raise ConfigError(counts["veth"][1] + ".type", "only one veth network is supported "
+                          "(its container end is %s)" % CHILD_NAME)
+    if len(counts.get("netns", ())) > 1:
+        raise ConfigError(counts["netns"][1] + ".type", "only one netns network can be joined")
+    if counts.get("veth") and counts.get("netns"):
+        raise ConfigError(counts["veth"][0] + ".type", "a veth network cannot be combined "
+                          "with a netns one: its peer would be born in the namespace the "
+                          "init then leaves")
+    for j, r in enumerate(routes):
+        _validate_route(r, "%s[%d]" % (rts, j))
+
+
+def _validate_veth(net, where):
+    bridge, prefix = _f(net, "bridge"), _f(net, "veth_prefix")
+    if not bridge:
+        raise ConfigError(where + ".bridge", "a veth network needs a bridge")
+    _link.check_name(bridge, where + ".bridge")
+    if not prefix:
+        raise ConfigError(where + ".veth_prefix", "a veth network needs a veth_prefix")
+    if _link.name_error(prefix + "0" * RANDOM_CHARS):
+        longest = _link.IFNAMSIZ - 1 - RANDOM_CHARS
+        if len(prefix.encode()) > longest:
+            raise ConfigError(where + ".veth_prefix", "%r is too long: %d random characters "
+                              "are added and link names have at most %d, so at most %d here"
+                              % (prefix, RANDOM_CHARS, _link.IFNAMSIZ - 1, longest))
+        raise ConfigError(where + ".veth_prefix", _link.name_error(prefix))
+    if _f(net, "mac_address"):
+        _link.parse_mac(_f(net, "mac_address"), where + ".mac_address")
+    fams = {}
+    for field, family in (("address", _c.AF_INET), ("ipv6_address", _c.AF_INET6)):
+        if _f(net, field):
+            fam = _addr.parse_cidr(_f(net, field), where + "." + field)[0]
+            _want_family(fam, family, where + "." + field)
+            fams[family] = field
+    for field, family in (("gateway", _c.AF_INET), ("ipv6_gateway", _c.AF_INET6)):
+        if _f(net, field):
+            fam = _addr.parse_ip(_f(net, field), where + "." + field)[0]
+            _want_family(fam, family, where + "." + field)
+            if family not in fams:
+                raise ConfigError(where + "." + field, "a gateway needs an %s address on the "
+                                  "link" % _addr.family_name(family))
+    _validate_int(net, "mtu", where, MTU_MAX)
+    mtu = _f(net, "mtu") or 0
+    if mtu and not MTU_MIN <= mtu:
+        raise ConfigError(where + ".mtu", "%d is below the minimum of %d (0 keeps the "
+                          "default)" % (mtu, MTU_MIN))
+    if mtu and _c.AF_INET6 in fams and mtu < MTU_MIN_IPV6:
+        raise ConfigError(where + ".mtu", "%d is below %d, the least IPv6 allows, and "
+                          "ipv6_address is set" % (mtu, MTU_MIN_IPV6))
+    _validate_int(net, "txqueuelen", where, 0xFFFFFFFF)
+
+
+def _want_family(got, want, field):
+    if got != want:
+        raise ConfigError(field, "must be an %s address, not %s"
+                          % (_addr.family_name(want), _addr.family_name(got)))
+
+
+def _validate_int(net, name, where, top):
+    value = _f(net, name) or 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ConfigError("%s.%s" % (where, name), "%r is not an integer from 0 to %d"
+                          % (value, top))
+
+
+def _validate_route(r, where):
+    dst, gw, src, dev = (_f(r, n) for n in ("destination", "gateway", "source",
+                                             "interface_name"))
+    if dev:
+        _link.check_name(dev, where + ".interface_name")
+    if not gw and not dev:
+        raise ConfigError(where, "a route needs a gateway or an interface_name")
+    if not dst and not gw and not src:
+        raise ConfigError(where + ".destination", "a default route needs a gateway or a "
+                          "source to tell its family")
+    _route._plan(dst, gw, src, None, where)
+
+
+# --- host side -------------------------------------------------------------------------------
+
+def create(networks, init_pid):
+    """Host side, once the init exists in its new network namespace. Returns the network
+    state ``{"veth_host": name, "veth_child": name}`` (empty strings without a veth)."""
+    state = {"veth_host": "", "veth_child": ""}
+    veths = [(i, n) for i, n in enumerate(networks) if _f(n, "type") == "veth"]
+    if not veths:
+        return state
+    with Socket() as sock:
+        for i, net in veths:
+            state["veth_host"], state["veth_child"] = _create_veth(sock, net, "networks[%d]"
+                                                                   % i, init_pid)
+    return state
+
+
+def _random_name(prefix):
+    return prefix + _os.urandom(4).hex()[:RANDOM_CHARS]
+
+
+def _create_pair(sock, net, where, init_pid):
+    qlen = _f(net, "txqueuelen") or None
+    for attempt in range(NAME_TRIES):
+        host, child = _random_name(net.veth_prefix), _random_name(net.veth_prefix)
+        if host == child:
+            continue
+        try:
+            _link.add_veth(sock, host, child, peer_netns_pid=init_pid, txqueuelen=qlen)
+            return host, child
+        except NetlinkError as e:
+            if e.errno != 17 or attempt == NAME_TRIES - 1:  # EEXIST: the name is taken
+                raise with_field(e, where)
+    raise ContainerError("%s: no free veth name after %d tries" % (where, NAME_TRIES))
+
+
+def _create_veth(sock, net, where, init_pid):
+    try:
+        bridge = _link.index(sock, net.bridge)
+    except NetlinkError as e:
+        raise with_field(e, where + ".bridge")
+    host, child = _create_pair(sock, net, where, init_pid)
+    try:
+        _step(where + ".bridge", _link.set_master, sock, host, bridge)
+        if _f(net, "mtu"):
+            _step(where + ".mtu", _link.set_mtu, sock, host, net.mtu)
+        if _f(net, "hairpin_mode"):
+            _step(where + ".hairpin_mode", _link.set_hairpin, sock, host, True)
+        _step(where, _link.set_up, sock, host)
+    except BaseException:
+        try:
+            _link.delete(sock, host)  # takes the container's end with it
+        except NetlinkError:
+            pass  # the error that brought us here is the one to report
+        raise
+    return host, child
+
+
+def _step(field, fn, *args):
+    try:
+        fn(*args)
+    except NetlinkError as e:
+        raise with_field(e, field)
+
+
+# --- container side --------------------------------------------------------------------------
+
+def initialize(networks, routes, state):
+    """In the container's init, inside its network namespace, before the mounts."""
+    for i, net in enumerate(networks):
+        if _f(net, "type") == "netns":
+            _join(net.ns_path, "networks[%d].ns_path" % i)
+    with Socket() as sock:
+        for i, net in enumerate(networks):
+            kind, where = _f(net, "type"), "networks[%d]" % i
+            if kind == "loopback":
+                _step(where, _link.set_up, sock, "lo")
+            elif kind == "veth":
+                _initialize_veth(sock, net, where, state)
+        for j, r in enumerate(routes):
+            _add_route(sock, r, "routes[%d]" % j)
+
+
+def _join(path, field):
+    from . import libc
+    try:
+        fd = _os.open(path, _os.O_RDONLY | _os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError(e.errno, "%s: open" % field, path)
+    try:
+        libc.setns(fd, CLONE_NEWNET, path)
+    except SyscallError as e:
+        raise SyscallError(e.errno, "%s: setns" % field, path)
+    finally:
+        _os.close(fd)
+
+
+def _initialize_veth(sock, net, where, state):
+    child = (state or {}).get("veth_child")
+    if not child:
+        raise ContainerError("%s: the network state names no veth_child" % where)
+    try:
+        found = _link.get(sock, child)
+    except NetlinkError as e:
+        raise with_field(e, where)
+    idx = found.index
+    if found.up:  # the kernel may refuse to rename a running link
+        _step(where, _link.set_down, sock, idx)
+    _step(where, _link.rename, sock, idx, CHILD_NAME)
+    if _f(net, "mac_address"):
+        _step(where + ".mac_address", _link.set_address, sock, idx, net.mac_address)
+    if _f(net, "address"):
+        _step(where + ".address", _addr.add, sock, idx, net.address)
+    if _f(net, "ipv6_address"):
+        _step(where + ".ipv6_address", _addr.add, sock, idx, net.ipv6_address, True)
+    if _f(net, "mtu"):
+        _step(where + ".mtu", _link.set_mtu, sock, idx, net.mtu)
+    _step(where, _link.set_up, sock, idx)
+    if _f(net, "gateway"):
+        _step(where + ".gateway", _route.add_default, sock, net.gateway, idx)
+    if _f(net, "ipv6_gateway"):
+        _step(where + ".ipv6_gateway", _route.add_default, sock, net.ipv6_gateway, idx)
+
+
+def _add_route(sock, r, where):
+    _step(where, _route.add, sock, _f(r, "destination") or None, _f(r, "gateway") or None,
+          _f(r, "source") or None, _f(r, "interface_name") or None)
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+def stats(state, sysfs="/sys/class/net"):
+    """The container's traffic, from the host end's counters with rx and tx swapped (what
+    the host end receives, the container sent). All zero without a veth."""
+    host = (state or {}).get("veth_host")
+    if not host:
+        return dict.fromkeys(STATS, 0)
+    out = {}
+    for name in STATS:
+        swapped = ("tx" if name.startswith("rx") else "rx") + name[2:]
+        path = "%s/%s/statistics/%s" % (sysfs, host, swapped)
+        try:
+            with open(path) as f:
+                out[name] = int(f.read())
+        except OSError as e:
+            raise SyscallError.from_oserror(e, "read network statistics", path)
+    return out
