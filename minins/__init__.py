@@ -1,0 +1,55 @@
+"""minins: a Linux container runtime in pure Python.
+
+The public API is importable from here; modules load on first use so that ``import minins``
+stays cheap for the command line.
+
+    >>> import minins
+    >>> cfg = minins.default_config()
+    >>> minins.run(cfg, ["/bin/true"])
+    0
+
+See README.md for the library API and vendor-notes.md for vendoring.
+"""
+from .errors import ConfigError, ContainerError, MininsError, StateError, SyscallError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    # ID mapping and exit status (pure)
+    "IDMap": "idmap",
+    "host_id_from_mapping": "idmap",
+    "container_id_from_mapping": "idmap",
+    "get_host_root_uid": "idmap",
+    "get_host_root_gid": "idmap",
+    "exit_code_from_status": "exitstatus",
+    # configuration
+    "Config": "config",
+    "load_config": ("config", "load"),
+    "loads_config": ("config", "loads"),
+    "dumps_config": ("config", "dumps"),
+    "default_config": "config",
+    "validate_config": ("config", "validate"),
+    # containers
+    "run": "container",
+    "Container": "container",
+    "load_state": ("state", "load"),
+}
+
+__all__ = sorted(_LAZY) + ["ConfigError", "ContainerError", "MininsError", "StateError",
+                           "SyscallError"]
+
+
+def __getattr__(name):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError("module 'minins' has no attribute %r" % name)
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    import importlib
+
+    value = getattr(importlib.import_module("." + module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,390 @@
+"""The one seam between minins and the kernel: thin ctypes wrappers, one per system call.
+
+Each function makes one call, checks it, and raises :class:`minins.errors.SyscallError`
+(an ``OSError`` carrying the errno, the operation and the path) when it fails; nothing returns
+-1. Composite logic (the pivot_root dance, the uid_map writing order, ...) lives in the modules
+above, which take this module as a parameter so that tests can put a recording fake in its
+place (``tests/fakes.py``; ``tests/test_libc.py`` keeps the two in step).
+
+libc is opened with ``ctypes.CDLL(None, use_errno=True)`` and every prototype is declared.
+Calls that glibc or musl do not both wrap (pivot_root, capget/capset, setns's friends
+pidfd_open and close_range, bpf, openat2, prlimit64, clone) go through ``syscall(2)`` with the
+number for the running architecture from :mod:`minins.arch`; no glibc-only symbol is used, so
+minins runs on musl too.
+
+Man pages: unshare(2), setns(2), mount(2), umount(2), pivot_root(2), chroot(2), prctl(2),
+capget(2), prlimit(2), clone(2), pidfd_open(2), pidfd_send_signal(2), close_range(2),
+eventfd(2), inotify(7), bpf(2), openat2(2), ioctl(2), sethostname(2).
+"""
+import ctypes as _ct
+import os as _os
+
+from . import arch as _arch
+from .errors import SyscallError
+
+_libc = _ct.CDLL(None, use_errno=True)
+# The Python C API, called with the GIL held, for fork/clone (see fork() below).
+_pyapi = _ct.PyDLL(None, use_errno=True)
+_NR = _arch.numbers()
+
+c_int, c_uint, c_long, c_ulong = _ct.c_int, _ct.c_uint, _ct.c_long, _ct.c_ulong
+c_char_p, c_void_p, c_uint64 = _ct.c_char_p, _ct.c_void_p, _ct.c_uint64
+
+
+def _fn(name, restype, *argtypes, lib=_libc):
+    """A fresh function pointer for ``name`` with the given prototype."""
+    f = lib[name]
+    f.restype = restype
+    f.argtypes = argtypes
+    return f
+
+
+def _sys(name, *argtypes, lib=_libc):
+    """``syscall(SYS_name, ...)`` with a declared prototype; returns a callable taking the args."""
+    f = lib["syscall"]
+    f.restype = c_long
+    f.argtypes = (c_long,) + argtypes
+    nr = _NR[name]
+    return lambda *args: f(nr, *args)
+
+
+def _fail(op, path=None, detail=None):
+    return SyscallError(_ct.get_errno(), op, path, detail)
+
+
+def _b(path):
+    return None if path is None else _os.fsencode(path)
+
+
+def _s(path):
+    return None if path is None else _os.fsdecode(path)
+
+
+# --- namespaces ------------------------------------------------------------------------------
+
+_unshare = _fn("unshare", c_int, c_int)
+_setns = _fn("setns", c_int, c_int, c_int)
+
+
+def unshare(flags):
+    if _unshare(flags) == -1:
+        raise _fail("unshare", detail="flags %#x" % flags)
+
+
+def setns(fd, nstype=0, path=None):
+    """Join the namespace ``fd`` refers to; ``path`` only names it in an error."""
+    if _setns(fd, nstype) == -1:
+        raise _fail("setns", path)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+_fork = _fn("fork", c_int, lib=_pyapi)
+_before_fork = _fn("PyOS_BeforeFork", None, lib=_pyapi)
+_after_fork_parent = _fn("PyOS_AfterFork_Parent", None, lib=_pyapi)
+_after_fork_child = _fn("PyOS_AfterFork_Child", None, lib=_pyapi)
+_clone = _sys("clone", c_ulong, c_void_p, c_void_p, c_void_p, c_void_p, lib=_pyapi)
+
+CLONE_PARENT = 0x00008000
+_SIGCHLD = 17
+
+
+def _forked(pid, op):
+    # Exactly what os.fork() does around the call, with the GIL held throughout (PyDLL).
+    if pid == 0:
+        _after_fork_child()
+        return 0
+    err = _ct.get_errno()
+    _after_fork_parent()
+    if pid < 0:
+        raise SyscallError(err, op)
+    return pid
+
+
+def fork():
+    """``os.fork()`` without the 3.12+ warning about threads: libc's fork (its atfork handlers
+    run) wrapped in CPython's own before/after-fork hooks. The child is single-threaded."""
+    _before_fork()
+    return _forked(_fork(), "fork")
+
+
+def clone_parent():
+    """Fork a sibling: a child whose parent is our parent (``CLONE_PARENT``).
+
+    A raw clone runs no libc atfork handler, so call it only from a single-threaded process
+    (a child made by :func:`fork`), where no other thread can hold a lock. CPython's own
+    after-fork handling is run in the new process as ``os.fork`` would.
+    """
+    _before_fork()
+    return _forked(_clone(CLONE_PARENT | _SIGCHLD, None, None, None, None), "clone")
+
+
+_gettid = _sys("gettid")
+
+
+def gettid():
+    return _gettid()
+
+
+_prctl = _fn("prctl", c_int, c_int, c_ulong, c_ulong, c_ulong, c_ulong)
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, op=None):
+    ret = _prctl(option, arg2, arg3, arg4, arg5)
+    if ret == -1:
+        raise _fail(op or "prctl", detail="option %d" % option)
+    return ret
+
+
+_pidfd_open = _sys("pidfd_open", c_int, c_uint)
+_pidfd_send_signal = _sys("pidfd_send_signal", c_int, c_int, c_void_p, c_uint)
+
+
+def pidfd_open(pid, flags=0):
+    fd = _pidfd_open(pid, flags)
+    if fd == -1:
+        raise _fail("pidfd_open", str(pid))
+    return fd
+
+
+def pidfd_send_signal(pidfd, sig):
+    if _pidfd_send_signal(pidfd, sig, None, 0) == -1:
+        raise _fail("pidfd_send_signal", detail="signal %d" % sig)
+
+
+_close_range = _sys("close_range", c_uint, c_uint, c_uint)
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def close_range(first, last=0xFFFFFFFF, flags=0):
+    if _close_range(first, last, flags) == -1:
+        raise _fail("close_range", detail="%d..%d" % (first, last))
+
+
+class _Rlimit64(_ct.Structure):
+    _fields_ = [("cur", c_uint64), ("max", c_uint64)]
+
+
+_prlimit64 = _sys("prlimit64", c_int, c_int, c_void_p, c_void_p)
+RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
+
+
+def prlimit(pid, resource, limits=None):
+    """Set (when ``limits`` is ``(soft, hard)``) and return the old ``(soft, hard)``."""
+    old = _Rlimit64()
+    new = None if limits is None else _ct.byref(_Rlimit64(limits[0], limits[1]))
+    if _prlimit64(pid, resource, new, _ct.byref(old)) == -1:
+        raise _fail("setrlimit" if limits else "getrlimit", detail="resource %d" % resource)
+    return old.cur, old.max
+
+
+# --- identity and capabilities ---------------------------------------------------------------
+
+class _CapHeader(_ct.Structure):
+    _fields_ = [("version", _ct.c_uint32), ("pid", c_int)]
+
+
+class _CapData(_ct.Structure):
+    _fields_ = [("effective", _ct.c_uint32), ("permitted", _ct.c_uint32),
+                ("inheritable", _ct.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+_capget = _sys("capget", c_void_p, c_void_p)
+_capset = _sys("capset", c_void_p, c_void_p)
+
+
+def capget(pid=0):
+    """``(effective, permitted, inheritable)`` of ``pid`` (0: the caller), as 64-bit masks."""
+    hdr = _CapHeader(_CAP_V3, pid)
+    data = (_CapData * 2)()
+    if _capget(_ct.byref(hdr), data) == -1:
+        raise _fail("capget", str(pid) if pid else None)
+    return tuple(getattr(data[0], f) | getattr(data[1], f) << 32
+                 for f in ("effective", "permitted", "inheritable"))
+
+
+def capset(effective, permitted, inheritable):
+    hdr = _CapHeader(_CAP_V3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        data[i].effective = effective >> (32 * i) & 0xFFFFFFFF
+        data[i].permitted = permitted >> (32 * i) & 0xFFFFFFFF
+        data[i].inheritable = inheritable >> (32 * i) & 0xFFFFFFFF
+    if _capset(_ct.byref(hdr), data) == -1:
+        raise _fail("capset", detail="effective %#x permitted %#x inheritable %#x"
+                    % (effective, permitted, inheritable))
+
+
+def setresuid(ruid, euid, suid):
+    try:
+        _os.setresuid(ruid, euid, suid)
+    except OSError as e:
+        raise SyscallError(e.errno, "setresuid", str(euid))
+
+
+def setresgid(rgid, egid, sgid):
+    try:
+        _os.setresgid(rgid, egid, sgid)
+    except OSError as e:
+        raise SyscallError(e.errno, "setresgid", str(egid))
+
+
+def setgroups(gids):
+    try:
+        _os.setgroups(list(gids))
+    except OSError as e:
+        raise SyscallError(e.errno, "setgroups", ",".join(map(str, gids)) or "(none)")
+
+
+_sethostname = _fn("sethostname", c_int, c_char_p, _ct.c_size_t)
+
+
+def sethostname(name):
+    raw = name.encode()
+    if _sethostname(raw, len(raw)) == -1:
+        raise _fail("sethostname", name)
+
+
+# --- mounts and the filesystem ---------------------------------------------------------------
+
+_mount = _fn("mount", c_int, c_char_p, c_char_p, c_char_p, c_ulong, c_char_p)
+_umount2 = _fn("umount2", c_int, c_char_p, c_int)
+_pivot_root = _sys("pivot_root", c_char_p, c_char_p)
+_chroot = _fn("chroot", c_int, c_char_p)
+
+
+def mount(source, target, fstype, flags, data=None):
+    if _mount(_b(source), _b(target), _b(fstype), flags, _b(data)) == -1:
+        raise _fail("mount", _s(target))
+
+
+def umount2(target, flags=0):
+    if _umount2(_b(target), flags) == -1:
+        raise _fail("umount", _s(target))
+
+
+def pivot_root(new_root, put_old):
+    if _pivot_root(_b(new_root), _b(put_old)) == -1:
+        raise _fail("pivot_root", _s(new_root))
+
+
+def chroot(path):
+    if _chroot(_b(path)) == -1:
+        raise _fail("chroot", _s(path))
+
+
+def mknod(path, mode, device, dir_fd=None):
+    try:
+        _os.mknod(path, mode, device, dir_fd=dir_fd)
+    except OSError as e:
+        raise SyscallError(e.errno, "mknod", _s(path))
+
+
+class _OpenHow(_ct.Structure):
+    _fields_ = [("flags", c_uint64), ("mode", c_uint64), ("resolve", c_uint64)]
+
+
+_openat2 = _sys("openat2", c_int, c_char_p, c_void_p, _ct.c_size_t)
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=0):
+    how = _OpenHow(flags | _os.O_CLOEXEC, mode, resolve)
+    fd = _openat2(dirfd, _b(path), _ct.byref(how), _ct.sizeof(how))
+    if fd == -1:
+        raise _fail("openat2", _s(path))
+    return fd
+
+
+# --- events ----------------------------------------------------------------------------------
+
+_eventfd = _fn("eventfd", c_int, c_uint, c_int)
+_inotify_init1 = _fn("inotify_init1", c_int, c_int)
+_inotify_add_watch = _fn("inotify_add_watch", c_int, c_int, c_char_p, _ct.c_uint32)
+
+EFD_CLOEXEC = _os.O_CLOEXEC
+IN_CLOEXEC = _os.O_CLOEXEC
+IN_NONBLOCK = _os.O_NONBLOCK
+IN_MODIFY = 0x00000002
+
+
+def eventfd(initval=0, flags=EFD_CLOEXEC):
+    fd = _eventfd(initval, flags)
+    if fd == -1:
+        raise _fail("eventfd")
+    return fd
+
+
+def inotify_init1(flags=IN_CLOEXEC):
+    fd = _inotify_init1(flags)
+    if fd == -1:
+        raise _fail("inotify_init1")
+    return fd
+
+
+def inotify_add_watch(fd, path, mask):
+    wd = _inotify_add_watch(fd, _b(path), mask)
+    if wd == -1:
+        raise _fail("inotify_add_watch", _s(path))
+    return wd
+
+
+# --- bpf -------------------------------------------------------------------------------------
+
+_bpf = _sys("bpf", c_int, c_void_p, c_uint)
+
+
+def bpf(cmd, attr, op="bpf"):
+    """``bpf(cmd, &attr, sizeof attr)``; ``attr`` is a writable ctypes object or buffer."""
+    ret = _bpf(cmd, _ct.byref(attr), _ct.sizeof(attr))
+    if ret == -1:
+        raise _fail(op, detail="command %d" % cmd)
+    return ret
+
+
+# --- ioctl -----------------------------------------------------------------------------------
+
+_ioctl_int = _fn("ioctl", c_int, c_int, c_ulong, c_ulong)
+_ioctl_ptr = _fn("ioctl", c_int, c_int, c_ulong, c_void_p)
+
+
+def ioctl(fd, request, arg=0, op="ioctl", path=None):
+    """ioctl with an integer argument, or a ctypes object passed by reference."""
+    if isinstance(arg, int):
+        ret = _ioctl_int(fd, request, arg)
+    else:
+        ret = _ioctl_ptr(fd, request, _ct.byref(arg))
+    if ret == -1:
+        raise _fail(op, path, detail="request %#x" % request)
+    return ret
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+_signal_fn = _fn("signal", c_void_p, c_int, c_void_p)
+_sigprocmask = _fn("sigprocmask", c_int, c_int, c_void_p, c_void_p)
+_SIG_DFL = 0
+_SIG_SETMASK = 2
+_NSIG = 65
+
+
+def reset_signals():
+    """Every disposition back to SIG_DFL and an empty signal mask, just before execve.
+
+    execve keeps ignored signals ignored and the mask as it is; CPython ignores SIGPIPE and
+    SIGXFSZ, and the runtime may block some, none of which the container's program expects.
+    Called in the child only: CPython's own handler table is not told.
+    """
+    for sig in range(1, _NSIG):
+        if sig not in (9, 19):  # SIGKILL and SIGSTOP cannot be changed
+            _signal_fn(sig, _SIG_DFL)  # EINVAL for the few libc reserves: nothing to undo
+    empty = (_ct.c_ulong * (1024 // (8 * _ct.sizeof(_ct.c_ulong))))()
+    if _sigprocmask(_SIG_SETMASK, empty, None) == -1:
+        raise _fail("sigprocmask")
