@@ -1,0 +1,395 @@
+"""The container configuration: libcontainer's ``container.json``, typed and immutable.
+
+Every field of libcontainer's ``Config`` (``libcontainer-system.md`` section 1) under the same
+JSON name, plus a few that today's runtimes have (marked *new* below). :func:`loads` checks
+every key and value -- an unknown key is an error with a did-you-mean hint -- and
+:func:`validate` checks the whole configuration before anything is created; both raise
+:class:`~minins.errors.ConfigError` naming the field path (``uid_mappings[1].size: must be at
+least 1``). :func:`dumps` writes the same JSON back.
+
+Pure: no kernel calls. The network and cgroup sections are checked by
+:func:`minins.network.validate` and :func:`minins.cgroups.validate`, imported only when a
+configuration has those sections.
+"""
+from . import caps as _caps
+from . import idmap as _idmap
+from .errors import ConfigError
+from .idmap import IDMap
+from .record import BOOL, INT, STR, Field, ListOf, Optional, Record
+
+__all__ = [
+    "Config", "Namespace", "MountConfig", "Mount", "Device", "Network", "Route", "Cgroup",
+    "Rlimit", "IDMap", "loads", "load", "dumps", "validate", "default_config",
+    "NAMESPACE_TYPES",
+]
+
+# type -> the CLONE_* flag (sched.h)
+NAMESPACE_TYPES = {
+    "NEWNS": 0x00020000,
+    "NEWCGROUP": 0x02000000,  # new
+    "NEWUTS": 0x04000000,
+    "NEWIPC": 0x08000000,
+    "NEWUSER": 0x10000000,
+    "NEWPID": 0x20000000,
+    "NEWNET": 0x40000000,
+}
+
+
+class Namespace(Record):
+    FIELDS = (Field("type", STR, ""), Field("path", STR, ""))
+
+
+class Device(Record):
+    """A device node to create, or a device cgroup rule. ``type`` is a character code
+    (99 'c', 98 'b', 97 'a' for "all" in cgroup rules); -1 is the wildcard major/minor."""
+
+    FIELDS = (
+        Field("type", INT, 0),
+        Field("path", STR, ""),
+        Field("major_number", INT, 0),
+        Field("minor_number", INT, 0),
+        Field("cgroup_permissions", STR, ""),
+        Field("file_mode", INT, 0),
+        Field("uid", INT, 0),
+        Field("gid", INT, 0),
+    )
+
+
+class Mount(Record):
+    FIELDS = (
+        Field("type", STR, ""),  # "bind" | "tmpfs"
+        Field("source", STR, ""),
+        Field("destination", STR, ""),
+        Field("writable", BOOL, False),
+        Field("relabel", STR, ""),  # "z" | "Z"
+        Field("private", BOOL, False),
+        Field("slave", BOOL, False),
+        Field("data", STR, ""),  # new: tmpfs options such as "size=64m,mode=1777"
+    )
+
+
+class MountConfig(Record):
+    FIELDS = (
+        Field("no_pivot_root", BOOL, False),
+        Field("pivot_dir", STR, ""),
+        Field("readonly_fs", BOOL, False),
+        Field("mounts", ListOf(Mount), ()),
+        Field("device_nodes", ListOf(Device), ()),
+        Field("mount_label", STR, ""),
+    )
+
+
+class Network(Record):
+    FIELDS = (
+        Field("type", STR, ""),  # "loopback" | "veth" | "netns"
+        Field("bridge", STR, ""),
+        Field("veth_prefix", STR, ""),
+        Field("mac_address", STR, ""),
+        Field("address", STR, ""),
+        Field("ipv6_address", STR, ""),
+        Field("gateway", STR, ""),
+        Field("ipv6_gateway", STR, ""),
+        Field("mtu", INT, 0),
+        Field("txqueuelen", INT, 0),
+        Field("hairpin_mode", BOOL, False),
+        Field("ns_path", STR, ""),  # the seed's netns strategy: join this network namespace
+    )
+
+
+class Route(Record):
+    FIELDS = (
+        Field("destination", STR, ""),
+        Field("source", STR, ""),
+        Field("gateway", STR, ""),
+        Field("interface_name", STR, ""),
+    )
+
+
+class Cgroup(Record):
+    FIELDS = (
+        Field("name", STR, ""),
+        Field("parent", STR, ""),
+        Field("allow_all_devices", BOOL, False),
+        Field("allowed_devices", ListOf(Device), ()),
+        Field("memory", INT, 0),
+        Field("memory_reservation", INT, 0),
+        Field("memory_swap", INT, 0),
+        Field("cpu_shares", INT, 0),
+        Field("cpu_quota", INT, 0),
+        Field("cpu_period", INT, 0),
+        Field("cpuset_cpus", STR, ""),
+        Field("cpuset_mems", STR, ""),
+        Field("blkio_weight", INT, 0),
+        Field("freezer", STR, ""),
+        Field("slice", STR, ""),
+        Field("pids_limit", INT, 0),  # new: pids.max (0: no limit)
+    )
+
+
+class Rlimit(Record):
+    FIELDS = (Field("type", INT, 0), Field("hard", INT, 0), Field("soft", INT, 0))
+
+
+class Config(Record):
+    FIELDS = (
+        Field("mount_config", Optional(MountConfig), None),
+        Field("root_fs", STR, ""),
+        Field("hostname", STR, ""),
+        Field("user", STR, ""),
+        Field("working_dir", STR, ""),
+        Field("environment", ListOf(STR), ()),
+        Field("tty", BOOL, False),
+        Field("namespaces", ListOf(Namespace), ()),
+        Field("capabilities", ListOf(STR), ()),
+        Field("ambient_capabilities", ListOf(STR), ()),  # new
+        Field("networks", ListOf(Network), ()),
+        Field("routes", ListOf(Route), ()),
+        Field("cgroups", Optional(Cgroup), None),
+        Field("apparmor_profile", STR, ""),
+        Field("process_label", STR, ""),
+        Field("restrict_sys", BOOL, False),
+        Field("rlimits", ListOf(Rlimit), ()),
+        Field("additional_groups", ListOf(INT), ()),
+        Field("uid_mappings", ListOf(IDMap), ()),
+        Field("gid_mappings", ListOf(IDMap), ()),
+        Field("no_new_privileges", BOOL, False),  # new: PR_SET_NO_NEW_PRIVS
+        Field("labels", ListOf(STR), ()),  # new: "key=value" metadata, copied to the state
+    )
+
+    def namespace(self, type_):
+        """The :class:`Namespace` entry of that type, or ``None``."""
+        for ns in self.namespaces:
+            if ns.type == type_:
+                return ns
+        return None
+
+    def has_namespace(self, type_):
+        return self.namespace(type_) is not None
+
+    def clone_flags(self):
+        """CLONE_* flags of the namespaces to create (those without a path)."""
+        flags = 0
+        for ns in self.namespaces:
+            if not ns.path:
+                flags |= NAMESPACE_TYPES[ns.type]
+        return flags
+
+
+# --- load and dump ---------------------------------------------------------------------------
+
+def loads(text, check=True):
+    """Parse container.json text into a :class:`Config`, validated unless ``check`` is false."""
+    from ._json import loads as _loads
+
+    try:
+        data = _loads(text)
+    except ValueError as e:
+        raise ConfigError("", "not valid JSON: %s" % e) from None
+    cfg = Config.from_json(data)
+    if check:
+        validate(cfg)
+    return cfg
+
+
+def load(path, check=True):
+    """Read and parse a container.json file."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError("", "cannot read configuration %s: %s" % (path, e.strerror)) from None
+    try:
+        return loads(text, check)
+    except ConfigError as e:
+        if not e.field:
+            e.message = "%s: %s" % (path, e.message)
+        raise
+
+
+def dumps(cfg, indent=2):
+    from ._json import dumps as _dumps
+
+    return _dumps(cfg.to_json(), indent=indent)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+_MAX_U32_ID = _idmap.MAX_ID
+_RLIMIT_COUNT = 16  # RLIM_NLIMITS
+_U64 = 2 ** 64 - 1
+
+
+def validate(cfg):
+    """Check the whole configuration; raise :class:`ConfigError` for the first problem."""
+    _check_namespaces(cfg)
+    _check_idmaps(cfg)
+    _check_process(cfg)
+    _check_mounts(cfg)
+    if cfg.networks or cfg.routes:
+        if not cfg.has_namespace("NEWNET"):
+            raise ConfigError("networks" if cfg.networks else "routes",
+                              "needs a NEWNET namespace")
+        from . import network
+
+        network.validate(cfg.networks, cfg.routes)
+    if cfg.cgroups is not None:
+        from . import cgroups
+
+        cgroups.validate(cfg.cgroups, "cgroups")
+    return cfg
+
+
+def _check_namespaces(cfg):
+    seen = set()
+    for i, ns in enumerate(cfg.namespaces):
+        here = "namespaces[%d]" % i
+        if ns.type not in NAMESPACE_TYPES:
+            raise ConfigError(here + ".type", "unknown namespace type %r; known: %s"
+                              % (ns.type, ", ".join(sorted(NAMESPACE_TYPES))))
+        if ns.type in seen:
+            raise ConfigError(here + ".type", "namespace %s is listed twice" % ns.type)
+        seen.add(ns.type)
+        if ns.path and not ns.path.startswith("/"):
+            raise ConfigError(here + ".path", "must be an absolute path")
+
+
+def _check_idmaps(cfg):
+    userns = cfg.namespace("NEWUSER")
+    for field in ("uid_mappings", "gid_mappings"):
+        maps = getattr(cfg, field)
+        if maps and (userns is None or userns.path):
+            raise ConfigError(field, "mappings need a new user namespace (NEWUSER without a "
+                              "path)")
+        if userns is not None and not userns.path and not maps:
+            raise ConfigError(field, "a new user namespace (NEWUSER) needs mappings")
+        _idmap.validate_mappings(maps, field)
+
+
+def _check_process(cfg):
+    if cfg.hostname:
+        if not cfg.has_namespace("NEWUTS"):
+            raise ConfigError("hostname", "setting a hostname needs a NEWUTS namespace")
+        if len(cfg.hostname.encode()) > 64:
+            raise ConfigError("hostname", "must be at most 64 bytes")
+    for i, env in enumerate(cfg.environment):
+        if "=" not in env or env.startswith("="):
+            raise ConfigError("environment[%d]" % i, "must be NAME=VALUE, not %r" % env)
+    if cfg.working_dir and not cfg.working_dir.startswith("/"):
+        raise ConfigError("working_dir", "must be an absolute path")
+    if cfg.user:
+        parts = cfg.user.split(":")
+        if len(parts) > 2 or not all(parts):
+            raise ConfigError("user", "must be name|uid[:group|gid], not %r" % cfg.user)
+    for i, gid in enumerate(cfg.additional_groups):
+        if not 0 <= gid <= _MAX_U32_ID:
+            raise ConfigError("additional_groups[%d]" % i, "must be within 0..%d" % _MAX_U32_ID)
+    bounding = _caps.mask_of(cfg.capabilities, "capabilities")
+    for i, name in enumerate(cfg.ambient_capabilities):
+        if not bounding >> _caps.cap_number(name, "ambient_capabilities[%d]" % i) & 1:
+            raise ConfigError("ambient_capabilities[%d]" % i,
+                              "%s must also be in capabilities" % name)
+    seen = set()
+    for i, rl in enumerate(cfg.rlimits):
+        here = "rlimits[%d]" % i
+        if not 0 <= rl.type < _RLIMIT_COUNT:
+            raise ConfigError(here + ".type", "must be an RLIMIT_* number within 0..%d"
+                              % (_RLIMIT_COUNT - 1))
+        if rl.type in seen:
+            raise ConfigError(here + ".type", "resource %d is listed twice" % rl.type)
+        seen.add(rl.type)
+        for name in ("soft", "hard"):
+            if not 0 <= getattr(rl, name) <= _U64:
+                raise ConfigError("%s.%s" % (here, name), "must be within 0..2**64-1")
+        if rl.soft > rl.hard:
+            raise ConfigError(here + ".soft", "must not exceed hard (%d)" % rl.hard)
+
+
+def _check_mounts(cfg):
+    newns = cfg.has_namespace("NEWNS")
+    if cfg.mount_config is not None and not newns:
+        raise ConfigError("mount_config", "needs a NEWNS namespace")
+    if cfg.restrict_sys and not newns:
+        raise ConfigError("restrict_sys", "needs a NEWNS namespace")
+    mc = cfg.mount_config
+    if mc is None:
+        return
+    if mc.pivot_dir and not mc.pivot_dir.startswith("/"):
+        raise ConfigError("mount_config.pivot_dir", "must be an absolute path in the rootfs")
+    for i, m in enumerate(mc.mounts):
+        here = "mount_config.mounts[%d]" % i
+        if m.type not in ("bind", "tmpfs"):
+            raise ConfigError(here + ".type", "unsupported mount type %r (bind or tmpfs)"
+                              % m.type)
+        if not m.destination.startswith("/"):
+            raise ConfigError(here + ".destination", "must be an absolute path")
+        if m.type == "bind" and not m.source.startswith("/"):
+            raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
+        if m.relabel not in ("", "z", "Z"):
+            raise ConfigError(here + ".relabel", "must be \"z\" or \"Z\"")
+        if m.private and m.slave:
+            raise ConfigError(here + ".slave", "a mount cannot be both private and slave")
+    for i, d in enumerate(mc.device_nodes):
+        _check_device_node(d, "mount_config.device_nodes[%d]" % i)
+
+
+def _check_device_node(d, here):
+    if d.type not in (ord("c"), ord("b")):
+        raise ConfigError(here + ".type", "must be 99 (c) or 98 (b), not %r" % d.type)
+    if not d.path.startswith("/dev/") or "/../" in d.path + "/":
+        raise ConfigError(here + ".path", "must be an absolute path under /dev")
+    for name in ("major_number", "minor_number"):
+        if not 0 <= getattr(d, name) <= 0xFFFFF:
+            raise ConfigError("%s.%s" % (here, name), "must be a device number (no wildcard "
+                              "for a node)")
+    if not 0 <= d.file_mode <= 0o7777:
+        raise ConfigError(here + ".file_mode", "must be permission bits within 0..0o7777")
+    for name in ("uid", "gid"):
+        if not 0 <= getattr(d, name) <= _MAX_U32_ID:
+            raise ConfigError("%s.%s" % (here, name), "must be within 0..%d" % _MAX_U32_ID)
+
+
+# --- the default ---------------------------------------------------------------------------
+
+def _simple_device(path, major, minor):
+    return Device(type=ord("c"), path=path, major_number=major, minor_number=minor,
+                  cgroup_permissions="rwm", file_mode=0o666)
+
+
+DEFAULT_DEVICE_NODES = (
+    _simple_device("/dev/null", 1, 3),
+    _simple_device("/dev/zero", 1, 5),
+    _simple_device("/dev/full", 1, 7),
+    _simple_device("/dev/tty", 5, 0),
+    _simple_device("/dev/random", 1, 8),
+    _simple_device("/dev/urandom", 1, 9),
+)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def default_config():
+    """What ``minins run`` uses without ``--config``: needs no image.
+
+    New mount, uts, ipc, pid and net namespaces; the host's ``/`` bound read-only as the
+    rootfs; fresh ``/proc``, a minimal ``/dev``, a tmpfs on ``/tmp``; ``lo`` up; hostname
+    ``minins``; restrict_sys; the default capability set of today's runtimes;
+    no_new_privileges.
+    """
+    return Config(
+        root_fs="/",
+        hostname="minins",
+        environment=("PATH=" + DEFAULT_PATH, "HOME=/root", "TERM=xterm", "HOSTNAME=minins"),
+        working_dir="/",
+        namespaces=tuple(Namespace(type=t) for t in
+                         ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID", "NEWNET")),
+        capabilities=_caps.DEFAULT_CAPS,
+        networks=(Network(type="loopback"),),
+        restrict_sys=True,
+        no_new_privileges=True,
+        mount_config=MountConfig(
+            readonly_fs=True,
+            mounts=(Mount(type="tmpfs", destination="/tmp", writable=True,
+                          data="mode=1777"),),
+            device_nodes=DEFAULT_DEVICE_NODES,
+        ),
+    )
