@@ -1,0 +1,353 @@
+"""The host side of a container's life: the seed's ``Exec``, in separable steps.
+
+:meth:`Container.create` does everything up to the point where the init would exec the
+command: fork, namespaces, user-namespace maps, cgroups, the host side of the network, the
+state file, and the whole in-container setup. :meth:`Container.start` releases the init to
+exec. :meth:`Container.wait` waits for it, kills what is left of the container where it has no
+PID namespace of its own, removes everything, and returns the exit code. :func:`run` is the
+three in a row.
+
+Every resource is registered on an undo stack the moment it exists; a failure at any step, on
+either side of the sync channel, kills and reaps the init and unwinds the stack, and the error
+names the step. The sync protocol is documented in :mod:`minins.sync`.
+"""
+import os
+
+from . import _json
+from . import config as _config
+from . import idmap as _idmap
+from . import init as _init
+from . import libc as _libc
+from . import namespaces as _ns
+from . import security as _security
+from . import state as _state
+from . import sync
+from .errors import ConfigError, ContainerError, MininsError, SyscallError
+from .exitstatus import exit_code_from_status
+
+CAP_SETGID = 6
+SIGKILL = 9
+
+
+def new_id():
+    return os.urandom(6).hex()
+
+
+def _fileno(f):
+    if f is None or isinstance(f, int):
+        return f
+    return f.fileno()
+
+
+class Container:
+    """One container. ``config`` is a validated :class:`minins.config.Config`; ``args`` the
+    command and its arguments; ``stdin``/``stdout``/``stderr`` descriptors or file objects
+    (``None``: inherit the runtime's)."""
+
+    def __init__(self, config, args, *, id=None, data_path=None, state_root=None,
+                 stdin=None, stdout=None, stderr=None, console=None, lc=_libc):
+        if not args:
+            raise ConfigError("args", "no command to run")
+        self.config = config
+        self.args = [os.fsdecode(a) for a in args]
+        self.id = _state.validate_id(id) if id else new_id()
+        self.data_path = data_path or os.path.join(state_root or _state.default_state_root(),
+                                                   self.id)
+        self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
+        self.console = console  # (master fd, slave path) when the container has a tty
+        self.lc = lc
+        self.pid = None
+        self.init_start_time = None
+        self.network_state = {}
+        self.cgroups = None
+        self.state = None
+        self._sock = None
+        self._undo = []  # (name, function) in creation order
+        self._status = None
+        self._pid1 = None
+        self._ns_fds = []
+
+    # --- the life cycle ----------------------------------------------------------------------
+
+    def create(self):
+        """Everything up to releasing the init (see the module docstring)."""
+        try:
+            self._create()
+        except BaseException as e:
+            self.destroy()
+            if isinstance(e, MininsError):
+                e.with_step(self._step)
+            raise
+
+    def start(self, callback=None):
+        """Let the init exec the command; returns once it has (or raises why it could not)."""
+        try:
+            self._step = "start"
+            sync.send(self._sock, sync.START)
+            kind, payload = sync.recv(self._sock)
+            if kind == sync.ERROR:
+                raise sync.error_from_payload(payload)
+            if kind is not sync.EOF:
+                raise ContainerError("sync: unexpected %s after START" % kind)
+            self._close_sock()
+        except BaseException as e:
+            self.destroy()
+            if isinstance(e, MininsError):
+                e.with_step(self._step)
+            raise
+        if callback is not None:
+            callback()
+
+    def wait(self):
+        """Wait for the init, clean up everything, and return its exit code (128+N for a
+        signal N)."""
+        try:
+            status = self._wait_init()
+            if not self.config.has_namespace("NEWPID") and self.cgroups is not None:
+                self.cgroups.kill_all()
+            return exit_code_from_status(status)
+        finally:
+            self.destroy()
+
+    def kill(self, sig=SIGKILL):
+        if self.pid is not None and self._status is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self):
+        """Kill and reap the init if it still runs, then undo every step, newest first."""
+        errors = []
+        if self.pid is not None and self._status is None:
+            self.kill(SIGKILL)
+            try:
+                self._wait_init()
+            except OSError as e:
+                errors.append(e)
+        self._close_sock()
+        while self._undo:
+            name, undo = self._undo.pop()
+            try:
+                undo()
+            except Exception as e:  # keep unwinding; report the first problem
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    # --- create, step by step ----------------------------------------------------------------
+
+    _step = "create"
+
+    def _create(self):
+        cfg = self.config
+        self._step = "preflight"
+        self._preflight()
+        self._step = "fork"
+        pid1 = self._fork()
+        self._step = "user namespace"
+        if self._new_userns:
+            sync.expect(self._sock, sync.USERNS_READY)
+            self._write_id_maps(pid1)
+            sync.send(self._sock, sync.USERNS_MAPPED)
+        self._step = "namespaces"
+        self.pid = sync.expect(self._sock, sync.INIT_PID).get("pid")
+        if not isinstance(self.pid, int) or self.pid <= 0:
+            raise ContainerError("sync: INIT_PID without a valid pid")
+        if self.pid != pid1:
+            self._reap_intermediate()
+        self.init_start_time = _state.proc_start_time(self.pid)
+        if cfg.cgroups is not None:
+            self._step = "cgroups"
+            self._setup_cgroups()
+        if cfg.networks:
+            self._step = "network"
+            from . import network
+
+            self.network_state = network.create(cfg.networks, self.pid)
+        self._step = "state"
+        self._save_state()
+        self._step = "init"
+        sync.send(self._sock, sync.RELEASE, {"network_state": self.network_state})
+        sync.expect(self._sock, sync.SETUP_DONE)
+
+    def _preflight(self):
+        """Checks and preparations that create nothing on the host but the data path."""
+        cfg = self.config
+        if cfg.has_namespace("NEWNS"):
+            root = cfg.root_fs
+            if not root:
+                raise ConfigError("root_fs", "not set (give --rootfs)")
+            if not os.path.isdir(root):
+                raise ConfigError("root_fs", "%s is not a directory" % root)
+        if cfg.networks or cfg.routes:
+            from . import network  # noqa: F401 - the init uses it after the fork
+        if cfg.cgroups is not None:
+            from . import cgroups  # noqa: F401
+        self._ns_fds = _ns.open_paths(cfg, self.lc)
+        self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
+        self._make_data_path()
+
+    def _make_data_path(self):
+        parent = os.path.dirname(self.data_path.rstrip("/"))
+        os.makedirs(parent, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(self.data_path, 0o711)
+        except FileExistsError:
+            if os.path.exists(os.path.join(self.data_path, _state.STATE_FILE)):
+                raise ConfigError("--id", "a container with id %s exists (%s)"
+                                  % (self.id, self.data_path)) from None
+            self._undo.append(("state", lambda: _state.remove(self.data_path)))
+            return
+        except OSError as e:
+            raise SyscallError(e.errno, "mkdir", self.data_path) from None
+        self._undo.append(("data path", lambda: _rmtree_own(self.data_path)))
+
+    @property
+    def _new_userns(self):
+        ns = self.config.namespace("NEWUSER")
+        return ns is not None and not ns.path
+
+    def _fork(self):
+        cfg = self.config
+        runtime_end, child_end = sync.socketpair()
+        self._sock = runtime_end
+        ctx = _init.ChildContext(
+            cfg, self.args, child_end, runtime_end, self._ns_fds,
+            self.stdio if any(fd is not None for fd in self.stdio) else None,
+            flags=cfg.clone_flags() & ~(_config.NAMESPACE_TYPES["NEWUSER"]
+                                        | _config.NAMESPACE_TYPES["NEWCGROUP"]),
+            pid_ns=cfg.has_namespace("NEWPID"), new_userns=self._new_userns, lc=self.lc)
+        ctx.in_userns = cfg.has_namespace("NEWUSER")
+        ctx.gid5_mapped = not ctx.in_userns or self._new_userns and \
+            _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None
+        ctx.console_path = self.console[1] if self.console else None
+        ctx.console = 0 if self.console else None
+        ctx.cap_last_cap = _security.cap_last_cap()
+        try:
+            pid = self.lc.fork()
+        except BaseException:
+            child_end.close()
+            raise
+        if pid == 0:
+            _init.stage1(ctx)  # never returns
+        child_end.close()
+        self._pid1 = pid
+        self._undo.append(("intermediate", lambda: self._reap_intermediate(kill=True)))
+        _ns.close(self._ns_fds)
+        self._ns_fds = []
+        return pid
+
+    def _reap_intermediate(self, kill=False):
+        """Reap the intermediate process once (never signal a pid after reaping it: it may
+        belong to someone else by then). When it is the init itself, the init's own wait
+        does that."""
+        pid, self._pid1 = self._pid1, None
+        if pid is None or pid == self.pid:
+            return
+        if kill:
+            os.kill(pid, SIGKILL)
+        os.waitpid(pid, 0)
+
+    def _write_id_maps(self, pid):
+        """uid_map, then setgroups ("deny" when we lack CAP_SETGID, as the kernel then
+        requires), then gid_map -- the order user_namespaces(7) asks for."""
+        cfg = self.config
+        _write_proc(pid, "uid_map", _idmap.render(cfg.uid_mappings))
+        effective = self.lc.capget()[0]
+        if not effective >> CAP_SETGID & 1:
+            _write_proc(pid, "setgroups", "deny")
+        _write_proc(pid, "gid_map", _idmap.render(cfg.gid_mappings))
+
+    def _setup_cgroups(self):
+        from . import cgroups
+
+        cg = self.config.cgroups
+        if not cg.name:
+            cg = cg.replace(name=self.id)
+        self.cgroups = cgroups.new_manager(cg)
+        self._undo.append(("cgroups", self.cgroups.destroy))
+        self.cgroups.apply(self.pid)
+
+    def _save_state(self):
+        cfg = self.config
+        self.state = {
+            "id": self.id,
+            "init_pid": self.pid,
+            "init_start_time": self.init_start_time,
+            "network_state": self.network_state,
+            "cgroup_paths": dict(self.cgroups.paths) if self.cgroups is not None else {},
+            "created": _now(),
+            "root_fs": cfg.root_fs,
+            "data_path": self.data_path,
+            "pid_namespace": cfg.has_namespace("NEWPID"),
+            "user_namespace": cfg.has_namespace("NEWUSER"),
+            "labels": list(cfg.labels),
+            "runtime_pid": os.getpid(),
+        }
+        _state.write_atomic(os.path.join(self.data_path, _state.CONFIG_FILE),
+                            _config.dumps(cfg) + "\n")
+        self._undo.append(("config file", lambda: _unlink(
+            os.path.join(self.data_path, _state.CONFIG_FILE))))
+        _state.save(self.data_path, self.state)
+        self._undo.append(("state", lambda: _state.remove(self.data_path)))
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _wait_init(self):
+        if self._status is None:
+            _, status = os.waitpid(self.pid, 0)
+            self._status = status
+        return self._status
+
+    def _close_sock(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def _write_proc(pid, name, text):
+    path = "/proc/%d/%s" % (pid, name)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise SyscallError(e.errno, "write", path, text.strip().replace("\n", "; ")) from None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _rmtree_own(path):
+    """Remove a data path we created: its few files, then the directory."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        _unlink(os.path.join(path, name))
+    os.rmdir(path)
+
+
+def _now():
+    import time
+
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int(t % 1 * 1e6)
+
+
+def run(config, args, *, stdin=None, stdout=None, stderr=None, data_path=None, id=None,
+        state_root=None, start_callback=None, console=None):
+    """Run ``args`` in a new container made from ``config``; return its exit code."""
+    c = Container(config, args, id=id, data_path=data_path, state_root=state_root,
+                  stdin=stdin, stdout=stdout, stderr=stderr, console=console)
+    c.create()
+    c.start(start_callback)
+    return c.wait()

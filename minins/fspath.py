@@ -1,0 +1,122 @@
+"""Resolve paths inside a root directory without ever leaving it (openat2(2), path_resolution(7)).
+
+A container image is untrusted: ``/etc`` in it may be a symlink to the host's ``/etc``, and a
+mount destination resolved naively would then land on the host. Every path minins mounts onto,
+creates or binds inside a rootfs is opened here relative to a descriptor of the rootfs, with
+symlinks interpreted as if the rootfs were ``/`` (``RESOLVE_IN_ROOT``), and the mount then
+targets the opened descriptor through ``/proc/self/fd/N`` rather than a path that could be
+swapped in between.
+
+Where ``openat2`` is missing (before Linux 5.6, or under qemu-user) the same resolution is
+done by hand: component by component with ``O_PATH | O_NOFOLLOW``, reading each symlink and
+restarting absolute targets at the root, ``..`` never climbing above it, at most 40 links.
+"""
+import errno
+import os
+import stat
+
+from . import libc as _libc
+from .errors import SyscallError
+
+O_PATH = getattr(os, "O_PATH", 0o10000000)
+_MAX_LINKS = 40
+_have_openat2 = [True]
+
+
+def _components(path):
+    return [c for c in path.split("/") if c and c != "."]
+
+
+def open_in_root(rootfd, path, flags=O_PATH, lc=_libc):
+    """An fd for ``path`` resolved inside the directory ``rootfd`` (close-on-exec)."""
+    if _have_openat2[0]:
+        try:
+            return lc.openat2(rootfd, "/".join(_components(path)) or ".", flags,
+                              resolve=_libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS)
+        except OSError as e:
+            if e.errno != errno.ENOSYS:
+                raise
+            _have_openat2[0] = False
+    return _walk(rootfd, path, flags)
+
+
+def _walk(rootfd, path, flags, create=None, mode=0o755):
+    """The by-hand resolution: an fd opened with ``flags`` on the final component. With
+    ``create`` ("dir" or "file"), missing components are made on the way (directories, and
+    the last one as ``create`` says), symlink targets included -- always inside the root."""
+    todo = _components(path)
+    stack = [os.dup(rootfd)]  # descriptors of the directories from the root down
+    links = 0
+    try:
+        while todo:
+            name = todo.pop(0)
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            last = not todo
+            try:
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            except FileNotFoundError:
+                if create is None:
+                    raise
+                _make(name, stack[-1], mode, last and create == "file", path)
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                links += 1
+                if links > _MAX_LINKS:
+                    os.close(fd)
+                    raise SyscallError(errno.ELOOP, "open", path)
+                target = os.readlink("", dir_fd=fd)  # readlinkat on the O_PATH link itself
+                os.close(fd)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo = _components(target) + todo
+                continue
+            if last and flags != O_PATH:
+                os.close(fd)
+                fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+            stack.append(fd)
+        if len(stack) == 1 and flags != O_PATH:
+            return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[0])
+        return os.dup(stack[-1])
+    except OSError as e:
+        if isinstance(e, SyscallError):
+            raise
+        raise SyscallError(e.errno, "open", path) from None
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+def real_path(fd):
+    """The path the kernel has for ``fd`` (from /proc/self/fd)."""
+    return os.readlink("/proc/self/fd/%d" % fd)
+
+
+def fd_path(fd):
+    """A path naming exactly the object ``fd`` refers to, for mount(2) and friends."""
+    return "/proc/self/fd/%d" % fd
+
+
+def mkdir_all_in_root(rootfd, path, mode=0o755, final_file=False):
+    """Create ``path`` inside the root -- directories, and an empty file at the end when
+    ``final_file`` -- following existing symlinks only inside the root. Returns an O_PATH fd
+    of the final component."""
+    return _walk(rootfd, path, O_PATH, "file" if final_file else "dir", mode)
+
+
+def _make(name, parent, mode, as_file, path):
+    # One component, created with O_EXCL/NOFOLLOW semantics: an existing entry (even a
+    # symlink) is left alone and then resolved inside the root by the caller.
+    try:
+        if as_file:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o644, dir_fd=parent))
+        else:
+            os.mkdir(name, mode, dir_fd=parent)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise SyscallError(e.errno, "mkdir" if not as_file else "create", path) from None

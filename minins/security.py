@@ -1,0 +1,138 @@
+"""The init's last steps before exec: console, LSM labels, user, capabilities, working directory.
+
+:func:`finalize` is libcontainer's ``FinalizeNamespace`` (libcontainer-system.md section 2b,
+step 14) with today's additions, in this order:
+
+1. the bounding set dropped to the configured capabilities (PR_CAPBSET_DROP);
+2. PR_SET_KEEPCAPS, so that permitted capabilities survive the uid switch;
+3. the user looked up in the container's ``/etc/passwd`` and ``/etc/group``;
+   setgroups (supplementary groups plus ``additional_groups``), setresgid, setresuid;
+   HOME set when the configuration has none;
+4. PR_SET_KEEPCAPS off again; capset of effective, permitted and inheritable; the configured
+   ambient capabilities raised;
+5. PR_SET_NO_NEW_PRIVS when configured;
+6. chdir to the working directory (inside the container, after pivot_root).
+
+capabilities(7), prctl(2), setresuid(2), setgroups(2), credentials(7), attr/apparmor(5).
+"""
+import errno
+import os
+
+from . import caps as _caps
+from . import users as _users
+from .errors import ConfigError, SyscallError
+
+PR_CAPBSET_DROP = 24
+PR_SET_KEEPCAPS = 8
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+TIOCSCTTY = 0x540E
+
+
+def take_console(ctx):
+    """Make the pty slave on fd 0 our controlling terminal (after setsid)."""
+    ctx.lc.ioctl(0, TIOCSCTTY, 0, op="ioctl TIOCSCTTY", path="console")
+
+
+def cap_last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return max(_caps.CAPS.values())
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def finalize(ctx):
+    cfg, lc = ctx.config, ctx.lc
+    keep = _caps.mask_of(cfg.capabilities)
+    for cap in range(ctx.cap_last_cap + 1):
+        if not keep >> cap & 1:
+            lc.prctl(PR_CAPBSET_DROP, cap, op="prctl PR_CAPBSET_DROP")
+    lc.prctl(PR_SET_KEEPCAPS, 1, op="prctl PR_SET_KEEPCAPS")
+    user = _users.resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"),
+                               cfg.additional_groups)
+    ctx.home = user.home
+    _switch_user(ctx, user)
+    lc.prctl(PR_SET_KEEPCAPS, 0, op="prctl PR_SET_KEEPCAPS")
+    keep &= (1 << (ctx.cap_last_cap + 1)) - 1
+    lc.capset(keep, keep, keep)
+    for name in cfg.ambient_capabilities:
+        lc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, _caps.cap_number(name),
+                 op="prctl PR_CAP_AMBIENT_RAISE")
+    if cfg.no_new_privileges:
+        lc.prctl(PR_SET_NO_NEW_PRIVS, 1, op="prctl PR_SET_NO_NEW_PRIVS")
+    cwd = cfg.working_dir or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise SyscallError(e.errno, "chdir", cwd) from None
+
+
+def _switch_user(ctx, user):
+    lc = ctx.lc
+    groups = list(user.sgids)
+    try:
+        lc.setgroups(groups)
+    except SyscallError as e:
+        # With setgroups "deny" (a user namespace mapped without CAP_SETGID) no change is
+        # possible; that is fine when none is asked for.
+        if e.errno != errno.EPERM or groups:
+            raise
+    try:
+        lc.setresgid(user.gid, user.gid, user.gid)
+        lc.setresuid(user.uid, user.uid, user.uid)
+    except SyscallError as e:
+        if e.errno == errno.EINVAL:
+            raise ConfigError("user", "%s: uid %d or gid %d is not mapped in the container's "
+                              "user namespace" % (cfg_user(ctx), user.uid, user.gid)) from None
+        raise
+
+
+def cfg_user(ctx):
+    return ctx.config.user or "root"
+
+
+# --- LSM labels ------------------------------------------------------------------------------
+
+def apparmor_enabled():
+    return _read("/sys/module/apparmor/parameters/enabled").strip() == "Y"
+
+
+def selinux_enabled():
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def apply_labels(ctx):
+    """Ask the LSM to switch to the configured label at the next exec."""
+    cfg = ctx.config
+    if cfg.apparmor_profile:
+        if not apparmor_enabled():
+            raise ConfigError("apparmor_profile", "AppArmor is not enabled on this host")
+        attr = "/proc/self/attr/apparmor/exec"
+        if not os.path.exists(attr):
+            attr = "/proc/self/attr/exec"
+        _write_attr(attr, "exec " + cfg.apparmor_profile)
+    if cfg.process_label:
+        if not selinux_enabled():
+            raise ConfigError("process_label", "SELinux is not enabled on this host")
+        _write_attr("/proc/self/task/%d/attr/exec" % ctx.lc.gettid(), cfg.process_label)
+
+
+def _write_attr(path, value):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise SyscallError(e.errno, "write", path, value) from None

@@ -1,0 +1,142 @@
+"""A running container's state: ``state.json`` in its data path, and the facts behind it.
+
+The file keeps the seed's JSON names (``init_pid``, ``init_start_time``, ``network_state``,
+``cgroup_paths``) plus ``id``, ``created``, ``root_fs``, ``data_path``, ``pid_namespace``,
+``user_namespace`` and ``labels``. It is written atomically (a temporary file in the same
+directory, fsync, rename, fsync of the directory) and removed when the container is gone.
+
+A state file is a claim, not a fact: :func:`init_alive` checks that the pid still belongs to
+the same process by comparing its start time (field 22 of ``/proc/PID/stat``), so a reused pid
+is never mistaken for the container.
+"""
+import os
+
+from . import _json
+from .errors import StateError
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "container.json"
+
+_REQUIRED = {"init_pid": int, "init_start_time": str}
+_OPTIONAL = {"id": str, "created": str, "root_fs": str, "data_path": str,
+             "network_state": dict, "cgroup_paths": dict, "pid_namespace": bool,
+             "user_namespace": bool, "labels": list, "runtime_pid": int}
+
+
+def default_state_root():
+    """``/run/minins`` for root; ``$XDG_RUNTIME_DIR/minins`` for an unprivileged user."""
+    if os.geteuid() != 0:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        if xdg:
+            return os.path.join(xdg, "minins")
+        return "/tmp/minins-%d" % os.geteuid()
+    return "/run/minins"
+
+
+def validate_id(cid, field="--id"):
+    """A container id names a directory: letters, digits and ``_ . + -``, not ``.``/``..``."""
+    from .errors import ConfigError
+
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+    if not cid or len(cid) > 128 or cid in (".", "..") or not set(cid) <= ok:
+        raise ConfigError(field, "container id %r must be 1-128 characters of letters, digits "
+                          "and _ . + - (not . or ..)" % cid)
+    return cid
+
+
+def proc_start_time(pid, proc="/proc"):
+    """Field 22 of ``/proc/PID/stat`` (clock ticks after boot), as the string the seed saved;
+    ``None`` when there is no such process."""
+    try:
+        with open("%s/%d/stat" % (proc, pid), "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    rest = stat[stat.rindex(b")") + 2:].split()
+    return rest[19].decode()
+
+
+def proc_state(pid, proc="/proc"):
+    """The one-letter state of a process (R, S, Z, ...) or ``None``."""
+    try:
+        with open("%s/%d/stat" % (proc, pid), "rb") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3].decode()
+
+
+def init_alive(state, proc="/proc"):
+    """Is the init of ``state`` still the same living process (not a zombie)?"""
+    pid = state["init_pid"]
+    if proc_start_time(pid, proc) != state["init_start_time"]:
+        return False
+    return proc_state(pid, proc) not in (None, "Z", "X")
+
+
+def save(data_path, state):
+    """Write ``state`` to ``data_path/state.json`` atomically and durably."""
+    write_atomic(os.path.join(data_path, STATE_FILE), _json.dumps(state, indent=2) + "\n")
+
+
+def write_atomic(path, text, mode=0o600):
+    directory = os.path.dirname(path) or "."
+    tmp = "%s/.%s.%d.tmp" % (directory, os.path.basename(path), os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove(data_path):
+    _unlink(os.path.join(data_path, STATE_FILE))
+
+
+def load(data_path):
+    """Read and check ``data_path/state.json``; :class:`StateError` names what is wrong."""
+    path = os.path.join(data_path, STATE_FILE)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise StateError("no container state at %s (is the container running?)" % data_path)
+    except OSError as e:
+        raise StateError("cannot read %s: %s" % (path, e.strerror))
+    try:
+        state = _json.loads(raw)
+    except ValueError as e:
+        raise StateError("%s: not valid JSON: %s" % (path, e)) from None
+    if not isinstance(state, dict):
+        raise StateError("%s: must hold a JSON object" % path)
+    for key, typ in list(_REQUIRED.items()) + list(_OPTIONAL.items()):
+        if key not in state:
+            if key in _REQUIRED:
+                raise StateError("%s: %s: missing" % (path, key))
+            continue
+        value = state[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise StateError("%s: %s: must be %s" % (path, key, typ.__name__))
+    if state["init_pid"] <= 0:
+        raise StateError("%s: init_pid: must be positive" % path)
+    state.setdefault("data_path", data_path)
+    return state
