@@ -157,6 +157,9 @@ class Container:
         if self.pid != pid1:
             self._reap_intermediate()
         self.init_start_time = _state.proc_start_time(self.pid)
+        if cfg.has_namespace("NEWUSER") and _bind_mounts(cfg):
+            self._step = "mount sources"
+            self._send_mount_sources()
         if cfg.cgroups is not None:
             self._step = "cgroups"
             self._setup_cgroups()
@@ -249,6 +252,32 @@ class Container:
             os.kill(pid, SIGKILL)
         os.waitpid(pid, 0)
 
+    def _send_mount_sources(self):
+        """The one job left for host root with a user namespace (the seed's setup helper,
+        libcontainer-system.md section 3): open the bind sources, which the container's
+        mapped root may not be allowed to reach. A forked helper joins the init's mount
+        namespace (a bind source must live in the mount namespace it is bound in), opens
+        them there with our credentials, and hands them to the init over the sync socket."""
+        r, w = os.pipe()
+        pid = self.lc.fork()
+        if pid == 0:
+            _open_sources_for(self.config, self.pid, self._sock, w)  # never returns
+        os.close(w)
+        try:
+            report = b""
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                report += chunk
+        finally:
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+        if report:
+            raise sync.error_from_payload(_json.loads(report))
+        if status != 0:
+            raise ContainerError("the mount-source helper exited with status %#x" % status)
+
     def _write_id_maps(self, pid):
         """uid_map, then setgroups ("deny" when we lack CAP_SETGID, as the kernel then
         requires), then gid_map -- the order user_namespaces(7) asks for."""
@@ -304,6 +333,36 @@ class Container:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def _bind_mounts(cfg):
+    mc = cfg.mount_config
+    return [i for i, m in enumerate(mc.mounts) if m.type == "bind"] if mc else []
+
+
+def _open_sources_for(cfg, init_pid, sock, report_fd):
+    """The mount-source helper (a forked child of the runtime). Never returns."""
+    step = "mount sources"
+    try:
+        fd = os.open("/proc/%d/ns/mnt" % init_pid, os.O_RDONLY | os.O_CLOEXEC)
+        _libc.setns(fd, _config.NAMESPACE_TYPES["NEWNS"], "/proc/%d/ns/mnt" % init_pid)
+        os.close(fd)
+        keys, fds = [], []
+        for i in _bind_mounts(cfg):
+            source = cfg.mount_config.mounts[i].source
+            try:
+                fds.append(os.open(source, os.O_PATH | os.O_CLOEXEC))
+            except OSError as e:
+                raise ConfigError("mount_config.mounts[%d].source" % i, "cannot use %s: %s"
+                                  % (source, e.strerror)) from None
+            keys.append(i)
+        sync.send_fds(sock, sync.MOUNT_SOURCES, {"keys": keys}, fds)
+        os._exit(0)
+    except BaseException as e:  # noqa: B902 - never unwind into the runtime's code
+        try:
+            os.write(report_fd, _json.dumps(sync.error_payload(e, step)).encode())
+        finally:
+            os._exit(1)
 
 
 def _write_proc(pid, name, text):

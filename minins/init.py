@@ -41,6 +41,7 @@ class ChildContext:
     console_path = None  # the pty slave to bind on /dev/console
     cap_last_cap = 40  # /proc/sys/kernel/cap_last_cap, read by the runtime
     home = None  # the user's home, found by the identity step
+    sources = {}  # O_PATH fds of host paths to bind, opened for us (see rootfs.open_sources)
 
     def __init__(self, config, args, sock, runtime_sock, ns_fds, stdio, flags, pid_ns,
                  new_userns, lc=_libc, console=None):
@@ -136,7 +137,7 @@ def init_main(ctx):
         ctx.step = "init: parent death signal"
         lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
         ctx.step = "init: wait for release"
-        release = sync.expect(ctx.sock, sync.RELEASE)
+        release = _wait_release(ctx)
         for name, step in SETUP_STEPS:
             ctx.step = "init: " + name
             step(ctx, release)
@@ -155,6 +156,23 @@ def init_main(ctx):
             raise SyscallError(e.errno, "exec", ctx.args[0])
     except BaseException as e:  # noqa: B902
         _report_and_exit(ctx, e)
+
+
+def _wait_release(ctx):
+    while True:
+        kind, payload, fds = sync.recv_fds(ctx.sock)
+        if kind == sync.MOUNT_SOURCES and len(payload.get("keys", ())) == len(fds):
+            ctx.sources = dict(zip(payload["keys"], fds))
+            continue
+        for fd in fds:
+            os.close(fd)
+        if kind == sync.RELEASE:
+            return payload
+        if kind == sync.ERROR:
+            raise sync.error_from_payload(payload)
+        from .errors import ContainerError
+
+        raise ContainerError("sync: expected RELEASE, got %s" % (kind or "EOF"))
 
 
 # --- the setup steps, in order (libcontainer-system.md section 2b) ---------------------------

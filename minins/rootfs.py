@@ -11,12 +11,14 @@ Runs in the init, in its new mount namespace, in the order of libcontainer's
 3. System mounts (:func:`system_mounts`), user mounts (bind and tmpfs), device nodes, the
    ``/dev`` links, ``/dev/console``. Every target is resolved inside the rootfs by
    :mod:`minins.fspath`, so an image's symlink can never redirect a mount onto the host.
+   With ``readonly_fs`` the rootfs and every mount that came with it are made read-only right
+   after the bind, before the other mounts stack on top: our own mounts (proc, /dev, tmpfs,
+   writable binds) stay writable, and nothing is ever written into the rootfs (a missing
+   mount point in it is an EROFS error, not a directory made on the host).
 4. ``pivot_root(".", ".")`` and a lazy unmount of the old root (or MS_MOVE + chroot).
-5. ``readonly_fs``: the rootfs and every mount that came with it, read-only; our own mounts
-   (proc, /dev, tmpfs, writable binds) stay as made.
-6. ``restrict_sys``: ``/proc/sys`` and friends read-only, ``/proc/kcore`` and the other usual
+5. ``restrict_sys``: ``/proc/sys`` and friends read-only, ``/proc/kcore`` and the other usual
    paths masked.
-7. umask 0022.
+6. umask 0022.
 
 The plan half (:func:`system_mounts`, :func:`device_plan`, :data:`READONLY_PATHS`,
 :data:`MASKED_PATHS`) is pure; the rest applies it through the libc layer.
@@ -139,23 +141,34 @@ def setup(ctx):
     cfg, lc = ctx.config, ctx.lc
     mc = cfg.mount_config or MountConfig()
     rootfs = os.path.realpath(cfg.root_fs or ".")
-    lc.mount(None, "/", None, MS_REC | (MS_SLAVE if mc.no_pivot_root else MS_PRIVATE))
-    rootfs = _bind_rootfs(rootfs, lc)
-    tree = _mount_ids_under(rootfs) if mc.readonly_fs else ()
     if mc.mount_label:
         _require_selinux("mount_config.mount_label")
-    root = _Root(rootfs)
+    # Host paths are opened first, in this (new) mount namespace -- a bind source must be
+    # in the caller's mount namespace -- before staging could cover one of them and out of
+    # reach of a symlink swapped in later.
+    sources = open_sources(cfg, ctx.in_userns, ctx.console_path, ctx.sources)
     try:
-        _system_mounts(ctx, root)
-        _user_mounts(ctx, root, mc)
-        _devices(ctx, root, mc)
-        _dev_links(ctx, root)
+        lc.mount(None, "/", None, MS_REC | (MS_SLAVE if mc.no_pivot_root else MS_PRIVATE))
+        rootfs = _bind_rootfs(rootfs, lc)
+        root = _Root(rootfs)
+        try:
+            if mc.readonly_fs:
+                # Read-only from the start: nothing is ever written into the rootfs (with the
+                # host's / as rootfs, a missing mount point would otherwise be made on the
+                # host). Only the standard mount points are made first.
+                for point in ("/proc", "/dev", "/sys"):
+                    os.close(root.open(point, create="dir"))
+                _make_readonly(_mount_ids_under(rootfs), lc)
+            _system_mounts(ctx, root)
+            _user_mounts(ctx, root, mc, sources)
+            _devices(ctx, root, mc, sources)
+            _dev_links(ctx, root, sources)
+        finally:
+            root.close()
     finally:
-        root.close()
+        close_sources(sources)
     _enter(rootfs, mc, lc)
     _reopen_dev_null()
-    if mc.readonly_fs:
-        _make_readonly(tree, lc)
     if cfg.restrict_sys:
         restrict(lc)
     os.umask(0o022)
@@ -270,24 +283,56 @@ def _locked_flags(fd):
     return flags
 
 
-def _user_mounts(ctx, root, mc):
+def open_sources(cfg, in_userns, console_path=None, given=None):
+    """O_PATH descriptors of every host path the setup will bind: user bind sources (by
+    mount index), the host's device nodes in a user namespace (by path), the console.
+    ``given`` are sources already opened for us (by the runtime's helper, see
+    :mod:`minins.container`)."""
+    mc = cfg.mount_config or MountConfig()
+    sources = dict(given or {})
+    try:
+        for i, m in enumerate(mc.mounts):
+            if m.type != "bind" or i in sources:
+                continue
+            if m.relabel:
+                _require_selinux("mount_config.mounts[%d].relabel" % i)
+            try:
+                sources[i] = os.open(m.source, fspath.O_PATH | os.O_CLOEXEC)
+            except OSError as e:
+                raise ConfigError("mount_config.mounts[%d].source" % i, "cannot use %s: %s"
+                                  % (m.source, e.strerror)) from None
+        if in_userns:
+            for d in mc.device_nodes:
+                try:
+                    sources[d.path] = os.open(d.path, fspath.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    pass  # no such node on the host: mknod's own error will say so
+        if console_path:
+            sources["console"] = os.open(console_path, fspath.O_PATH | os.O_CLOEXEC)
+    except BaseException:
+        close_sources(sources)
+        raise
+    return sources
+
+
+def close_sources(sources):
+    for fd in sources.values():
+        os.close(fd)
+    sources.clear()
+
+
+def _user_mounts(ctx, root, mc, sources):
     lc = ctx.lc
     for i, m in enumerate(mc.mounts):
-        field = "mount_config.mounts[%d]" % i
-        if m.relabel:
-            _require_selinux(field + ".relabel")
         if m.type == "tmpfs":
             data = ",".join(x for x in (m.data, _label_opt(ctx.config).lstrip(",")) if x)
             _mount_at("tmpfs", root, m.destination, "tmpfs", MS_NOSUID | MS_NODEV,
                       data or None, lc)
             continue
-        try:
-            st = os.stat(m.source)
-        except OSError as e:
-            raise ConfigError(field + ".source", "cannot use %s: %s" % (m.source, e.strerror))
+        src = sources[i]
         flags = MS_BIND | MS_REC
-        _mount_at(m.source, root, m.destination, None, flags, None, lc,
-                  final_file=not stat.S_ISDIR(st.st_mode))
+        _mount_at(fspath.fd_path(src), root, m.destination, None, flags, None, lc,
+                  final_file=not stat.S_ISDIR(os.fstat(src).st_mode))
         if not m.writable:
             _remount_ro(root, m.destination, lc)
         if m.private or m.slave:
@@ -299,7 +344,7 @@ def _user_mounts(ctx, root, mc):
                 os.close(fd)
 
 
-def _devices(ctx, root, mc):
+def _devices(ctx, root, mc, sources):
     lc = ctx.lc
     old = os.umask(0)
     try:
@@ -312,9 +357,10 @@ def _devices(ctx, root, mc):
                 except SyscallError as e:
                     if e.errno == errno.EEXIST:
                         pass
-                    elif e.errno == errno.EPERM and ctx.in_userns:
+                    elif e.errno == errno.EPERM and path in sources:
                         # mknod is refused in a user namespace: bind the host's node.
-                        _mount_at(path, root, path, None, MS_BIND, None, lc, final_file=True)
+                        _mount_at(fspath.fd_path(sources[path]), root, path, None, MS_BIND,
+                                  None, lc, final_file=True)
                         continue
                     else:
                         raise SyscallError(e.errno, "mknod", path) from None
@@ -325,7 +371,7 @@ def _devices(ctx, root, mc):
         os.umask(old)
 
 
-def _dev_links(ctx, root):
+def _dev_links(ctx, root, sources):
     links = DEV_LINKS + (("pts/ptmx", "/dev/ptmx"),)
     if os.path.exists("/proc/kcore"):
         links += (("/proc/kcore", "/dev/core"),)
@@ -342,9 +388,9 @@ def _dev_links(ctx, root):
         raise SyscallError(e.errno, "symlink", e.filename or "/dev") from None
     finally:
         os.close(dfd)
-    if ctx.console_path:
-        _mount_at(ctx.console_path, root, "/dev/console", None, MS_BIND, None, ctx.lc,
-                  final_file=True)
+    if "console" in sources:
+        _mount_at(fspath.fd_path(sources["console"]), root, "/dev/console", None, MS_BIND,
+                  None, ctx.lc, final_file=True)
 
 
 def _enter(rootfs, mc, lc):
@@ -394,8 +440,8 @@ def _reopen_dev_null():
 
 
 def _make_readonly(tree, lc):
-    """Remount read-only every mount that came with the rootfs and is still visible at its
-    mount point (a mount we stacked on top, such as /proc or a tmpfs, is left alone)."""
+    """Remount read-only every mount of the rootfs tree that is visible at its mount point
+    (the host may have stacked mounts; the hidden one needs nothing)."""
     for mid, point, opts in _mountinfo():
         if mid not in tree or "ro" in opts:
             continue

@@ -18,6 +18,11 @@ USERNS_MAPPED  rt→child  {}                             the maps are written; 
 INIT_PID       child→rt  {"pid": N}                     the init exists and is the runtime's own
                                                         child (CLONE_PARENT); N is its pid in the
                                                         runtime's pid namespace. It now blocks.
+MOUNT_SOURCES  rt→init   {"keys": [i, ...]} + fds       only with a user namespace and bind mounts:
+                          (SCM_RIGHTS)                  O_PATH fds of the bind sources, opened by
+                                                        a host-root helper inside the init's mount
+                                                        namespace (the mapped root may not reach
+                                                        them); keys are mount indexes
 RELEASE        rt→init   {"network_state": {...}}       cgroups joined, host side of the network
                                                         made, state saved: set the container up
 SETUP_DONE     init→rt   {}                             the container is created: everything is
@@ -42,12 +47,14 @@ from .errors import ConfigError, ContainerError, MininsError, SyscallError
 USERNS_READY = "USERNS_READY"
 USERNS_MAPPED = "USERNS_MAPPED"
 INIT_PID = "INIT_PID"
+MOUNT_SOURCES = "MOUNT_SOURCES"
 RELEASE = "RELEASE"
 SETUP_DONE = "SETUP_DONE"
 START = "START"
 ERROR = "ERROR"
 
-MESSAGES = (USERNS_READY, USERNS_MAPPED, INIT_PID, RELEASE, SETUP_DONE, START, ERROR)
+MESSAGES = (USERNS_READY, USERNS_MAPPED, INIT_PID, MOUNT_SOURCES, RELEASE, SETUP_DONE, START,
+            ERROR)
 EOF = None
 
 _MAX = 1 << 16
@@ -89,6 +96,35 @@ def recv(sock):
     except ConnectionResetError:
         data = b""
     return decode(data)
+
+
+_MAX_FDS = 64
+
+
+def send_fds(sock, kind, payload, fds):
+    """One message with descriptors attached (SCM_RIGHTS)."""
+    import struct
+
+    anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))]
+    sock.sendmsg([encode(kind, payload)], anc if fds else [])
+
+
+def recv_fds(sock):
+    """``(kind, payload, fds)``; received descriptors are close-on-exec."""
+    import struct
+
+    try:
+        data, anc, _flags, _addr = sock.recvmsg(_MAX, _socket.CMSG_SPACE(4 * _MAX_FDS),
+                                                _socket.MSG_CMSG_CLOEXEC)
+    except ConnectionResetError:
+        data, anc = b"", []
+    fds = []
+    for level, typ, blob in anc:
+        if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
+            n = len(blob) // 4
+            fds.extend(struct.unpack("%di" % n, blob[:4 * n]))
+    kind, payload = decode(data)
+    return kind, payload, fds
 
 
 def expect(sock, wanted):

@@ -1,0 +1,162 @@
+"""The ``minins`` command line.
+
+Exit codes follow ``docker run`` and ``podman run``: the container's own code (128+N when it
+died by signal N); 125 when minins itself fails (one line ``minins: error: ...`` on stderr);
+126 when the command cannot be executed; 127 when it is not found.
+
+Each command imports what it needs when it runs: ``minins config`` never loads ctypes, and no
+command loads argparse, json or the socket module (see tools/bench_exec.py for the figures).
+"""
+import os
+import sys
+
+from .errors import ConfigError, MininsError
+
+EXIT_MININS = 125
+EXIT_CANNOT_EXEC = 126
+EXIT_NOT_FOUND = 127
+
+USAGE = """usage: minins [--root DIR] COMMAND [OPTIONS] [ARGS]
+
+Commands:
+  run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty] [--] CMD [ARG...]
+          run CMD in a new container; exit with its exit code
+  config  print the default configuration (container.json)
+  exec    (--data-path DIR | --id ID) [--tty] [--] CMD [ARG...]
+          run CMD inside a running container
+  state   (--data-path DIR | ID)        the container's state as JSON
+  pause   (--data-path DIR | ID)        freeze every process of the container
+  resume  (--data-path DIR | ID)        thaw it
+  kill    [--all] (--data-path DIR | ID) [SIGNAL]
+          signal the init (default SIGTERM), or every process with --all
+  ps      (--data-path DIR | ID)        the container's pids
+  stats   (--data-path DIR | ID)        resource usage as JSON
+  oom     (--data-path DIR | ID)        print OOM events as they happen
+  list                                  the containers under the state root
+
+Global options:
+  --root DIR   the state root (default /run/minins; $XDG_RUNTIME_DIR/minins when not root)
+  -h, --help   this help
+"""
+
+
+class UsageError(ConfigError):
+    def __init__(self, message):
+        ConfigError.__init__(self, "", message)
+
+
+def parse(argv, options, rest="command"):
+    """Split ``argv`` into ``(values, positionals)``.
+
+    ``options`` maps each option name to ``True`` (takes a value) or ``False`` (a flag).
+    ``rest="command"``: the first positional starts a command that takes everything after it
+    (``--`` may separate it too); ``rest="args"``: options and positionals mix freely.
+    """
+    values, positionals = {}, []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            positionals.extend(argv[i + 1:])
+            break
+        if arg.startswith("--") or (arg.startswith("-") and len(arg) == 2 and arg != "-"):
+            name, eq, value = arg.partition("=")
+            if name not in options:
+                raise UsageError("unknown option %s" % name)
+            if options[name]:
+                if not eq:
+                    i += 1
+                    if i == len(argv):
+                        raise UsageError("option %s needs a value" % name)
+                    value = argv[i]
+                values[name] = value
+            else:
+                if eq:
+                    raise UsageError("option %s takes no value" % name)
+                values[name] = True
+            i += 1
+            continue
+        if rest == "command":
+            positionals.extend(argv[i:])
+            break
+        positionals.append(arg)
+        i += 1
+    return values, positionals
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        values, rest = _global_options(argv)
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            sys.stdout.write(USAGE)
+            return 0 if rest else 2
+        command, args = rest[0], rest[1:]
+        handler = COMMANDS.get(command)
+        if handler is None:
+            raise UsageError("unknown command %r (see minins --help)" % command)
+        if "-h" in args[:1] or "--help" in args[:1]:
+            sys.stdout.write(USAGE)
+            return 0
+        return handler(args, values.get("--root"))
+    except MininsError as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def _global_options(argv):
+    values = {}
+    while argv and argv[0] in ("--root",) or argv and argv[0].startswith("--root="):
+        name, eq, value = argv.pop(0).partition("=")
+        if not eq:
+            if not argv:
+                raise UsageError("option --root needs a value")
+            value = argv.pop(0)
+        values[name] = value
+    return values, argv
+
+
+def _fail(e):
+    message = str(e).replace("\n", " ")
+    sys.stderr.write("minins: error: %s\n" % message)
+    if isinstance(e, OSError) and getattr(e, "op", None) == "exec":
+        return EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
+    return EXIT_MININS
+
+
+# --- run and config ---------------------------------------------------------------------------
+
+def cmd_config(args, root):
+    if args:
+        raise UsageError("config takes no arguments")
+    from . import config
+
+    sys.stdout.write(config.dumps(config.default_config()) + "\n")
+    return 0
+
+
+def cmd_run(args, root):
+    values, command = parse(args, {"--config": True, "--rootfs": True, "--data-path": True,
+                                   "--id": True, "--tty": False, "-t": False})
+    if not command:
+        raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
+    from . import config as _config
+
+    cfg = _config.load(values["--config"]) if "--config" in values else _config.default_config()
+    if "--rootfs" in values:
+        cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
+    if values.get("--tty") or values.get("-t"):
+        cfg = cfg.replace(tty=True)
+    from . import runner
+
+    return runner.run_foreground(cfg, command, container_id=values.get("--id"),
+                                 data_path=values.get("--data-path"), state_root=root)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "config": cmd_config,
+}

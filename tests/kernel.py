@@ -1,0 +1,52 @@
+"""Helpers for tests that need root and a real kernel."""
+import os
+import tempfile
+
+import pytest
+
+ROOT = os.geteuid() == 0
+
+needs_root = pytest.mark.skipif(not ROOT, reason="needs root (real namespaces, mounts, cgroups)")
+
+
+def _userns_works():
+    if not ROOT:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from minins import libc
+
+            libc.unshare(0x10000000)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return status == 0
+
+
+USERNS = _userns_works()
+needs_userns = pytest.mark.skipif(not USERNS, reason="user namespaces are not available here")
+
+
+def run_captured(cfg, args, **kw):
+    """Run a container with stdout and stderr captured; ``(code, out, err)``."""
+    import minins
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        code = minins.run(cfg, args, stdout=out, stderr=err, **kw)
+        out.seek(0)
+        err.seek(0)
+        return code, out.read().decode(), err.read().decode()
+
+
+def open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+def children():
+    kids = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open("/proc/self/task/%s/children" % tid) as f:
+            kids.update(int(p) for p in f.read().split())
+    return kids
