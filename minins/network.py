@@ -212,7 +212,7 @@ def _create_veth(sock, net, where, init_pid):
 
 def _step(field, fn, *args):
     try:
-        fn(*args)
+        return fn(*args)
     except NetlinkError as e:
         raise with_field(e, field)
 
@@ -253,14 +253,14 @@ def _initialize_veth(sock, net, where, state):
     child = (state or {}).get("veth_child")
     if not child:
         raise ContainerError("%s: the network state names no veth_child" % where)
+    idx = _step(where, _link.index, sock, child)
     try:
-        found = _link.get(sock, child)
+        _link.rename(sock, idx, CHILD_NAME)
     except NetlinkError as e:
-        raise with_field(e, where)
-    idx = found.index
-    if found.up:  # the kernel may refuse to rename a running link
+        if e.errno != 16:  # EBUSY: a kernel before 6.x will not rename a link that is up
+            raise with_field(e, where)
         _step(where, _link.set_down, sock, idx)
-    _step(where, _link.rename, sock, idx, CHILD_NAME)
+        _step(where, _link.rename, sock, idx, CHILD_NAME)
     if _f(net, "mac_address"):
         _step(where + ".mac_address", _link.set_address, sock, idx, net.mac_address)
     if _f(net, "address"):
