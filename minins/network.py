@@ -7,7 +7,8 @@ Strategies (``networks[i].type``):
 * ``veth`` -- on the host, :func:`create` makes a pair named ``veth_prefix`` + 7 random hex
   characters (a new name on a clash, up to 10 tries); the container's end is born directly
   inside the init's network namespace (``IFLA_NET_NS_PID`` on the peer), so no link is ever
-  moved. The host end joins ``bridge``, gets the MTU and hairpin mode, and goes up. In the
+  moved; the same request puts the host end on ``bridge`` and up (one message where the seed
+  sent four). Then the host end gets the MTU and hairpin mode. In the
   container, :func:`initialize` renames its end to ``eth0`` and sets the MAC address, the
   IPv4/IPv6 addresses (IPv6 without duplicate address detection: the address is assigned, and
   DAD would keep it unusable for a second or more), the MTU, up, and the default gateways.
@@ -162,6 +163,9 @@ def create(networks, init_pid):
     veths = [(i, n) for i, n in enumerate(networks) if _f(n, "type") == "veth"]
     if not veths:
         return state
+    if _same_netns(init_pid):
+        raise ConfigError("networks[%d]" % veths[0][0], "a veth network needs the container in "
+                          "its own network namespace (NEWNET); its init shares ours")
     with Socket() as sock:
         for i, net in veths:
             state["veth_host"], state["veth_child"] = _create_veth(sock, net, "networks[%d]"
@@ -169,18 +173,30 @@ def create(networks, init_pid):
     return state
 
 
+def _same_netns(pid):
+    """Whether ``pid`` is in the calling thread's network namespace (then its "eth0" would
+    be a link of the host)."""
+    try:
+        theirs = _os.stat("/proc/%d/ns/net" % pid)
+    except OSError as e:
+        raise SyscallError.from_oserror(e, "stat network namespace of pid %d" % pid)
+    ours = _os.stat("/proc/thread-self/ns/net")
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
 def _random_name(prefix):
     return prefix + _os.urandom(4).hex()[:RANDOM_CHARS]
 
 
-def _create_pair(sock, net, where, init_pid):
+def _create_pair(sock, net, where, init_pid, bridge):
     qlen = _f(net, "txqueuelen") or None
     for attempt in range(NAME_TRIES):
         host, child = _random_name(net.veth_prefix), _random_name(net.veth_prefix)
         if host == child:
             continue
         try:
-            _link.add_veth(sock, host, child, peer_netns_pid=init_pid, txqueuelen=qlen)
+            _link.add_veth(sock, host, child, peer_netns_pid=init_pid, txqueuelen=qlen,
+                           master=bridge, up=True)
             return host, child
         except NetlinkError as e:
             if e.errno != 17 or attempt == NAME_TRIES - 1:  # EEXIST: the name is taken
@@ -193,14 +209,12 @@ def _create_veth(sock, net, where, init_pid):
         bridge = _link.index(sock, net.bridge)
     except NetlinkError as e:
         raise with_field(e, where + ".bridge")
-    host, child = _create_pair(sock, net, where, init_pid)
+    host, child = _create_pair(sock, net, where, init_pid, bridge)
     try:
-        _step(where + ".bridge", _link.set_master, sock, host, bridge)
         if _f(net, "mtu"):
             _step(where + ".mtu", _link.set_mtu, sock, host, net.mtu)
         if _f(net, "hairpin_mode"):
             _step(where + ".hairpin_mode", _link.set_hairpin, sock, host, True)
-        _step(where, _link.set_up, sock, host)
     except BaseException:
         try:
             _link.delete(sock, host)  # takes the container's end with it

@@ -231,3 +231,17 @@ def test_unknown_kind_is_eopnotsupp(ns, s):
     with pytest.raises(NetlinkError) as exc:
         link.add(s, "odd0", "no-such-kind")
     assert exc.value.errno == errno.EOPNOTSUPP
+
+
+def test_configure_applies_several_settings_in_one_request(ns, s):
+    link.add_bridge(s, "brc0")
+    link.add_veth(s, "cfa", "cfb")
+    link.configure(s, "cfa", up=True, mtu=1300, txqueuelen=55, address="02:00:00:00:00:cf",
+                   master="brc0")
+    got = link.get(s, "cfa")
+    assert (got.up, got.mtu, got.txqueuelen, got.address, got.master) == (
+        True, 1300, 55, "02:00:00:00:00:cf", link.index(s, "brc0"))
+    assert ns.sys("cfa", "mtu") == "1300" and ns.sys("cfa", "master/ifindex") == str(got.master)
+    link.configure(s, "cfa", up=False, master=0)
+    got = link.get(s, "cfa")
+    assert not got.up and got.master == 0 and got.mtu == 1300  # the rest left alone

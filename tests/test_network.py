@@ -384,3 +384,26 @@ def test_initialize_without_a_child_in_the_state(netns):
     with netns().enter():
         with pytest.raises(ContainerError, match="veth_child"):
             network.initialize([veth()], [], {"veth_host": "x", "veth_child": ""})
+
+
+@pytest.mark.root
+def test_a_bridge_that_is_no_bridge_leaves_nothing(lan, netns):
+    ns = netns()
+    with lan.host.socket() as s:
+        link.add_veth(s, "notbr0", "notbr1")
+    with lan.host.enter():
+        with pytest.raises(NetlinkError) as exc:
+            network.create([veth(bridge="notbr0")], ns.pid)
+    assert exc.value.errno == errno.EOPNOTSUPP
+    assert str(exc.value).startswith("networks[0]: create veth pair vt")
+    assert "with master #%s" % lan.host.sys("notbr0", "ifindex") in str(exc.value)
+    assert lan.host.links() == {"lo", "br-t", "notbr0", "notbr1"} and ns.links() == {"lo"}
+
+
+@pytest.mark.root
+def test_a_veth_for_an_init_without_its_own_namespace_is_refused(lan):
+    with lan.host.enter():  # lan.host.pid is in the namespace this thread is in
+        with pytest.raises(ConfigError) as exc:
+            network.create([veth()], lan.host.pid)
+    assert exc.value.field == "networks[0]" and "NEWNET" in str(exc.value)
+    assert lan.host.links() == {"lo", "br-t"}

@@ -172,8 +172,7 @@ def bench_minins_ops(nss, rounds, offset):
 
 
 def _master_up(sock, name, bridge_index):
-    link.set_master(sock, name, bridge_index)
-    link.set_up(sock, name)
+    link.configure(sock, name, master=bridge_index, up=True)  # one message, as pyroute2 does
 
 
 def timed(per, key, fn, *args, **kwargs):
@@ -417,15 +416,12 @@ def report(n, mn_full, mn_ops, born, moved, ip, pr, why, imports):
     print("\nFull per-container veth setup (pair with peer born inside, master+up, rename, "
           "address, up, default route):")
     base = median_ms(mn_full)
-    row("minins create+initialize", "%.3f" % base, "1.0x")
-    if ip:
-        row("ip, one process per step", "%.3f" % median_ms(ip[0]), "%.1fx" % (
-            median_ms(ip[0]) / base))
-        row("ip -batch (host + container)", "%.3f" % median_ms(ip[2]), "%.1fx" % (
-            median_ms(ip[2]) / base))
-    if pr:
-        row("pyroute2 (sockets per container)", "%.3f" % median_ms(pr["full"]), "%.1fx" % (
-            median_ms(pr["full"]) / base))
+    row("", "median", "best", "ratio")
+    for name, samples in [("minins create+initialize", mn_full)] + ([
+            ("ip, one process per step", ip[0]), ("ip -batch (host + container)", ip[2])]
+            if ip else []) + ([("pyroute2 (sockets per container)", pr["full"])] if pr else []):
+        row(name, "%.3f" % median_ms(samples), "%.3f" % ms(min(samples)),
+            "%.1fx" % (median_ms(samples) / base))
     print("\nOne operation at a time (sockets already open):")
     row("step", "minins", "pyroute2", "ratio", "ip process")
     slower = []

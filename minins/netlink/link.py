@@ -168,6 +168,23 @@ def _set(sock, link, op, attrs=(), flags=0, change=0, family=0):
     sock.request(_c.RTM_SETLINK, 0, hdr, target + list(attrs), op, label)
 
 
+def configure(sock, link, up=None, mtu=None, txqueuelen=None, address=None, master=None):
+    """Several settings in one ``RTM_SETLINK`` (the kernel applies the up/down flag last);
+    ``None`` leaves a setting alone, ``master`` 0 frees the link from its master."""
+    attrs = []
+    if mtu is not None:
+        attrs.append((_c.IFLA_MTU, _c.u32(mtu)))
+    if txqueuelen is not None:
+        attrs.append((_c.IFLA_TXQLEN, _c.u32(txqueuelen)))
+    if address is not None:
+        raw = parse_mac(address, "mac address") if isinstance(address, str) else bytes(address)
+        attrs.append((_c.IFLA_ADDRESS, raw))
+    if master is not None:
+        attrs.append((_c.IFLA_MASTER, _c.u32(index(sock, master))))
+    flag = 0 if up is None else _c.IFF_UP
+    _set(sock, link, "configure", attrs, flags=_c.IFF_UP if up else 0, change=flag)
+
+
 def set_up(sock, link):
     _set(sock, link, "set up", flags=_c.IFF_UP, change=_c.IFF_UP)
 
@@ -291,7 +308,10 @@ def add_veth(sock, name, peer, peer_netns_pid=None, peer_netns_fd=None, mtu=None
                              netns_fd=peer_netns_fd, **(peer_settings or {}))
     # VETH_INFO_PEER holds a whole ifinfomsg followed by the peer's attributes.
     data = [(_c.VETH_INFO_PEER, _c.IfInfoMsg().pack() + _c.encode_attrs(peer_attrs))]
-    add(sock, name, "veth", data, up=up, op="create veth pair %s/%s" % (name, peer),
+    op = "create veth pair %s/%s" % (name, peer)
+    if master is not None:
+        op += " with master #%d" % master
+    add(sock, name, "veth", data, up=up, op=op,
         mtu=mtu, txqueuelen=txqueuelen, master=master)
 
 
