@@ -313,11 +313,8 @@ class Container:
             "user_namespace": cfg.has_namespace("NEWUSER"),
             "labels": list(cfg.labels),
             "runtime_pid": os.getpid(),
+            "config": cfg.to_json(),
         }
-        _state.write_atomic(os.path.join(self.data_path, _state.CONFIG_FILE),
-                            _config.dumps(cfg) + "\n")
-        self._undo.append(("config file", lambda: _unlink(
-            os.path.join(self.data_path, _state.CONFIG_FILE))))
         _state.save(self.data_path, self.state)
         self._undo.append(("state", lambda: _state.remove(self.data_path)))
 

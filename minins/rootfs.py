@@ -156,9 +156,9 @@ def setup(ctx):
                 # Read-only from the start: nothing is ever written into the rootfs (with the
                 # host's / as rootfs, a missing mount point would otherwise be made on the
                 # host). Only the standard mount points are made first.
-                for point in ("/proc", "/dev", "/sys"):
+                for point in COVERED:
                     os.close(root.open(point, create="dir"))
-                _make_readonly(_mount_ids_under(rootfs), lc)
+                _make_readonly(rootfs, lc)
             _system_mounts(ctx, root)
             _user_mounts(ctx, root, mc, sources)
             _devices(ctx, root, mc, sources)
@@ -222,9 +222,34 @@ def _unescape(field):
     return "".join(out)
 
 
-def _mount_ids_under(path):
-    prefix = path.rstrip("/") + "/"
-    return {mid for mid, point, _ in _mountinfo() if point == path or point.startswith(prefix)}
+_OPT_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+# Our system mounts cover these; what the rootfs had mounted below them is never seen.
+COVERED = ("/proc", "/dev", "/sys")
+
+
+def _mounts_under(path, skip=()):
+    """``[(mount_id, mountpoint, options)]`` at or below ``path``, minus those at or below
+    one of ``skip`` (paths relative to ``path``)."""
+    path = path.rstrip("/") or "/"
+    prefix = "" if path == "/" else path
+    skipped = tuple(prefix + s for s in skip)
+    out = []
+    for mid, point, opts in _mountinfo():
+        if not (point == path or point.startswith(prefix + "/")):
+            continue
+        if any(point == s or point.startswith(s + "/") for s in skipped):
+            continue
+        out.append((mid, point, opts))
+    return out
+
+
+def _flags_of(opts):
+    """The per-mount flags a bind remount must keep (the kernel locks them in a user
+    namespace, and keeping them is right everywhere)."""
+    flags = 0
+    for opt in opts:
+        flags |= _OPT_FLAGS.get(opt, 0)
+    return flags
 
 
 def _mount_at(source, root, dest, fstype, flags, data, lc, create="dir", final_file=False):
@@ -245,16 +270,17 @@ def _system_mounts(ctx, root):
         except SyscallError as e:
             if e.errno == errno.EBUSY:
                 # The very same superblock is already mounted there (sysfs or mqueue of the
-                # host's namespace, in a rootfs bound from the host's /): keep that mount.
+                # host's namespace, in a rootfs bound from the host's /): keep that mount,
+                # and with it whatever the host has below it -- read-only too, when asked.
                 if m.readonly:
-                    _remount_ro(root, m.dest, lc)
+                    _make_readonly(root.path + m.dest, lc, skip=())
                 continue
             if not (m.fallback_bind and e.errno == errno.EPERM):
                 raise
             if not os.path.exists(m.dest):  # the host has none to lend either
                 continue
             _mount_at(m.dest, root, m.dest, None, MS_BIND | MS_REC, None, lc)
-            _remount_ro(root, m.dest, lc)
+            _make_readonly(root.path + m.dest, lc, skip=())
             continue
         if m.readonly:
             _remount_ro(root, m.dest, lc)
@@ -334,7 +360,12 @@ def _user_mounts(ctx, root, mc, sources):
         _mount_at(fspath.fd_path(src), root, m.destination, None, flags, None, lc,
                   final_file=not stat.S_ISDIR(os.fstat(src).st_mode))
         if not m.writable:
-            _remount_ro(root, m.destination, lc)
+            # read-only by remount, the bound submounts included
+            fd = root.open(m.destination)
+            try:
+                _make_readonly(fspath.real_path(fd), lc, skip=())
+            finally:
+                os.close(fd)
         if m.private or m.slave:
             fd = root.open(m.destination)
             try:
@@ -439,21 +470,20 @@ def _reopen_dev_null():
             os.close(new)
 
 
-def _make_readonly(tree, lc):
-    """Remount read-only every mount of the rootfs tree that is visible at its mount point
-    (the host may have stacked mounts; the hidden one needs nothing)."""
-    for mid, point, opts in _mountinfo():
-        if mid not in tree or "ro" in opts:
+def _make_readonly(top, lc, skip=COVERED):
+    """Remount read-only every mount at or below ``top`` that is visible at its mount point
+    (a hidden, stacked one needs nothing), except below the paths our own mounts cover."""
+    for mid, point, opts in _mounts_under(top, skip):
+        if "ro" in opts:
             continue
         try:
             fd = os.open(point, fspath.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
-            if _mount_id(fd) != mid:
-                continue
-            flags = MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(fd)
-            lc.mount(None, fspath.fd_path(fd), None, flags)
+            if _mount_id(fd) == mid:
+                lc.mount(None, fspath.fd_path(fd), None,
+                         MS_BIND | MS_REMOUNT | MS_RDONLY | _flags_of(opts))
         finally:
             os.close(fd)
 

@@ -2,8 +2,11 @@
 
 The file keeps the seed's JSON names (``init_pid``, ``init_start_time``, ``network_state``,
 ``cgroup_paths``) plus ``id``, ``created``, ``root_fs``, ``data_path``, ``pid_namespace``,
-``user_namespace`` and ``labels``. It is written atomically (a temporary file in the same
-directory, fsync, rename, fsync of the directory) and removed when the container is gone.
+``user_namespace``, ``labels``, ``runtime_pid`` and ``config`` (the container.json the
+container was made from, which ``minins exec`` needs). It is written atomically -- a
+temporary file in the same directory, fsync, rename -- so a reader sees the old file or the
+new one, never a part; and it is removed when the container is gone. (The directory is not
+fsynced: the state of running containers lives in /run and means nothing after a reboot.)
 
 A state file is a claim, not a fact: :func:`init_alive` checks that the pid still belongs to
 the same process by comparing its start time (field 22 of ``/proc/PID/stat``), so a reused pid
@@ -15,12 +18,11 @@ from . import _json
 from .errors import StateError
 
 STATE_FILE = "state.json"
-CONFIG_FILE = "container.json"
 
 _REQUIRED = {"init_pid": int, "init_start_time": str}
 _OPTIONAL = {"id": str, "created": str, "root_fs": str, "data_path": str,
              "network_state": dict, "cgroup_paths": dict, "pid_namespace": bool,
-             "user_namespace": bool, "labels": list, "runtime_pid": int}
+             "user_namespace": bool, "labels": list, "runtime_pid": int, "config": dict}
 
 
 def default_state_root():
@@ -94,11 +96,6 @@ def write_atomic(path, text, mode=0o600):
     except BaseException:
         _unlink(tmp)
         raise
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _unlink(path):
