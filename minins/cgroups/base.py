@@ -1,0 +1,300 @@
+"""The cgroup driver interface, and what the two cgroupfs drivers share.
+
+:class:`Manager` is the one interface the container code calls; a driver is any class that
+implements it. The v1 and v2 cgroupfs drivers (:mod:`.v1`, :mod:`.v2`) derive from
+:class:`FsManager`; a systemd driver (transient scope units over D-Bus) would implement
+:class:`Manager` directly and may reuse :class:`FsManager`'s freezer, kill and stats code on
+the paths systemd gives it.
+
+Kill-all follows the seed's ``killAllPids`` for containers without their own PID namespace:
+``cgroup.kill`` where the kernel has it (v2, Linux 5.14+), otherwise freeze, SIGKILL every
+pid, thaw (always, even on error); then wait until the cgroup is empty and reap the pids that
+are this process's children. It repeats until nothing is left or its bound passes.
+
+Man pages: kill(2), waitpid(2), poll(2); kernel: cgroup-v2.rst (cgroup.kill, cgroup.events),
+cgroup-v1/freezer-subsystem.rst.
+"""
+import errno as _errno
+import os as _os
+import time as _time
+
+from ..errors import ContainerError, SyscallError
+from .fs import REMOVE_TIMEOUT, remove_tree
+
+FREEZE_TIMEOUT = 5.0
+KILL_TIMEOUT = 10.0
+SIGKILL = 9  # the same number on every Linux architecture
+
+
+class Manager(object):
+    """One container's cgroups. Every driver implements these.
+
+    ``paths`` maps each subsystem (v1) or ``"unified"`` (v2) to the container's cgroup
+    directory; it is what state.json keeps, and :func:`minins.cgroups.load_manager` rebuilds
+    a manager from it in another process.
+    """
+
+    driver = None
+    paths = None
+
+    def apply(self, pid):
+        """Create the cgroups, set every configured limit, put ``pid`` in. On failure undo
+        what was created (and move ``pid`` back) before raising."""
+        raise NotImplementedError
+
+    def join(self, pid):
+        """Put another process into every hierarchy of the container."""
+        raise NotImplementedError
+
+    def freeze(self, timeout=FREEZE_TIMEOUT):
+        """Freeze, and return once the kernel reports FROZEN (raise after ``timeout``)."""
+        raise NotImplementedError
+
+    def thaw(self, timeout=FREEZE_TIMEOUT):
+        raise NotImplementedError
+
+    def freezer_state(self):
+        """``FROZEN``, ``THAWED``, or ``FREEZING`` while the kernel is still at it."""
+        raise NotImplementedError
+
+    def pids(self):
+        """The container's processes (its cgroup and the cgroups it made below it)."""
+        raise NotImplementedError
+
+    def kill_all(self, timeout=KILL_TIMEOUT):
+        """SIGKILL every process of the container; return ``{pid: wait status}`` of those
+        that were this process's children and were reaped."""
+        raise NotImplementedError
+
+    def stats(self):
+        """``{"cgroup_stats": {...}}`` in the seed's JSON shape (see :mod:`.stats`)."""
+        raise NotImplementedError
+
+    def oom_events(self):
+        """An :class:`~.oom.OomEvents` for the container's memory cgroup."""
+        raise NotImplementedError
+
+    def destroy(self, timeout=REMOVE_TIMEOUT):
+        """Remove the container's cgroups, retrying EBUSY with backoff until ``timeout``."""
+        raise NotImplementedError
+
+
+class FsManager(Manager):
+    """Shared code of the cgroupfs drivers. Subclasses give :meth:`pids`, the freezer,
+    ``_kill_file()`` (``cgroup.kill`` or ``None``) and ``_wait_empty(deadline)``."""
+
+    def __init__(self, settings, paths, fs, field="cgroups"):
+        self.settings = settings  # values.Settings; None when rebuilt from saved paths
+        self.paths = dict(paths)
+        self.fs = fs
+        self.field = field
+        self._hier = None
+        self._created = []  # directories this manager made, in the order it made them
+        self._removed = set()
+        self._applied = False
+        self._loaded = settings is None
+
+    # --- directories -------------------------------------------------------------------------
+
+    def _dirs(self):
+        """The distinct cgroup directories, in the order of ``paths``."""
+        return list(dict.fromkeys(self.paths.values()))
+
+    def _mkdirs(self, path, base, created, made=None, leaf=True):
+        """mkdir ``path`` and its missing parents below ``base``; append each made directory
+        to ``created`` and call ``made(directory, is_leaf)``. A leaf that exists already is
+        an error for a relative cgroup (another container's, or a leftover) and is joined
+        for an absolute one."""
+        try:
+            self.fs.mkdir(path)
+        except SyscallError as e:
+            parent = path.rsplit("/", 1)[0]
+            if e.errno == _errno.ENOENT and len(parent) > len(base):
+                self._mkdirs(parent, base, created, made, leaf=False)
+                self.fs.mkdir(path)
+            elif e.errno == _errno.EEXIST and (not leaf or self._absolute()):
+                return
+            elif e.errno == _errno.EEXIST:
+                raise SyscallError(e.errno, "mkdir", path, "a cgroup of that name exists "
+                                   "already (another container, or one left behind)")
+            elif e.errno == _errno.ENOENT:
+                raise SyscallError(e.errno, "mkdir", path, "the cgroup it goes under, %s, "
+                                   "does not exist" % base)
+            else:
+                raise
+        created.append(path)
+        if made is not None:
+            made(path, leaf)
+
+    def _absolute(self):
+        return self.settings.parent.startswith("/")
+
+    def _undo(self, pid, joined, created):
+        """Move ``pid`` back to this process's own cgroups (where a process it forked
+        starts), then remove what apply created. Best effort: the error that brought us here
+        is the one the caller sees."""
+        for key in joined:
+            try:
+                self.fs.write(self._hier.own_dir(key) + "/cgroup.procs", str(pid))
+            except SyscallError:
+                pass  # it exited meanwhile
+        for path in reversed(created):
+            try:
+                remove_tree(self.fs, path, timeout=0.5)
+            except SyscallError:
+                pass
+
+    def destroy(self, timeout=REMOVE_TIMEOUT):
+        """Remove the container's cgroups (and the cgroups the container made inside them),
+        then the parents apply created, if nothing else uses them. A manager rebuilt by
+        ``load_manager`` removes the leaf cgroups it was given. After a failure, calling it
+        again retries what is left."""
+        if self._loaded:
+            leaves = [d for d in self._dirs() if d not in self._removed]
+        else:
+            made = set(self._created)
+            leaves = [d for d in self._dirs() if d in made]
+        first = None
+        for path in leaves:
+            try:
+                remove_tree(self.fs, path, timeout, busy_pids=self._procs_of)
+                self._removed.add(path)
+            except SyscallError as e:
+                first = first or e
+        kept = []
+        for path in reversed(self._created):
+            if path in self._removed:
+                continue
+            if path in leaves:
+                kept.append(path)
+                continue
+            try:
+                self.fs.rmdir(path)
+            except SyscallError as e:
+                if e.errno in (_errno.EBUSY, _errno.ENOTEMPTY) and first is not None:
+                    kept.append(path)  # still holds one of ours: retry next time
+                # else another container's cgroup is in it now: it stays
+        self._created = kept[::-1]
+        if first is not None:
+            raise first
+
+    # --- processes -----------------------------------------------------------------------------
+
+    def _procs_of(self, path):
+        try:
+            return [int(p) for p in self.fs.read(path + "/cgroup.procs").split()]
+        except SyscallError as e:
+            if e.errno in (_errno.ENOENT, _errno.ENODEV):
+                return []
+            raise
+
+    def _pids_under(self, path):
+        out = self._procs_of(path)
+        for sub in self.fs.subdirs(path):
+            out.extend(self._pids_under(sub))
+        return out
+
+    def kill_all(self, timeout=KILL_TIMEOUT):
+        deadline = _time.monotonic() + timeout
+        reaped = {}
+        while True:
+            pids = self.pids()
+            if not pids:
+                return reaped
+            if _time.monotonic() > deadline:
+                raise ContainerError("%s: kill-all: processes %s still in %s after %.1f s"
+                                     % (self.field, " ".join(map(str, pids[:20])),
+                                        self._main_dir(), timeout))
+            kill = self._kill_file()
+            if kill:
+                self.fs.write(kill, "1")
+            else:
+                self._freeze_kill_thaw(pids, deadline)
+            empty = self._wait_empty(deadline)
+            reaped.update(reap(pids, block=empty))
+
+    def _freeze_kill_thaw(self, pids, deadline):
+        """Freeze so nothing forks between the listing and the signals, SIGKILL each pid,
+        thaw whatever happened (a frozen v1 task dies only once thawed)."""
+        try:
+            self.freeze(timeout=max(0.1, min(FREEZE_TIMEOUT, deadline - _time.monotonic())))
+            pids = self.pids()
+        except ContainerError:
+            pass  # could not freeze (a task stuck in the kernel): kill what we see, retry
+        try:
+            for pid in pids:
+                try:
+                    _os.kill(pid, SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            self.thaw()
+
+    def _main_dir(self):
+        return self._dirs()[0] if self.paths else "(no cgroup)"
+
+
+def reap(pids, block):
+    """Reap those of ``pids`` that are our children: ``{pid: status}``. ``block`` once the
+    cgroup is empty (each is past exit and about to become a zombie)."""
+    out = {}
+    flags = 0 if block else _os.WNOHANG
+    for pid in pids:
+        try:
+            got, status = _os.waitpid(pid, flags)
+        except ChildProcessError:
+            continue
+        if got == pid:
+            out[pid] = status
+    return out
+
+
+def cgroup_path(settings, name):
+    """``parent/name``: relative, or absolute when the parent is."""
+    parent = settings.parent
+    return (parent.rstrip("/") + "/" + name) if parent else name
+
+
+def poll_until(check, deadline, first=0.0001, longest=0.01):
+    """Call ``check()`` until it is true or ``deadline`` passes, pausing 0.1 ms, doubling to
+    10 ms: for kernel facts that have no notification (v1 freezer.state, cgroup.procs)."""
+    pause = first
+    spins = 3  # freezing a few idle tasks usually completes within microseconds
+    while True:
+        if check():
+            return True
+        left = deadline - _time.monotonic()
+        if left <= 0:
+            return False
+        if spins:
+            spins -= 1
+            continue
+        _time.sleep(min(pause, left))
+        pause = min(pause * 2, longest)
+
+
+def wait_events(fs, path, key, want, deadline):
+    """Wait until ``path/cgroup.events`` has ``key want`` (``frozen 1``, ``populated 0``):
+    the kernel wakes poll(2) with POLLPRI when the file changes. True, or False at
+    ``deadline``."""
+    import select
+
+    fd = fs.open(path + "/cgroup.events")
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI)
+        while True:
+            try:
+                text = _os.pread(fd, 4096, 0).decode()
+            except OSError as e:
+                raise SyscallError(e.errno, "read", path + "/cgroup.events")
+            for line in text.splitlines():
+                k, _, v = line.partition(" ")
+                if k == key and v == want:
+                    return True
+            left = deadline - _time.monotonic()
+            if left <= 0:
+                return False
+            poller.poll(max(1, int(left * 1000)))
+    finally:
+        _os.close(fd)

@@ -1,0 +1,349 @@
+"""Pure cgroup values: config validation and the files each driver writes.
+
+Nothing here touches the kernel. :func:`validate` checks a cgroup config (the seed's
+``cgroups.Cgroup`` fields plus ``pids_limit``) before anything is created; :func:`plan_v1`
+and :func:`plan_v2` turn a valid config into the ordered list of file writes a driver makes;
+the conversions between v1 and v2 units (shares to weight, memory+swap to swap, blkio weight
+to io weight) are the ones runc and crun use.
+
+Kernel documents: Documentation/admin-guide/cgroup-v1/{memory,cpusets,devices,blkio-controller,
+pids}.rst, Documentation/scheduler/sched-bwc.rst, Documentation/admin-guide/cgroup-v2.rst.
+"""
+import math as _math
+from itertools import permutations as _permutations
+
+from ..errors import ConfigError
+
+# The v1 subsystems a driver manages, in the order it creates and fills them: cpuset first
+# (a task cannot enter a cpuset with no cpus or mems), devices before anything that could let
+# the container run, freezer last. Joining follows the same order.
+V1_SUBSYSTEMS = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio",
+                 "perf_event", "freezer")
+# v2 controllers, in the order the kernel lists them.
+V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+FROZEN, THAWED, FREEZING = "FROZEN", "THAWED", "FREEZING"
+
+DEVICE_TYPES = {ord("a"): "a", ord("b"): "b", ord("c"): "c"}
+MAX_MAJOR = 0xFFF  # the kernel's dev_t: 12 bits of major, 20 of minor (linux/kdev_t.h)
+MAX_MINOR = 0xFFFFF
+SHARES_MIN, SHARES_MAX = 2, 262144  # kernel/sched: MIN_SHARES, MAX_SHARES
+PERIOD_MIN, PERIOD_MAX = 1000, 1000000  # µs, sched-bwc.rst
+QUOTA_MIN = 1000
+
+
+# --- validation ----------------------------------------------------------------------------
+
+class Settings(object):
+    """A checked cgroup config: every field as a plain value, device rules parsed once.
+
+    Built by :func:`parse`; the plans below and the drivers read only this.
+    """
+
+    __slots__ = ("name", "parent", "rules", "memory", "memory_reservation", "memory_swap",
+                 "cpu_shares", "cpu_quota", "cpu_period", "cpuset_cpus", "cpuset_mems",
+                 "blkio_weight", "pids_limit", "freezer", "slice")
+
+
+_INTS = (("memory", -1), ("memory_reservation", -1), ("memory_swap", -1), ("cpu_shares", 0),
+         ("cpu_quota", -1), ("cpu_period", 0), ("blkio_weight", 0), ("pids_limit", -1))
+_STRS = ("name", "parent", "cpuset_cpus", "cpuset_mems", "freezer", "slice")
+
+
+def validate(cfg, field="cgroups"):
+    """Raise :class:`ConfigError` naming the first bad field of ``cfg``; return ``cfg``."""
+    if cfg is not None:
+        parse(cfg, field)
+    return cfg
+
+
+def parse(cfg, field="cgroups"):
+    """Check ``cfg`` and return its :class:`Settings`; raise :class:`ConfigError` naming
+    the first bad field (``cgroups.blkio_weight: must be 10..1000``)."""
+    out = Settings()
+    for name, lo in _INTS:
+        value = getattr(cfg, name, 0)
+        if type(value) is not int:  # bool is not a number of bytes
+            raise ConfigError("%s.%s" % (field, name), "must be an integer (got %r)"
+                              % (value,))
+        if value < lo:
+            raise ConfigError("%s.%s" % (field, name), "must be at least %d (got %d)"
+                              % (lo, value))
+        setattr(out, name, value)
+    for name in _STRS:
+        value = getattr(cfg, name, "") or ""
+        if not isinstance(value, str) or "\0" in value or "\n" in value:
+            raise ConfigError("%s.%s" % (field, name), "must be a one-line string (got %r)"
+                              % (value,))
+        setattr(out, name, value)
+    _check_names(out, field)
+    _check_ranges(out, field)
+    allow_all = getattr(cfg, "allow_all_devices", False)
+    if not isinstance(allow_all, bool):
+        raise ConfigError(field + ".allow_all_devices", "must be true or false")
+    devices = getattr(cfg, "allowed_devices", ()) or ()
+    out.rules = [device_rule(d, "%s.allowed_devices[%d]" % (field, i))
+                 for i, d in enumerate(devices)]
+    if allow_all:
+        out.rules = None
+    return out
+
+
+def _check_names(s, field):
+    name = s.name
+    if name and (name in (".", "..") or "/" in name or len(name.encode()) > 255):
+        raise ConfigError(field + ".name", "must be one path component: no '/', not '.' or "
+                          "'..', at most 255 bytes (got %r)" % name)
+    if any(part in (".", "..") for part in s.parent.split("/")):
+        raise ConfigError(field + ".parent", "must not contain '.' or '..' components "
+                          "(got %r)" % s.parent)
+
+
+def _check_ranges(s, field):
+    def bad(name, message):
+        return ConfigError("%s.%s" % (field, name), message)
+
+    if s.memory_swap > 0:
+        if s.memory <= 0:
+            raise bad("memory_swap", "needs a memory limit (memory_swap is memory plus swap)")
+        if s.memory_swap < s.memory:
+            raise bad("memory_swap", "must be at least memory (%d); it is memory plus swap "
+                      "(got %d)" % (s.memory, s.memory_swap))
+    if s.cpu_shares and not SHARES_MIN <= s.cpu_shares <= SHARES_MAX:
+        raise bad("cpu_shares", "must be %d..%d (or 0: unset)" % (SHARES_MIN, SHARES_MAX))
+    if 0 < s.cpu_quota < QUOTA_MIN:
+        raise bad("cpu_quota", "must be at least %d µs (or -1: unlimited, 0: unset)"
+                  % QUOTA_MIN)
+    if s.cpu_period and not PERIOD_MIN <= s.cpu_period <= PERIOD_MAX:
+        raise bad("cpu_period", "must be %d..%d µs (or 0: unset)" % (PERIOD_MIN, PERIOD_MAX))
+    for name in ("cpuset_cpus", "cpuset_mems"):
+        value = getattr(s, name)
+        if value and parse_list(value) is None:
+            raise bad(name, "must be a list such as 0-3,5 (got %r)" % value)
+    if s.blkio_weight and not 10 <= s.blkio_weight <= 1000:
+        raise bad("blkio_weight", "must be 10..1000 (or 0: unset)")
+    if s.freezer not in ("", FROZEN, THAWED):
+        raise bad("freezer", "must be FROZEN, THAWED or empty (got %r)" % s.freezer)
+
+
+def parse_list(text):
+    """The cpus or mems of a cpuset list (``0-3,5``) as a sorted tuple, or ``None`` if bad."""
+    out = set()
+    for part in text.strip().split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            return None
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first or last > 1 << 16:
+            return None
+        out.update(range(first, last + 1))
+    return tuple(sorted(out))
+
+
+# Every spelling of a permission set ("mrw"), to its canonical order ("rwm").
+_ACCESS = {"".join(p): c for c in ("r", "w", "m", "rw", "rm", "wm", "rwm")
+           for p in _permutations(c)}
+
+
+def device_rule(dev, field="device"):
+    """``(type, major, minor, access)`` of a device rule, ``type`` in ``a b c``, -1 the
+    wildcard; raise :class:`ConfigError` naming ``field`` when it is not a valid rule."""
+    kind = getattr(dev, "type", None)
+    kind = DEVICE_TYPES.get(ord(kind) if isinstance(kind, str) and len(kind) == 1 else kind)
+    if kind is None:
+        raise ConfigError(field + ".type", "must be 99 ('c'), 98 ('b') or 97 ('a': all) "
+                          "(got %r)" % (getattr(dev, "type", None),))
+    major = getattr(dev, "major_number", None)
+    minor = getattr(dev, "minor_number", None)
+    for name, value, top in (("major_number", major, MAX_MAJOR),
+                             ("minor_number", minor, MAX_MINOR)):
+        if type(value) is not int or not -1 <= value <= top:
+            raise ConfigError("%s.%s" % (field, name), "must be -1 (any) or 0..%d (got %r)"
+                              % (top, value))
+    if kind == "a" and (major, minor) != (-1, -1):
+        raise ConfigError(field + ".type", "'a' (all devices) takes no major or minor: "
+                          "set both to -1")
+    access = getattr(dev, "cgroup_permissions", "")
+    canonical = _ACCESS.get(access) if isinstance(access, str) else None
+    if canonical is None:
+        raise ConfigError(field + ".cgroup_permissions", "must be a non-empty combination "
+                          "of r, w and m (got %r)" % (access,))
+    return kind, major, minor, canonical
+
+
+def device_rules(cfg):
+    """The validated allow rules of ``cfg``, or ``None`` when every device is allowed."""
+    return parse(cfg).rules
+
+
+def rule_text(rule):
+    """The v1 ``devices.allow`` line of a rule: ``c 1:3 rwm``, ``c 136:* rwm``."""
+    kind, major, minor, access = rule
+    return "%s %s:%s %s" % (kind, "*" if major < 0 else major, "*" if minor < 0 else minor,
+                            access)
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+def shares_to_weight(shares):
+    """cgroup v1 ``cpu.shares`` (2..262144) to v2 ``cpu.weight`` (1..10000), 0 for unset.
+
+    The quadratic in log2(shares) that runc and crun use since 2025: it maps the minimum,
+    the default (1024 -> 100) and the maximum exactly, unlike the older linear formula that
+    turned the default 1024 into 39.
+    """
+    if shares == 0:
+        return 0
+    if shares <= SHARES_MIN:
+        return 1
+    if shares >= SHARES_MAX:
+        return 10000
+    l2 = _math.log2(shares)
+    return int(_math.ceil(10 ** ((l2 * l2 + 125 * l2) / 612.0 - 7.0 / 34.0)))
+
+
+def blkio_to_io_weight(weight):
+    """blkio.weight (10..1000) to io.weight (1..10000), as runc and crun convert it."""
+    return 0 if weight == 0 else 1 + (weight - 10) * 9999 // 990
+
+
+def memsw_v1(memory, memory_swap):
+    """``memory.memsw.limit_in_bytes`` by the seed's rule, or ``None`` to leave it alone.
+
+    ``memory_swap`` is memory plus swap: 0 (unset) means twice the memory, -1 unlimited
+    (the default of a new cgroup, so nothing is written).
+    """
+    if memory_swap > 0:
+        return memory_swap
+    if memory_swap == 0 and memory > 0:
+        return 2 * memory
+    return None
+
+
+def swap_max_v2(memory, memory_swap):
+    """``memory.swap.max`` for the same rule: v2 limits swap alone, so it is memory+swap
+    minus memory; ``None`` to leave it alone."""
+    total = memsw_v1(memory, memory_swap)
+    return None if total is None else total - memory
+
+
+def cpu_max_v2(quota, period):
+    """``cpu.max`` (``$QUOTA $PERIOD``, ``max`` for no limit), or ``None`` when unset."""
+    if quota == 0 and period == 0:
+        return None
+    text = "max" if quota <= 0 else str(quota)
+    return "%s %d" % (text, period) if period else text
+
+
+def _bytes(value):
+    return "max" if value == -1 else str(value)
+
+
+# --- plans: what each driver writes ----------------------------------------------------------
+
+class Write(object):
+    """One planned write.
+
+    ``unit`` is the v1 subsystem or v2 controller; ``files`` a tuple of file names, the first
+    that exists is written (``blkio.weight`` or BFQ's ``blkio.bfq.weight``); ``value`` a
+    string, or a tuple of strings written one write(2) each (device rules); ``field`` the
+    config field it comes from, for error messages; ``optional`` writes are skipped when no
+    file exists (memsw without swap accounting, when swap was not asked for explicitly).
+    """
+    __slots__ = ("unit", "files", "value", "field", "optional")
+
+    def __init__(self, unit, files, value, field, optional=False):
+        self.unit = unit
+        self.files = (files,) if isinstance(files, str) else tuple(files)
+        self.value = value if isinstance(value, tuple) else str(value)
+        self.field = field
+        self.optional = optional
+
+    def _key(self):
+        return (self.unit, self.files, self.value, self.field, self.optional)
+
+    def __eq__(self, other):
+        return isinstance(other, Write) and self._key() == other._key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Write(%r, %r, %r, %r%s)" % (self.unit, self.files, self.value, self.field,
+                                           ", optional=True" if self.optional else "")
+
+
+def plan_v1(s):
+    """The v1 writes for :class:`Settings` ``s``, in :data:`V1_SUBSYSTEMS` order."""
+    out = []
+    if s.cpuset_cpus:
+        out.append(Write("cpuset", "cpuset.cpus", s.cpuset_cpus, "cpuset_cpus"))
+    if s.cpuset_mems:
+        out.append(Write("cpuset", "cpuset.mems", s.cpuset_mems, "cpuset_mems"))
+    if s.rules is not None:
+        out.append(Write("devices", "devices.deny", "a", "allowed_devices"))
+        if s.rules:
+            out.append(Write("devices", "devices.allow", tuple(rule_text(r) for r in s.rules),
+                             "allowed_devices"))
+    if s.memory:
+        out.append(Write("memory", "memory.limit_in_bytes", s.memory, "memory"))
+    if s.memory_reservation:
+        out.append(Write("memory", "memory.soft_limit_in_bytes", s.memory_reservation,
+                         "memory_reservation"))
+    memsw = memsw_v1(s.memory, s.memory_swap)
+    if memsw is not None:
+        out.append(Write("memory", "memory.memsw.limit_in_bytes", memsw, "memory_swap",
+                         optional=s.memory_swap <= 0))
+    if s.cpu_shares:
+        out.append(Write("cpu", "cpu.shares", s.cpu_shares, "cpu_shares"))
+    if s.cpu_period:
+        out.append(Write("cpu", "cpu.cfs_period_us", s.cpu_period, "cpu_period"))
+    if s.cpu_quota:
+        out.append(Write("cpu", "cpu.cfs_quota_us", s.cpu_quota, "cpu_quota"))
+    if s.pids_limit:
+        out.append(Write("pids", "pids.max", _bytes(s.pids_limit), "pids_limit"))
+    if s.blkio_weight:
+        out.append(Write("blkio", ("blkio.weight", "blkio.bfq.weight"), s.blkio_weight,
+                         "blkio_weight"))
+    return out
+
+
+def plan_v2(s):
+    """The v2 writes for :class:`Settings` ``s`` (device rules go through BPF, not files)."""
+    out = []
+    if s.cpuset_cpus:
+        out.append(Write("cpuset", "cpuset.cpus", s.cpuset_cpus, "cpuset_cpus"))
+    if s.cpuset_mems:
+        out.append(Write("cpuset", "cpuset.mems", s.cpuset_mems, "cpuset_mems"))
+    if s.cpu_shares:
+        out.append(Write("cpu", "cpu.weight", shares_to_weight(s.cpu_shares), "cpu_shares"))
+    cpu_max = cpu_max_v2(s.cpu_quota, s.cpu_period)
+    if cpu_max is not None:
+        out.append(Write("cpu", "cpu.max", cpu_max, "cpu_quota" if s.cpu_quota
+                         else "cpu_period"))
+    if s.blkio_weight:
+        out.append(Write("io", "io.weight", blkio_to_io_weight(s.blkio_weight),
+                         "blkio_weight"))
+    if s.memory_reservation:
+        out.append(Write("memory", "memory.low", _bytes(s.memory_reservation),
+                         "memory_reservation"))
+    if s.memory:
+        out.append(Write("memory", "memory.max", _bytes(s.memory), "memory"))
+    swap_max = swap_max_v2(s.memory, s.memory_swap)
+    if swap_max is not None:
+        out.append(Write("memory", "memory.swap.max", swap_max, "memory_swap",
+                         optional=s.memory_swap <= 0))
+    if s.pids_limit:
+        out.append(Write("pids", "pids.max", _bytes(s.pids_limit), "pids_limit"))
+    return out
+
+
+def units(plan):
+    """``{subsystem or controller: first field needing it}`` of the non-optional writes."""
+    out = {}
+    for w in plan:
+        if not w.optional:
+            out.setdefault(w.unit, w.field)
+    return out
