@@ -150,6 +150,9 @@ def cmd_run(args, root):
         cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
     if values.get("--tty") or values.get("-t"):
         cfg = cfg.replace(tty=True)
+    if os.geteuid() != 0:
+        # rootless: a user namespace that maps only our own ids, no setuid helper
+        cfg = _config.rootless(cfg, os.geteuid(), os.getegid())
     from . import runner
 
     return runner.run_foreground(cfg, command, container_id=values.get("--id"),

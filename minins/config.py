@@ -19,7 +19,7 @@ from .record import BOOL, INT, STR, Field, ListOf, Optional, Record
 
 __all__ = [
     "Config", "Namespace", "MountConfig", "Mount", "Device", "Network", "Route", "Cgroup",
-    "Rlimit", "IDMap", "loads", "load", "dumps", "validate", "default_config",
+    "Rlimit", "IDMap", "loads", "load", "dumps", "validate", "default_config", "rootless",
     "NAMESPACE_TYPES",
 ]
 
@@ -365,6 +365,19 @@ DEFAULT_DEVICE_NODES = (
 )
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def rootless(cfg, uid, gid):
+    """``cfg`` adapted for an unprivileged user: a new user namespace mapping container root to
+    ``uid``/``gid`` (the only ids such a user may map without a setuid helper). A
+    configuration that already has a user namespace is returned unchanged."""
+    if cfg.has_namespace("NEWUSER"):
+        return cfg
+    return cfg.replace(
+        namespaces=(Namespace(type="NEWUSER"),) + tuple(cfg.namespaces),
+        uid_mappings=(IDMap(container_id=0, host_id=uid, size=1),),
+        gid_mappings=(IDMap(container_id=0, host_id=gid, size=1),),
+    )
 
 
 def default_config():

@@ -42,10 +42,11 @@ def _fileno(f):
 class Container:
     """One container. ``config`` is a validated :class:`minins.config.Config`; ``args`` the
     command and its arguments; ``stdin``/``stdout``/``stderr`` descriptors or file objects
-    (``None``: inherit the runtime's)."""
+    (``None``: inherit the runtime's). With ``config.tty`` the container gets a pty instead
+    and :attr:`console_master` is its master side, to relay (:func:`minins.console.relay`)."""
 
     def __init__(self, config, args, *, id=None, data_path=None, state_root=None,
-                 stdin=None, stdout=None, stderr=None, console=None, lc=_libc):
+                 stdin=None, stdout=None, stderr=None, lc=_libc):
         if not args:
             raise ConfigError("args", "no command to run")
         self.config = config
@@ -54,7 +55,8 @@ class Container:
         self.data_path = data_path or os.path.join(state_root or _state.default_state_root(),
                                                    self.id)
         self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
-        self.console = console  # (master fd, slave path) when the container has a tty
+        self.console_master = None  # the pty master, with config.tty
+        self._console_path = None
         self.lc = lc
         self.pid = None
         self.init_start_time = None
@@ -66,6 +68,7 @@ class Container:
         self._status = None
         self._pid1 = None
         self._ns_fds = []
+        self._slave = None
 
     # --- the life cycle ----------------------------------------------------------------------
 
@@ -189,11 +192,16 @@ class Container:
             from . import cgroups  # noqa: F401
         self._ns_fds = _ns.open_paths(cfg, self.lc)
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
+        if cfg.tty:
+            self._open_console()
         self._make_data_path()
 
     def _make_data_path(self):
         parent = os.path.dirname(self.data_path.rstrip("/"))
-        os.makedirs(parent, mode=0o711, exist_ok=True)
+        try:
+            os.makedirs(parent, mode=0o711, exist_ok=True)
+        except OSError as e:
+            raise SyscallError(e.errno, "mkdir", e.filename or parent) from None
         try:
             os.mkdir(self.data_path, 0o711)
         except FileExistsError:
@@ -205,6 +213,28 @@ class Container:
         except OSError as e:
             raise SyscallError(e.errno, "mkdir", self.data_path) from None
         self._undo.append(("data path", lambda: _rmtree_own(self.data_path)))
+
+    def _open_console(self):
+        from . import console
+
+        master, path = console.open_pty(self.lc)
+        self.console_master, self._console_path = master, path
+        self._undo.append(("console", self._close_console))
+        uid, gid = _idmap.get_host_root_uid(self.config), _idmap.get_host_root_gid(self.config)
+        slave = console.open_slave(path, uid, gid)
+        self.stdio = (slave, slave, slave)
+        self._slave = slave
+
+    def _close_console(self):
+        for fd in (self.console_master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self.console_master = self._slave = None
+
+    def _close_slave(self):
+        if self._slave is not None:
+            os.close(self._slave)
+            self._slave = None
 
     @property
     def _new_userns(self):
@@ -224,8 +254,8 @@ class Container:
         ctx.in_userns = cfg.has_namespace("NEWUSER")
         ctx.gid5_mapped = not ctx.in_userns or self._new_userns and \
             _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None
-        ctx.console_path = self.console[1] if self.console else None
-        ctx.console = 0 if self.console else None
+        ctx.console_path = self._console_path
+        ctx.console = 0 if self._console_path else None
         ctx.cap_last_cap = _security.cap_last_cap()
         try:
             pid = self.lc.fork()
@@ -239,6 +269,7 @@ class Container:
         self._undo.append(("intermediate", lambda: self._reap_intermediate(kill=True)))
         _ns.close(self._ns_fds)
         self._ns_fds = []
+        self._close_slave()  # only the container holds the pty slave now
         return pid
 
     def _reap_intermediate(self, kill=False):
@@ -400,10 +431,30 @@ def _now():
 
 
 def run(config, args, *, stdin=None, stdout=None, stderr=None, data_path=None, id=None,
-        state_root=None, start_callback=None, console=None):
-    """Run ``args`` in a new container made from ``config``; return its exit code."""
+        state_root=None, start_callback=None):
+    """Run ``args`` in a new container made from ``config``; return its exit code.
+
+    With ``config.tty`` the container's terminal is relayed to ``stdin``/``stdout`` (default:
+    ours), in raw mode when that is a terminal."""
     c = Container(config, args, id=id, data_path=data_path, state_root=state_root,
-                  stdin=stdin, stdout=stdout, stderr=stderr, console=console)
+                  stdin=None if config.tty else stdin, stdout=None if config.tty else stdout,
+                  stderr=None if config.tty else stderr)
     c.create()
     c.start(start_callback)
+    if c.console_master is not None:
+        relay_console(c, _fileno(stdin) if stdin is not None else 0,
+                      _fileno(stdout) if stdout is not None else 1)
     return c.wait()
+
+
+def relay_console(c, stdin, stdout):
+    """Relay the container's pty to our terminal until its init exits."""
+    from . import console
+
+    try:
+        with console.RawMode(stdin):
+            console.copy_window_size(stdin, c.console_master)
+            console.relay(c.console_master, c.pid, stdin, stdout, c.lc)
+    except BaseException:
+        c.destroy()
+        raise

@@ -107,10 +107,25 @@ def _label_opt(cfg):
     return ""
 
 
-def device_plan(mc):
-    """``(path, mode, devnum, uid, gid)`` for every configured device node (pure)."""
+_NULL = None
+
+
+def _devices_of(cfg):
+    """The configured device nodes, plus /dev/null when restrict_sys needs it to mask files
+    and the configuration has none."""
+    mc = cfg.mount_config or MountConfig()
+    nodes = tuple(mc.device_nodes)
+    if cfg.restrict_sys and not any(d.path == "/dev/null" for d in nodes):
+        from .config import DEFAULT_DEVICE_NODES
+
+        nodes += tuple(d for d in DEFAULT_DEVICE_NODES if d.path == "/dev/null")
+    return nodes
+
+
+def device_plan(cfg):
+    """``(path, mode, devnum, uid, gid)`` for every device node to make (pure)."""
     out = []
-    for d in mc.device_nodes:
+    for d in _devices_of(cfg):
         kind = stat.S_IFCHR if d.type == ord("c") else stat.S_IFBLK
         out.append((d.path, kind | (d.file_mode & 0o7777), os.makedev(d.major_number,
                                                                       d.minor_number),
@@ -175,9 +190,13 @@ def setup(ctx):
 
 
 def _bind_rootfs(rootfs, lc):
-    if not os.path.isdir(rootfs):
-        raise SyscallError(errno.ENOTDIR if os.path.exists(rootfs) else errno.ENOENT,
-                           "open rootfs", rootfs)
+    try:
+        if not stat.S_ISDIR(os.stat(rootfs).st_mode):
+            raise SyscallError(errno.ENOTDIR, "open rootfs", rootfs)
+    except OSError as e:
+        if isinstance(e, SyscallError):
+            raise
+        raise SyscallError(e.errno, "open rootfs", rootfs) from None
     if not os.path.samefile(rootfs, "/"):
         lc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
         return rootfs
@@ -328,7 +347,7 @@ def open_sources(cfg, in_userns, console_path=None, given=None):
                 raise ConfigError("mount_config.mounts[%d].source" % i, "cannot use %s: %s"
                                   % (m.source, e.strerror)) from None
         if in_userns:
-            for d in mc.device_nodes:
+            for d in _devices_of(cfg):
                 try:
                     sources[d.path] = os.open(d.path, fspath.O_PATH | os.O_CLOEXEC)
                 except OSError:
@@ -379,7 +398,7 @@ def _devices(ctx, root, mc, sources):
     lc = ctx.lc
     old = os.umask(0)
     try:
-        for path, mode, dev, uid, gid in device_plan(mc):
+        for path, mode, dev, uid, gid in device_plan(ctx.config):
             parent, name = os.path.split(path)
             pfd = root.open(parent, create="dir")
             try:

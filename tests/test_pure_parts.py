@@ -224,10 +224,13 @@ def test_system_mount_plan_follows_the_config():
 
 def test_device_plan():
     cfg = config.default_config()
-    plan = rootfs.device_plan(cfg.mount_config)
+    plan = rootfs.device_plan(cfg)
     null = [p for p in plan if p[0] == "/dev/null"][0]
     assert stat.S_ISCHR(null[1]) and stat.S_IMODE(null[1]) == 0o666
     assert (os.major(null[2]), os.minor(null[2])) == (1, 3)
+    bare = cfg.replace(mount_config=cfg.mount_config.replace(device_nodes=()))
+    assert [p[0] for p in rootfs.device_plan(bare)] == ["/dev/null"]  # to mask files with
+    assert rootfs.device_plan(bare.replace(restrict_sys=False)) == []
 
 
 # --- the in-root resolver: openat2 and the by-hand walk agree ----------------------------------

@@ -1,0 +1,162 @@
+"""The container's terminal: a pty from ``/dev/ptmx``, and the relay between it and ours.
+
+:func:`open_pty` allocates a pseudo-terminal the way pts(4) describes it (open ``/dev/ptmx``,
+unlock, ask its number); the slave becomes the container's stdio and ``/dev/console``, and the
+init makes it its controlling terminal (setsid, TIOCSCTTY). :func:`relay` copies bytes
+between the runtime's stdin/stdout and the master until the init has exited and its output
+is drained. With a terminal on our side, it is put in raw mode for the duration -- restored on
+every exit path -- and its window size is copied to the pty at the start and on every
+SIGWINCH (the kernel then signals the container's foreground process group).
+
+pts(4), termios(3), ioctl_tty(2), poll(2).
+"""
+import ctypes
+import errno
+import os
+
+from . import libc as _libc
+from .errors import SyscallError
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCGWINSZ = 0x5413
+TIOCSWINSZ = 0x5414
+
+
+def open_pty(lc=_libc):
+    """``(master_fd, slave_path)``; the master is close-on-exec."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        lc.ioctl(master, TIOCSPTLCK, ctypes.c_int(0), op="ioctl TIOCSPTLCK", path="/dev/ptmx")
+        n = ctypes.c_uint(0)
+        lc.ioctl(master, TIOCGPTN, n, op="ioctl TIOCGPTN", path="/dev/ptmx")
+    except BaseException:
+        os.close(master)
+        raise
+    return master, "/dev/pts/%d" % n.value
+
+
+def open_slave(path, uid=-1, gid=-1):
+    """Open the slave (not as our controlling terminal), owned by the container's root."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError(e.errno, "open", path) from None
+    if uid != -1 or gid != -1:
+        os.fchown(fd, uid, gid)
+    return fd
+
+
+def copy_window_size(src_fd, dst_fd):
+    """Copy the window size of the terminal ``src_fd`` to ``dst_fd``; False if src is none."""
+    import fcntl
+
+    try:
+        size = fcntl.ioctl(src_fd, TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst_fd, TIOCSWINSZ, size)
+    except OSError:
+        return False
+    return True
+
+
+class RawMode:
+    """Our terminal in raw mode inside the ``with``; its settings restored however it ends."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.saved = None
+
+    def __enter__(self):
+        import termios
+
+        if not os.isatty(self.fd):
+            return self
+        self.saved = termios.tcgetattr(self.fd)
+        mode = list(self.saved)
+        # cfmakeraw(3)
+        mode[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+                     | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+        mode[1] &= ~termios.OPOST
+        mode[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG
+                     | termios.IEXTEN)
+        mode[2] &= ~(termios.CSIZE | termios.PARENB)
+        mode[2] |= termios.CS8
+        mode[6] = list(mode[6])
+        mode[6][termios.VMIN] = 1
+        mode[6][termios.VTIME] = 0
+        termios.tcsetattr(self.fd, termios.TCSAFLUSH, mode)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSAFLUSH, self.saved)
+        return False
+
+
+def relay(master, pid, stdin=0, stdout=1, lc=_libc):
+    """Copy stdin to the master and the master to stdout until process ``pid`` exits (then
+    drain what it wrote). Returns when the container's output is done."""
+    import select
+
+    pidfd = lc.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    reading_stdin = stdin is not None
+    if reading_stdin:
+        poller.register(stdin, select.POLLIN)
+    try:
+        while True:
+            for fd, _ev in poller.poll():
+                if fd == master:
+                    if not _pump(master, stdout):
+                        return
+                elif fd == stdin:
+                    if not _pump(stdin, master):
+                        poller.unregister(stdin)
+                elif fd == pidfd:
+                    _drain(master, stdout)
+                    return
+    finally:
+        os.close(pidfd)
+
+
+def _pump(src, dst):
+    try:
+        data = os.read(src, 65536)
+    except OSError as e:
+        if e.errno == errno.EIO:  # the slave side is closed: nothing more will come
+            return False
+        raise
+    if not data:
+        return False
+    _write_all(dst, data)
+    return True
+
+
+def _drain(master, stdout):
+    os.set_blocking(master, False)
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            _write_all(stdout, data)
+    finally:
+        os.set_blocking(master, True)
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            n = os.write(fd, data)
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return
+            raise
+        data = data[n:]
