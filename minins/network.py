@@ -30,6 +30,7 @@ bridge that is missing, an MTU it refuses) raises a
 Man pages: veth(4), rtnetlink(7), setns(2), network_namespaces(7); the statistics files are
 described in the kernel's Documentation/ABI/testing/sysfs-class-net-statistics.
 """
+import errno as _errno
 import os as _os
 
 from .errors import ConfigError, ContainerError, SyscallError
@@ -199,7 +200,7 @@ def _create_pair(sock, net, where, init_pid, bridge):
                            master=bridge, up=True)
             return host, child
         except NetlinkError as e:
-            if e.errno != 17 or attempt == NAME_TRIES - 1:  # EEXIST: the name is taken
+            if e.errno != _errno.EEXIST or attempt == NAME_TRIES - 1:  # the name is taken
                 raise with_field(e, where)
     raise ContainerError("%s: no free veth name after %d tries" % (where, NAME_TRIES))
 
@@ -271,7 +272,7 @@ def _initialize_veth(sock, net, where, state):
     try:
         _link.rename(sock, idx, CHILD_NAME)
     except NetlinkError as e:
-        if e.errno != 16:  # EBUSY: a kernel before 6.x will not rename a link that is up
+        if e.errno != _errno.EBUSY:  # kernels before 6.x will not rename a link that is up
             raise with_field(e, where)
         _step(where, _link.set_down, sock, idx)
         _step(where, _link.rename, sock, idx, CHILD_NAME)

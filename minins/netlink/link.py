@@ -16,9 +16,10 @@ A veth pair can be created with its peer born directly inside another namespace
 (``IFLA_NET_NS_PID`` or ``IFLA_NET_NS_FD`` on the peer): the kernel then never has to move a
 link, which costs it about 16 ms each time.
 
-Man pages: rtnetlink(7), netdevice(7) (SIOCGIFINDEX), veth(4), ip-link(8) for the semantics of the settings;
-uapi linux/if_link.h, linux/veth.h.
+Man pages: rtnetlink(7), netdevice(7) (SIOCGIFINDEX), veth(4), ip-link(8) for the semantics
+of the settings; uapi linux/if_link.h, linux/veth.h.
 """
+import errno as _errno
 import fcntl as _fcntl
 import struct as _struct
 
@@ -139,7 +140,7 @@ def get(sock, link):
     for msg in msgs:
         if msg.type == _c.RTM_NEWLINK:
             return Link(msg)
-    raise NetlinkError(19, "look up link", label, "no link in the kernel's answer")
+    raise NetlinkError(_errno.ENODEV, "look up link", label, "no link in the kernel's answer")
 
 
 def index(sock, link):
@@ -150,7 +151,7 @@ def index(sock, link):
     try:
         out = _fcntl.ioctl(sock.fileno(), SIOCGIFINDEX, _IFREQ.pack(raw, 0))
     except OSError as e:
-        raise NetlinkError(e.errno or 19, "look up link", link)
+        raise NetlinkError(e.errno or _errno.ENODEV, "look up link", link)
     return _IFREQ.unpack(out)[1]
 
 
