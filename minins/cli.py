@@ -145,7 +145,12 @@ def cmd_run(args, root):
         raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
     from . import config as _config
 
-    cfg = _config.load(values["--config"]) if "--config" in values else _config.default_config()
+    if "--config" in values:
+        cfg = _config.load(values["--config"])
+    else:
+        cfg = _config.default_config()
+        if os.geteuid() != 0:
+            cfg = cfg.replace(cgroups=None)  # an unprivileged user cannot make cgroups
     if "--rootfs" in values:
         cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
     if values.get("--tty") or values.get("-t"):

@@ -364,6 +364,20 @@ DEFAULT_DEVICE_NODES = (
     _simple_device("/dev/urandom", 1, 9),
 )
 
+def _rule(kind, major, minor, perms, path=""):
+    return Device(type=ord(kind), path=path, major_number=major, minor_number=minor,
+                  cgroup_permissions=perms)
+
+
+# libcontainer's DefaultAllowedDevices: what a container may use when the configuration lists
+# no device rules of its own (an empty list would otherwise deny even /dev/null).
+DEFAULT_ALLOWED_DEVICES = (
+    _rule("c", -1, -1, "m"), _rule("b", -1, -1, "m"),
+    _rule("c", 5, 1, "rwm", "/dev/console"), _rule("c", 4, 0, "rwm", "/dev/tty0"),
+    _rule("c", 4, 1, "rwm", "/dev/tty1"), _rule("c", 136, -1, "rwm"),
+    _rule("c", 5, 2, "rwm"), _rule("c", 10, 200, "rwm"),
+) + DEFAULT_DEVICE_NODES
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -386,7 +400,8 @@ def default_config():
     New mount, uts, ipc, pid and net namespaces; the host's ``/`` bound read-only as the
     rootfs; fresh ``/proc``, a minimal ``/dev``, a tmpfs on ``/tmp``; ``lo`` up; hostname
     ``minins``; restrict_sys; the default capability set of today's runtimes;
-    no_new_privileges.
+    no_new_privileges; a cgroup of its own (named after the container, below the caller's
+    cgroup) with the default device rules, so that pause, stats and kill --all work.
     """
     return Config(
         root_fs="/",
@@ -399,6 +414,7 @@ def default_config():
         networks=(Network(type="loopback"),),
         restrict_sys=True,
         no_new_privileges=True,
+        cgroups=Cgroup(),
         mount_config=MountConfig(
             readonly_fs=True,
             mounts=(Mount(type="tmpfs", destination="/tmp", writable=True,

@@ -325,6 +325,8 @@ class Container:
         cg = self.config.cgroups
         if not cg.name:
             cg = cg.replace(name=self.id)
+        if not cg.allow_all_devices and not cg.allowed_devices:
+            cg = cg.replace(allowed_devices=_config.DEFAULT_ALLOWED_DEVICES)
         self.cgroups = cgroups.new_manager(cg)
         self._undo.append(("cgroups", self.cgroups.destroy))
         self.cgroups.apply(self.pid)
