@@ -127,10 +127,10 @@ def check_container(c, i):
 
 # --- minins ----------------------------------------------------------------------------------
 
-def bench_minins_full(nss, rounds):
+def bench_minins_full(nss, rounds, offset):
     """network.create (host) + network.initialize (container), as the runtime calls them."""
     samples = []
-    for i in range(rounds):
+    for i in range(offset, offset + rounds):
         c = nss.new()
         nets = [cfg(i)]
         t0 = time.perf_counter()
@@ -394,13 +394,22 @@ def main():
             with Socket() as s:
                 link.add_bridge(s, BRIDGE, up=True)
                 addr.add(s, BRIDGE, GATEWAY + "/15")
-            mn_full = bench_minins_full(nss, n)
-            mn_ops = bench_minins_ops(nss, n, 1000)
-            born, moved = bench_move(nss, max(10, n // 3))
+            # Round-robin, one container per variant at a time, so that every variant meets
+            # the same background load.
             have_ip = shutil.which("ip") is not None
-            if have_ip:
-                ip_full, ip_ops = bench_ip(nss, n, 2000, batch=False)
-                ipb_full, _ = bench_ip(nss, n, 3000, batch=True)
+            mn_full, ip_full, ipb_full = [], [], []
+            mn_ops, ip_ops = {k: [] for k in STEPS}, {k: [] for k in STEPS}
+            for r in range(n):
+                mn_full += bench_minins_full(nss, 1, r)
+                for k, v in bench_minins_ops(nss, 1, 1000 + r).items():
+                    mn_ops[k] += v
+                if have_ip:
+                    full, per = bench_ip(nss, 1, 2000 + r, batch=False)
+                    ip_full += full
+                    for k, v in per.items():
+                        ip_ops[k] += v
+                    ipb_full += bench_ip(nss, 1, 3000 + r, batch=True)[0]
+            born, moved = bench_move(nss, max(10, n // 3))
         pr, why = (None, "skipped (--no-pyroute2)") if opts.no_pyroute2 else bench_pyroute2(
             nss, host, n, 4000)
     finally:
