@@ -227,7 +227,7 @@ class FakeKernelFs(CgroupFs):
         for v in values:
             self.write(path, v)
 
-    def attach_devices(self, path, rules):
+    def attach_devices(self, path, rules, replace=True):
         self._change("bpf", path, tuple(rules))
         from minins.cgroups import bpf_devices
 
@@ -350,3 +350,56 @@ def alive(pid):
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+# --- what the container processes do -------------------------------------------------------
+
+def idle(out):
+    """Report "ready", then sleep until killed."""
+    os.write(out, b"ready\n")
+    while True:
+        time.sleep(3600)
+
+
+def forker(out):
+    """Fork until fork fails; report how many and the errno."""
+    n = 0
+    while True:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            os.write(out, ("forked %d then %s\n" % (n, errno.errorcode[e.errno])).encode())
+            time.sleep(3600)
+        if pid == 0:
+            time.sleep(3600)
+            os._exit(0)
+        n += 1
+
+
+def tree(out):
+    """A container init that forks children, which fork grandchildren; some grandchildren
+    are orphaned (their parent exits), one process forks without end."""
+    for _ in range(3):
+        if os.fork() == 0:
+            for _ in range(2):
+                if os.fork() == 0:
+                    os.write(out, b"pid %d\n" % os.getpid())
+                    time.sleep(3600)
+                    os._exit(0)
+            if os.fork() == 0:  # double fork: the grandchild loses its parent
+                if os.fork() == 0:
+                    os.write(out, b"pid %d\n" % os.getpid())
+                    time.sleep(3600)
+                os._exit(0)
+            os.write(out, b"pid %d\n" % os.getpid())
+            time.sleep(3600)
+            os._exit(0)
+    if os.fork() == 0:
+        os.write(out, b"pid %d\n" % os.getpid())
+        while True:  # keeps forking short-lived children
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+    os.write(out, b"pid %d\n" % os.getpid())
+    time.sleep(3600)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from cgroups_support import (Child, Counter, alive, cgroup_config, device, unique_name,
-                             wait_for)
+from cgroups_support import (Child, Counter, alive, cgroup_config, device, forker, idle, tree,
+                             unique_name, wait_for)
 from minins import cgroups
 from minins.cgroups.discovery import UNIFIED, Hierarchies, discover
 from minins.cgroups.fs import CgroupFs
@@ -62,13 +62,6 @@ def managers():
 def read(path):
     with open(path) as f:
         return f.read()
-
-
-def idle(out):
-    os.write(out, b"ready\n")
-    while True:
-        os.read(os.open("/dev/null", os.O_RDONLY), 1)  # EOF: returns at once
-        time.sleep(3600)
 
 
 def test_limits_are_set_in_the_kernel_and_exec_joins(managers):
@@ -150,20 +143,6 @@ def test_pids_limit_makes_fork_fail_inside(managers):
     assert len(mgr.pids()) == 4
 
 
-def forker(out):
-    n = 0
-    while True:
-        try:
-            pid = os.fork()
-        except OSError as e:
-            os.write(out, ("forked %d then %s\n" % (n, errno.errorcode[e.errno])).encode())
-            time.sleep(3600)
-        if pid == 0:
-            time.sleep(3600)
-            os._exit(0)
-        n += 1
-
-
 @needs("freezer")
 def test_a_frozen_container_makes_no_progress_and_resumes_after_thaw(managers):
     counter = Counter()
@@ -181,35 +160,6 @@ def test_a_frozen_container_makes_no_progress_and_resumes_after_thaw(managers):
     mgr.thaw()
     assert mgr.freezer_state() == "THAWED"
     wait_for(lambda: counter.value() > frozen_at + 1000, what="progress after thaw")
-
-
-def tree(out):
-    """A container init that forks children, which fork grandchildren; some grandchildren
-    are orphaned (their parent exits), one process forks without end."""
-    for _ in range(3):
-        if os.fork() == 0:
-            for _ in range(2):
-                if os.fork() == 0:
-                    os.write(out, b"pid %d\n" % os.getpid())
-                    time.sleep(3600)
-                    os._exit(0)
-            if os.fork() == 0:  # double fork: the grandchild loses its parent
-                if os.fork() == 0:
-                    os.write(out, b"pid %d\n" % os.getpid())
-                    time.sleep(3600)
-                os._exit(0)
-            os.write(out, b"pid %d\n" % os.getpid())
-            time.sleep(3600)
-            os._exit(0)
-    if os.fork() == 0:
-        os.write(out, b"pid %d\n" % os.getpid())
-        while True:  # keeps forking short-lived children
-            pid = os.fork()
-            if pid == 0:
-                os._exit(0)
-            os.waitpid(pid, 0)
-    os.write(out, b"pid %d\n" % os.getpid())
-    time.sleep(3600)
 
 
 def _kill_all_leaves_nothing(managers, hier):
@@ -242,6 +192,13 @@ def test_kill_all_by_freeze_kill_thaw_leaves_nothing(managers):
     mgr = _kill_all_leaves_nothing(managers, no_v2)
     assert mgr._kill_file() is None
     assert mgr.freezer_state() == "THAWED"  # thawed again, always
+
+
+def test_kill_all_without_a_freezer_still_leaves_nothing(managers):
+    # Nothing stops the forker between listing and killing: the loop comes back for it.
+    bare = Hierarchies({k: v for k, v in HIER.v1.items() if k != "freezer"}, None, HIER.own)
+    mgr = _kill_all_leaves_nothing(managers, bare)
+    assert "freezer" not in mgr.paths and mgr._kill_file() is None
 
 
 @needs("devices")

@@ -158,14 +158,36 @@ def run_driver(cfg, hier, pid):
     return (t1 - t0) + (t3 - t2)
 
 
-def direct_v2(hier, name, prog, pid):
+def direct_v2_writes(cfg, hier):
+    """The v2 driver's limit writes, spelt out by hand (values converted as in the docs)."""
+    out = []
+    if cfg.cpu_shares:
+        out.append(("cpu.weight", "59" if cfg.cpu_shares == 512 else None))
+    if cfg.cpu_quota:
+        out.append(("cpu.max", "%d %d" % (cfg.cpu_quota, cfg.cpu_period)))
+    if cfg.blkio_weight:
+        out.append(("io.weight", str(1 + (cfg.blkio_weight - 10) * 9999 // 990)))
+    if cfg.memory_reservation:
+        out.append(("memory.low", str(cfg.memory_reservation)))
+    if cfg.memory:
+        out.append(("memory.max", str(cfg.memory)))
+        out.append(("memory.swap.max", str(cfg.memory)))
+    if cfg.pids_limit:
+        out.append(("pids.max", str(cfg.pids_limit)))
+    assert all(v is not None for _, v in out)
+    return out
+
+
+def direct_v2(hier, name, prog, pid, writes):
+    from minins import libc
+
     path = "%s/%s" % (hier.own_dir(UNIFIED).rstrip("/"), name)
     t0 = time.perf_counter()
     os.mkdir(path)
+    for fname, value in writes:
+        write(path + "/" + fname, value)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     pfd = bpf_devices.load(prog)
-    from minins import libc
-
     libc.bpf(bpf_devices.BPF_PROG_ATTACH, bpf_devices._AttachAttr(
         target_fd=fd, attach_bpf_fd=pfd, attach_type=bpf_devices.BPF_CGROUP_DEVICE,
         attach_flags=bpf_devices.BPF_F_ALLOW_MULTI))
@@ -201,15 +223,22 @@ def setup_bench(rounds):
             own = Hierarchies({}, hier.unified, {UNIFIED: hier.own.get(UNIFIED, "/")})
             cfg = config(memory=0, memory_reservation=0, cpu_shares=0, cpu_quota=0,
                          cpu_period=0, blkio_weight=0, pids_limit=0)
-            if not hier.v1:  # a real v2 host: limits too
-                cfg = config(blkio_weight=0 if not os.path.exists(
-                    hier.unified + "/io.stat") else 500)
+            if not hier.v1:  # a real v2 host: limits too, on what the own cgroup delegates
+                with open(hier.own_dir(UNIFIED) + "/cgroup.subtree_control") as f:
+                    have = set(f.read().split())
+                cfg = config(blkio_weight=500 if "io" in have else 0,
+                             memory=(256 << 20) if "memory" in have else 0,
+                             memory_reservation=(128 << 20) if "memory" in have else 0,
+                             pids_limit=100 if "pids" in have else 0)
+                if "cpu" not in have:
+                    cfg = config(**dict(vars(cfg), cpu_shares=0, cpu_quota=0, cpu_period=0))
                 own = hier
             prog = bpf_devices.program(values.device_rules(cfg))
+            writes = direct_v2_writes(cfg, own)
             drv, dct = [], []
             for i in range(rounds):
                 name = "minins-bench2-%d-%d" % (os.getpid(), i)
-                dct.append(direct_v2(own, name + "d", prog, pid))
+                dct.append(direct_v2(own, name + "d", prog, pid, writes))
                 drv.append(run_driver(config(**dict(vars(cfg), name=name)), own, pid))
             rows.append(("setup+join+removal, v2 driver (%s)" % (
                 "devices only: no v2 controllers here" if hier.v1 else "all limits"),

@@ -215,12 +215,16 @@ class FsManager(Manager):
 
     def _freeze_kill_thaw(self, pids, deadline):
         """Freeze so nothing forks between the listing and the signals, SIGKILL each pid,
-        thaw whatever happened (a frozen v1 task dies only once thawed)."""
+        thaw whatever happens (a frozen v1 task dies only once thawed). Without a freezer,
+        or when freezing times out (a task stuck in the kernel), kill what is listed; the
+        caller's loop comes back for anything forked meanwhile."""
+        frozen = False
         try:
             self.freeze(timeout=max(0.1, min(FREEZE_TIMEOUT, deadline - _time.monotonic())))
+            frozen = True
             pids = self.pids()
         except ContainerError:
-            pass  # could not freeze (a task stuck in the kernel): kill what we see, retry
+            pass
         try:
             for pid in pids:
                 try:
@@ -228,7 +232,8 @@ class FsManager(Manager):
                 except ProcessLookupError:
                     pass
         finally:
-            self.thaw()
+            if frozen:
+                self.thaw()
 
     def _main_dir(self):
         return self._dirs()[0] if self.paths else "(no cgroup)"

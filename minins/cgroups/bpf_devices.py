@@ -233,11 +233,12 @@ def _prog_fd(prog_id):
     return libc.bpf(BPF_PROG_GET_FD_BY_ID, _GetFdAttr(prog_id=prog_id), "bpf prog get fd")
 
 
-def attach(cgroup_fd, prog, path=None):
-    """Load ``prog``, attach it to the cgroup, and detach the device programs it replaces."""
+def attach(cgroup_fd, prog, path=None, replace=True):
+    """Load ``prog``, attach it to the cgroup, and (with ``replace``) detach the device
+    programs that were attached before."""
     from .. import libc
 
-    old = query(cgroup_fd, path)
+    old = query(cgroup_fd, path) if replace else ()
     prog_fd = load(prog, path)
     try:
         attr = _AttachAttr(target_fd=cgroup_fd, attach_bpf_fd=prog_fd,

@@ -101,13 +101,14 @@ class CgroupFs(object):
         except OSError as e:
             raise SyscallError(e.errno, "open", path)
 
-    def attach_devices(self, path, rules):
-        """Load the BPF device program for ``rules`` and attach it to the cgroup ``path``."""
+    def attach_devices(self, path, rules, replace=True):
+        """Load the BPF device program for ``rules`` and attach it to the cgroup ``path``;
+        with ``replace``, detach the device programs that were there before."""
         from . import bpf_devices
 
         fd = self.open(path, _os.O_RDONLY | _os.O_DIRECTORY)
         try:
-            bpf_devices.attach(fd, bpf_devices.program(rules), path)
+            bpf_devices.attach(fd, bpf_devices.program(rules), path, replace)
         finally:
             _os.close(fd)
 

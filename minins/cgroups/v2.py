@@ -62,7 +62,8 @@ class V2Manager(FsManager):
                          lambda path, leaf: leaf or self._delegate(path, needed, wanted))
             self._write_plan(plan)
             if rules is not None:
-                self.fs.attach_devices(self.path, rules)
+                # a cgroup made just now has no program to replace: no need to ask
+                self.fs.attach_devices(self.path, rules, replace=self.path not in created)
             self.fs.write(self.path + "/cgroup.procs", str(pid))
             joined.append(UNIFIED)
             if self.settings.freezer == values.FROZEN:
