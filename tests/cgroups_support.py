@@ -304,7 +304,15 @@ class Child(object):
             return self.status
         from minins import libc
 
-        fd = libc.pidfd_open(self.pid)
+        try:
+            fd = libc.pidfd_open(self.pid)
+        except SyscallError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            fd = None  # reaped already: waitpid says so (ChildProcessError)
+        if fd is None:
+            self.status = os.waitpid(self.pid, 0)[1]
+            return self.status
         try:
             if not select.select([fd], [], [], timeout)[0]:
                 raise TimeoutError("child %d still running after %.0f s" % (self.pid, timeout))
@@ -314,21 +322,22 @@ class Child(object):
         return self.status
 
     def close(self):
-        """Kill and reap if still there; close the pipes. Safe on every path."""
+        """Kill and reap if still there (bounded: a task frozen by a v1 freezer cannot die);
+        close the pipes. Safe on every path."""
+        for fd in (self._go, self._out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         if self.status is None:
             try:
                 os.kill(self.pid, 9)
             except ProcessLookupError:
                 pass
             try:
-                self.status = os.waitpid(self.pid, 0)[1]
+                self.wait(10)
             except ChildProcessError:
                 self.status = -1
-        for fd in (self._go, self._out):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def wait_for(check, timeout=10.0, what="condition"):

@@ -183,6 +183,19 @@ def test_kill_all_leaves_nothing_behind(managers):
     wait_for(lambda: not any(alive(p) for p in pids), 30, "the orphans to be reaped by init")
 
 
+def test_kill_all_of_a_paused_container(managers):
+    mgr = managers.manager()
+    kid = managers.child(idle)
+    mgr.apply(kid.pid)
+    kid.go()
+    assert kid.line(60) == "ready"
+    mgr.freeze()
+    reaped = mgr.kill_all()  # v2's freezer lets SIGKILL through
+    assert os.WTERMSIG(reaped[kid.pid]) == signal.SIGKILL
+    kid.status = reaped[kid.pid]
+    assert mgr.pids() == []
+
+
 def test_controllers_that_are_not_here_are_named(managers):
     have = delegated()
     missing = [c for c in ("memory", "pids", "cpu") if c not in have]
@@ -199,6 +212,25 @@ def test_controllers_that_are_not_here_are_named(managers):
     if missing[0] in HIER.v1:
         assert "bound to the cgroup v1 hierarchy at %s" % HIER.v1[missing[0]] in msg
     assert own_subtree() == before
+
+
+@needs("memory")
+def test_a_cgroup_holding_processes_cannot_delegate_and_says_so(managers):
+    outer = managers.manager()
+    kid = managers.child(idle)
+    outer.apply(kid.pid)  # a cgroup with a process in it, like a service's own cgroup
+    inner = managers.manager(parent=outer.paths[UNIFIED][len(HIER.unified):],
+                             memory=16 << 20)
+    with pytest.raises(ContainerError) as exc:
+        inner.apply(os.getpid())
+    assert str(exc.value).startswith(
+        "cgroups.memory: needs the memory controller, which %s does not delegate (it is "
+        "not in its cgroup.subtree_control, which has: nothing)" % outer.paths[UNIFIED])
+    assert os.listdir(outer.paths[UNIFIED]) and not os.path.exists(inner.paths[UNIFIED])
+    with pytest.raises(OSError) as kernel:  # the kernel's own answer, for the record
+        with open(outer.paths[UNIFIED] + "/cgroup.subtree_control", "w") as f:
+            f.write("+memory")
+    assert kernel.value.errno == errno.EBUSY
 
 
 class FailingFs(CgroupFs):

@@ -208,6 +208,7 @@ class FsManager(Manager):
             kill = self._kill_file()
             if kill:
                 self.fs.write(kill, "1")
+                self._thaw_after_kill()
             else:
                 self._freeze_kill_thaw(pids, deadline)
             empty = self._wait_empty(deadline)
@@ -234,6 +235,10 @@ class FsManager(Manager):
         finally:
             if frozen:
                 self.thaw()
+
+    def _thaw_after_kill(self):
+        """Hook: after cgroup.kill. v2's freezer lets a fatal signal through; v1's does
+        not, so the v1 driver thaws a paused container here."""
 
     def _main_dir(self):
         return self._dirs()[0] if self.paths else "(no cgroup)"

@@ -4,7 +4,8 @@ Every subsystem of the seed (devices, memory, cpu, cpuset, cpuacct, blkio, perf_
 freezer) plus pids, in the fixed order of :data:`~.values.V1_SUBSYSTEMS`: each directory is
 made and filled with its limits before the process joins any of them, so the container never
 runs unconfined; joining writes the pid to ``cgroup.procs``. A failure anywhere undoes
-everything: the pid goes back to the cgroups it came from and the directories are removed.
+everything: the pid goes back to the caller's own cgroups (where a process the caller forked
+starts) and the directories made are removed.
 
 On a hybrid host the v2 hierarchy is used as well (key ``unified``): it has no controllers
 there, but it gives ``cgroup.kill``, which kills a whole container atomically.
@@ -17,7 +18,7 @@ import time as _time
 
 from ..errors import ContainerError, SyscallError
 from . import values
-from .base import FREEZE_TIMEOUT, FsManager, poll_until, wait_events
+from .base import FREEZE_TIMEOUT, FsManager, cgroup_path, poll_until, wait_events
 from .discovery import UNIFIED
 
 
@@ -31,8 +32,6 @@ class V1Manager(FsManager):
 
     @classmethod
     def create(cls, settings, hier, fs, name, field="cgroups"):
-        from .base import cgroup_path
-
         rel = cgroup_path(settings, name)
         paths, bases = {}, {}
         for subsystem in values.V1_SUBSYSTEMS:
@@ -174,6 +173,10 @@ class V1Manager(FsManager):
         if path and self.fs.exists(path + "/cgroup.kill"):
             return path + "/cgroup.kill"
         return None
+
+    def _thaw_after_kill(self):
+        if "freezer" in self.paths and self.freezer_state() != values.THAWED:
+            self.thaw()
 
     def _wait_empty(self, deadline):
         if self._kill_file():

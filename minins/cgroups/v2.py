@@ -19,7 +19,7 @@ import time as _time
 
 from ..errors import ContainerError, SyscallError
 from . import values
-from .base import FREEZE_TIMEOUT, FsManager, wait_events
+from .base import FREEZE_TIMEOUT, FsManager, cgroup_path, wait_events
 from .discovery import UNIFIED
 
 # Enabled in parents the driver creates even when the config sets no limit, for stats.
@@ -36,8 +36,6 @@ class V2Manager(FsManager):
 
     @classmethod
     def create(cls, settings, hier, fs, name, field="cgroups"):
-        from .base import cgroup_path
-
         path, base = hier.place(UNIFIED, cgroup_path(settings, name))
         return cls(settings, {UNIFIED: path}, fs, hier, field, base)
 
