@@ -211,8 +211,8 @@ class FsManager(Manager):
                 self._thaw_after_kill()
             else:
                 self._freeze_kill_thaw(pids, deadline)
-            empty = self._wait_empty(deadline)
-            reaped.update(reap(pids, block=empty))
+            self._wait_empty(deadline)
+            reaped.update(reap(pids, deadline))
 
     def _freeze_kill_thaw(self, pids, deadline):
         """Freeze so nothing forks between the listing and the signals, SIGKILL each pid,
@@ -244,19 +244,38 @@ class FsManager(Manager):
         return self._dirs()[0] if self.paths else "(no cgroup)"
 
 
-def reap(pids, block):
-    """Reap those of ``pids`` that are our children: ``{pid: status}``. ``block`` once the
-    cgroup is empty (each is past exit and about to become a zombie)."""
+def reap(pids, deadline):
+    """Reap those of ``pids`` that are our children: ``{pid: status}``. One that is still
+    finishing its exit (out of the cgroup, not yet a zombie) is waited for on a pidfd until
+    ``deadline``; one that is still running after that is left to the caller."""
     out = {}
-    flags = 0 if block else _os.WNOHANG
     for pid in pids:
         try:
-            got, status = _os.waitpid(pid, flags)
+            got, status = _os.waitpid(pid, _os.WNOHANG)
+            if got == 0 and _exited(pid, deadline):
+                got, status = _os.waitpid(pid, _os.WNOHANG)
         except ChildProcessError:
-            continue
+            continue  # not ours (or reaped already)
         if got == pid:
             out[pid] = status
     return out
+
+
+def _exited(pid, deadline):
+    """Wait until ``pid`` exits (its pidfd becomes readable) or ``deadline``."""
+    import select
+
+    from .. import libc
+
+    try:
+        fd = libc.pidfd_open(pid)
+    except SyscallError:
+        return True  # gone already, or no pidfd_open (< 5.3): let waitpid say
+    try:
+        left = max(0.0, deadline - _time.monotonic())
+        return bool(select.select([fd], [], [], left)[0])
+    finally:
+        _os.close(fd)
 
 
 def cgroup_path(settings, name):
