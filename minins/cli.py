@@ -164,7 +164,165 @@ def cmd_run(args, root):
                                  data_path=values.get("--data-path"), state_root=root)
 
 
+# --- a running container ---------------------------------------------------------------------
+
+def _target(values, positionals, root, command):
+    """The data path named by --data-path, --id or the first positional argument."""
+    from . import lifecycle
+
+    if "--data-path" in values or "--id" in values:
+        return lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root), \
+            positionals
+    if not positionals:
+        raise UsageError("%s needs a container: --data-path DIR or its id" % command)
+    return lifecycle.data_path_for(positionals[0], None, root), positionals[1:]
+
+
+def _print_json(obj):
+    from . import _json
+
+    sys.stdout.write(_json.dumps(obj, indent=2) + "\n")
+
+
+def cmd_exec(args, root):
+    values, command = parse(args, {"--data-path": True, "--id": True, "--tty": False,
+                                   "-t": False, "--env": True, "-e": True, "--cwd": True,
+                                   "--user": True, "-u": True})
+    if "--data-path" in values or "--id" in values:
+        from . import lifecycle
+
+        data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"),
+                                            root)
+    else:
+        if len(command) < 2:
+            raise UsageError("exec needs a container and a command "
+                             "(minins exec --data-path DIR -- CMD [ARG...])")
+        from . import lifecycle
+
+        data_path, command = lifecycle.data_path_for(command[0], None, root), command[1:]
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
+    from . import execin
+
+    env = [values[k] for k in ("--env", "-e") if k in values]
+    return execin.exec_in(data_path, command, tty=bool(values.get("--tty") or values.get("-t")),
+                          env=env, cwd=values.get("--cwd"),
+                          user=values.get("--user", values.get("-u")))
+
+
+def cmd_state(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
+    data_path, rest = _target(values, rest, root, "state")
+    if rest:
+        raise UsageError("state takes no more arguments")
+    from . import lifecycle
+
+    _print_json(lifecycle.describe(data_path))
+    return 0
+
+
+def _simple(name, fn_name):
+    def cmd(args, root):
+        values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
+        data_path, rest = _target(values, rest, root, name)
+        if rest:
+            raise UsageError("%s takes no more arguments" % name)
+        from . import lifecycle
+
+        getattr(lifecycle, fn_name)(data_path)
+        return 0
+    return cmd
+
+
+def cmd_kill(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True, "--all": False, "-a": False},
+                         rest="args")
+    data_path, rest = _target(values, rest, root, "kill")
+    if len(rest) > 1:
+        raise UsageError("kill takes at most one signal")
+    from . import lifecycle
+
+    try:
+        sig = lifecycle.parse_signal(rest[0]) if rest else 15
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    lifecycle.kill(data_path, sig, all_processes=bool(values.get("--all") or values.get("-a")))
+    return 0
+
+
+def cmd_ps(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True, "--json": False},
+                         rest="args")
+    data_path, rest = _target(values, rest, root, "ps")
+    if rest:
+        raise UsageError("ps takes no more arguments")
+    from . import lifecycle
+
+    pids = lifecycle.pids(data_path)
+    if values.get("--json"):
+        _print_json(pids)
+    else:
+        sys.stdout.write("".join("%d\n" % p for p in pids))
+    return 0
+
+
+def cmd_stats(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
+    data_path, rest = _target(values, rest, root, "stats")
+    if rest:
+        raise UsageError("stats takes no more arguments")
+    from . import lifecycle
+
+    _print_json(lifecycle.stats(data_path))
+    return 0
+
+
+def cmd_oom(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
+    data_path, rest = _target(values, rest, root, "oom")
+    if rest:
+        raise UsageError("oom takes no more arguments")
+    from . import _json
+    from . import lifecycle
+
+    for event in lifecycle.oom_events(data_path):
+        sys.stdout.write(_json.dumps(event) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_list(args, root):
+    values, rest = parse(args, {"--json": False, "-q": False}, rest="args")
+    if rest:
+        raise UsageError("list takes no arguments")
+    from . import lifecycle
+
+    rows = lifecycle.list_containers(root)
+    if values.get("--json"):
+        _print_json(rows)
+    elif values.get("-q"):
+        sys.stdout.write("".join(r["id"] + "\n" for r in rows))
+    else:
+        sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % ("ID", "PID", "STATUS", "CREATED",
+                                                         "DATA PATH"))
+        for r in rows:
+            sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
+                                                             r["created"], r["data_path"]))
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "config": cmd_config,
+    "exec": cmd_exec,
+    "state": cmd_state,
+    "pause": _simple("pause", "pause"),
+    "resume": _simple("resume", "resume"),
+    "kill": cmd_kill,
+    "ps": cmd_ps,
+    "stats": cmd_stats,
+    "oom": cmd_oom,
+    "list": cmd_list,
 }

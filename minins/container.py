@@ -93,6 +93,7 @@ class Container:
             if kind is not sync.EOF:
                 raise ContainerError("sync: unexpected %s after START" % kind)
             self._close_sock()
+            _unlink(os.path.join(self.data_path, "created"))
         except BaseException as e:
             self.destroy()
             if isinstance(e, MininsError):
@@ -348,6 +349,9 @@ class Container:
             "runtime_pid": os.getpid(),
             "config": cfg.to_json(),
         }
+        marker = os.path.join(self.data_path, "created")  # see minins.lifecycle.status
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        self._undo.append(("created marker", lambda: _unlink(marker)))
         _state.save(self.data_path, self.state)
         self._undo.append(("state", lambda: _state.remove(self.data_path)))
 

@@ -105,7 +105,14 @@ def stage1(ctx):
 def _dup_stdio(stdio):
     # Copy every source above 2 first, so that a source that is itself 0, 1 or 2 is not
     # overwritten before it is used.
-    copies = [os.dup(fd) if fd is not None else None for fd in stdio]
+    copies = []
+    for fd in stdio:
+        try:
+            copies.append(os.dup(fd) if fd is not None else None)
+        except OSError as e:
+            from .errors import SyscallError
+
+            raise SyscallError(e.errno, "dup", "stdio fd %d" % fd) from None
     for target, fd in enumerate(copies):
         if fd is not None:
             os.dup2(fd, target)  # dup2 leaves the copy inheritable

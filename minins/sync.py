@@ -36,6 +36,11 @@ ERROR          child→rt  {"step", "kind", "errno",      any failure, at any po
                                                         tells apart by the message it expected
 ============== ========= ============================== ===========================================
 
+Entering a running container (:mod:`minins.execin`) uses the same messages: RELEASE (the
+first child is in the container's cgroups), INIT_PID (the command's process, forked into the
+PID namespace), RELEASE again (so that nothing the command's process sends can overtake the
+INIT_PID its parent sends on the same socket), SETUP_DONE, START, EOF or ERROR.
+
 Any other order is a protocol error. The runtime reads with a bound on the datagram size and
 treats a malformed message as an error of the child.
 """
@@ -149,7 +154,7 @@ def error_payload(exc, step=None):
                        detail=exc.detail)
         payload["message"] = None
     elif isinstance(exc, OSError) and exc.errno:
-        payload.update(kind="SyscallError", errno=exc.errno, op=step or "os",
+        payload.update(kind="SyscallError", errno=exc.errno, op="system call",
                        path=exc.filename if isinstance(exc.filename, str) else None,
                        detail=None, message=None)
     elif isinstance(exc, ConfigError):
