@@ -114,17 +114,30 @@ class Container:
             self.destroy()
 
     def kill(self, sig=SIGKILL):
+        """Signal the init. SIGKILL to a paused container thaws it: a frozen task cannot
+        die, and the wait for it would never end."""
         if self.pid is not None and self._status is None:
             try:
                 os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
+            if sig == SIGKILL:
+                self._thaw()
+
+    def _thaw(self):
+        if self.cgroups is not None:
+            try:
+                if self.cgroups.freezer_state() != "THAWED":
+                    self.cgroups.thaw()
+            except OSError:
+                pass  # no freezer, or the cgroup is gone already
 
     def destroy(self):
         """Kill and reap the init if it still runs, then undo every step, newest first."""
         errors = []
         if self.pid is not None and self._status is None:
             self.kill(SIGKILL)
+            self._thaw()
             try:
                 self._wait_init()
             except OSError as e:
@@ -149,11 +162,19 @@ class Container:
         self._preflight()
         self._step = "fork"
         pid1 = self._fork()
+        if cfg.cgroups is not None:
+            # The intermediate joins the cgroups, so the init is born in them; the first
+            # migration costs the kernel an RCU grace period, spent while the intermediate
+            # is busy with its namespaces.
+            self._step = "cgroups"
+            self._setup_cgroups(pid1)
         self._step = "user namespace"
         if self._new_userns:
             sync.expect(self._sock, sync.USERNS_READY)
             self._write_id_maps(pid1)
             sync.send(self._sock, sync.USERNS_MAPPED)
+        if cfg.cgroups is not None:
+            sync.send(self._sock, sync.CGROUPS_JOINED)
         self._step = "namespaces"
         self.pid = sync.expect(self._sock, sync.INIT_PID).get("pid")
         if not isinstance(self.pid, int) or self.pid <= 0:
@@ -164,18 +185,18 @@ class Container:
         if cfg.has_namespace("NEWUSER") and _bind_mounts(cfg):
             self._step = "mount sources"
             self._send_mount_sources()
-        if cfg.cgroups is not None:
-            self._step = "cgroups"
-            self._setup_cgroups()
         if cfg.networks:
             self._step = "network"
             from . import network
 
             self.network_state = network.create(cfg.networks, self.pid)
+        self._step = "init"
+        sync.send(self._sock, sync.RELEASE, {"network_state": self.network_state})
+        # The state file is written while the init sets up (its fsync is off the critical
+        # path); it exists before the command runs, which waits for START.
         self._step = "state"
         self._save_state()
         self._step = "init"
-        sync.send(self._sock, sync.RELEASE, {"network_state": self.network_state})
         sync.expect(self._sock, sync.SETUP_DONE)
 
     def _preflight(self):
@@ -258,6 +279,7 @@ class Container:
         ctx.console_path = self._console_path
         ctx.console = 0 if self._console_path else None
         ctx.cap_last_cap = _security.cap_last_cap()
+        ctx.wait_cgroups = cfg.cgroups is not None
         try:
             pid = self.lc.fork()
         except BaseException:
@@ -320,7 +342,7 @@ class Container:
             _write_proc(pid, "setgroups", "deny")
         _write_proc(pid, "gid_map", _idmap.render(cfg.gid_mappings))
 
-    def _setup_cgroups(self):
+    def _setup_cgroups(self, pid):
         from . import cgroups
 
         cg = self.config.cgroups
@@ -330,7 +352,7 @@ class Container:
             cg = cg.replace(allowed_devices=_config.DEFAULT_ALLOWED_DEVICES)
         self.cgroups = cgroups.new_manager(cg)
         self._undo.append(("cgroups", self.cgroups.destroy))
-        self.cgroups.apply(self.pid)
+        self.cgroups.apply(pid)
 
     def _save_state(self):
         cfg = self.config

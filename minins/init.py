@@ -42,6 +42,7 @@ class ChildContext:
     cap_last_cap = 40  # /proc/sys/kernel/cap_last_cap, read by the runtime
     home = None  # the user's home, found by the identity step
     sources = {}  # O_PATH fds of host paths to bind, opened for us (see rootfs.open_sources)
+    wait_cgroups = False  # the runtime puts the intermediate in cgroups: wait before cloning
 
     def __init__(self, config, args, sock, runtime_sock, ns_fds, stdio, flags, pid_ns,
                  new_userns, lc=_libc, console=None):
@@ -89,6 +90,9 @@ def stage1(ctx):
         ctx.step = "init: namespaces"
         if ctx.flags:
             lc.unshare(ctx.flags)
+        if ctx.wait_cgroups:
+            ctx.step = "init: wait for the cgroups"
+            sync.expect(ctx.sock, sync.CGROUPS_JOINED)
         if ctx.pid_ns:
             ctx.step = "init: fork the init"
             pid = lc.clone_parent()

@@ -138,6 +138,8 @@ def kill(data_path, sig=15, all_processes=False):
             from . import libc
 
             libc.pidfd_send_signal(pidfd, sig)
+            if sig == 9:
+                _thaw_if_frozen(_manager(st))  # a frozen task cannot die
             return
         mgr = _manager(st)
         if mgr is None:
@@ -159,6 +161,11 @@ def kill(data_path, sig=15, all_processes=False):
                 mgr.thaw()
     finally:
         os.close(pidfd)
+
+
+def _thaw_if_frozen(mgr):
+    if mgr is not None and mgr.freezer_state() != "THAWED":
+        mgr.thaw()
 
 
 def pids(data_path):

@@ -15,6 +15,10 @@ USERNS_READY   child→rt  {}                             the intermediate unsha
                                                         the runtime now writes uid_map, setgroups,
                                                         gid_map for it (only with a new user ns)
 USERNS_MAPPED  rt→child  {}                             the maps are written; go on
+CGROUPS_JOINED rt→child  {}                             (only with cgroups) the runtime has put the
+                                                        intermediate in the container's cgroups;
+                                                        the init, forked after this, is born in
+                                                        them. Sent after USERNS_MAPPED.
 INIT_PID       child→rt  {"pid": N}                     the init exists and is the runtime's own
                                                         child (CLONE_PARENT); N is its pid in the
                                                         runtime's pid namespace. It now blocks.
@@ -51,6 +55,7 @@ from .errors import ConfigError, ContainerError, MininsError, SyscallError
 
 USERNS_READY = "USERNS_READY"
 USERNS_MAPPED = "USERNS_MAPPED"
+CGROUPS_JOINED = "CGROUPS_JOINED"
 INIT_PID = "INIT_PID"
 MOUNT_SOURCES = "MOUNT_SOURCES"
 RELEASE = "RELEASE"
@@ -58,8 +63,8 @@ SETUP_DONE = "SETUP_DONE"
 START = "START"
 ERROR = "ERROR"
 
-MESSAGES = (USERNS_READY, USERNS_MAPPED, INIT_PID, MOUNT_SOURCES, RELEASE, SETUP_DONE, START,
-            ERROR)
+MESSAGES = (USERNS_READY, USERNS_MAPPED, CGROUPS_JOINED, INIT_PID, MOUNT_SOURCES, RELEASE,
+            SETUP_DONE, START, ERROR)
 EOF = None
 
 _MAX = 1 << 16
@@ -91,7 +96,15 @@ def decode(data):
 
 
 def send(sock, kind, payload=None):
-    sock.send(encode(kind, payload))
+    """Send one message. When the other side is gone, raise what it reported before it went
+    (its ERROR is still queued in the socket) rather than a bare EPIPE."""
+    try:
+        sock.send(encode(kind, payload))
+    except (BrokenPipeError, ConnectionResetError):
+        left, pending = recv(sock)
+        if left == ERROR:
+            raise error_from_payload(pending) from None
+        raise ContainerError("the container process exited before %s" % kind) from None
 
 
 def recv(sock):
