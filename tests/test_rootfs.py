@@ -336,3 +336,30 @@ def test_failures_are_one_line_and_leave_nothing(rootfs, state_root, case, tmp_p
     assert words in str(e.value) and "\n" not in str(e.value)
     assert open_fds() == before
     assert not os.path.exists(state_root) or os.listdir(state_root) == []
+
+
+@pytest.mark.parametrize("field,changes,words", [
+    ("apparmor_profile", {"apparmor_profile": "docker-default"}, "AppArmor is not enabled"),
+    ("process_label", {"process_label": "system_u:system_r:svirt_lxc_net_t:s0"},
+     "SELinux is not enabled"),
+])
+def test_labels_without_their_lsm_are_a_clear_error(rootfs, state_root, field, changes, words):
+    from minins import security
+
+    if security.apparmor_enabled() or security.selinux_enabled():
+        pytest.skip("an LSM is enabled on this host; the error path cannot be shown here")
+    with pytest.raises(ConfigError) as e:
+        minins.run(bb_cfg(rootfs, **changes), ["true"], state_root=state_root)
+    assert e.value.field == field and words in str(e.value) and "\n" not in str(e.value)
+    assert not os.path.exists(state_root) or os.listdir(state_root) == []
+
+
+def test_selinux_mount_label_without_selinux(rootfs, state_root):
+    from minins import security
+
+    if security.selinux_enabled():
+        pytest.skip("SELinux is enabled on this host")
+    mc = bb_cfg(rootfs).mount_config.replace(mount_label="system_u:object_r:svirt_sandbox_file_t")
+    with pytest.raises(ConfigError) as e:
+        minins.run(bb_cfg(rootfs, mount_config=mc), ["true"], state_root=state_root)
+    assert e.value.field == "mount_config.mount_label" and "SELinux" in str(e.value)
