@@ -255,8 +255,10 @@ def _enter(ctx):
                 os._exit(0)
         else:
             sync.send(ctx.sock, sync.INIT_PID, {"pid": os.getpid()})
+        # Sent once the runtime has our pid: only then may we report anything (an ERROR
+        # must not overtake our parent's INIT_PID).
+        sync.expect(ctx.sock, sync.RELEASE)
         lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
-        sync.expect(ctx.sock, sync.RELEASE)  # sent after the runtime has our pid
         _finish(ctx)
     except BaseException as e:  # noqa: B902 - never unwind into the runtime's code
         _init._report_and_exit(ctx, e)

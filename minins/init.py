@@ -145,10 +145,13 @@ def init_main(ctx):
     """The init process. Never returns."""
     try:
         lc = ctx.lc
-        ctx.step = "init: parent death signal"
-        lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
+        # Nothing may be sent before RELEASE: the intermediate's INIT_PID is on its way on
+        # the same socket, and an ERROR overtaking it would leave the runtime without our pid
+        # (so unable to reap us). Until then a dead runtime shows as EOF here.
         ctx.step = "init: wait for release"
         release = _wait_release(ctx)
+        ctx.step = "init: parent death signal"
+        lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
         for name, step in SETUP_STEPS:
             ctx.step = "init: " + name
             step(ctx, release)
