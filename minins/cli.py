@@ -22,13 +22,16 @@ Commands:
   run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty] [--] CMD [ARG...]
           run CMD in a new container; exit with its exit code
   config  print the default configuration (container.json)
-  exec    (--data-path DIR | --id ID) [--tty] [--] CMD [ARG...]
+  exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
+          [--] CMD [ARG...]
           run CMD inside a running container
   state   (--data-path DIR | ID)        the container's state as JSON
   pause   (--data-path DIR | ID)        freeze every process of the container
   resume  (--data-path DIR | ID)        thaw it
   kill    [--all] (--data-path DIR | ID) [SIGNAL]
           signal the init (default SIGTERM), or every process with --all
+  delete  [--force] (--data-path DIR | ID)
+          remove what a stopped container left (cgroups, state); --force kills it first
   ps      (--data-path DIR | ID)        the container's pids
   stats   (--data-path DIR | ID)        resource usage as JSON
   oom     (--data-path DIR | ID)        print OOM events as they happen
@@ -48,7 +51,8 @@ class UsageError(ConfigError):
 def parse(argv, options, rest="command"):
     """Split ``argv`` into ``(values, positionals)``.
 
-    ``options`` maps each option name to ``True`` (takes a value) or ``False`` (a flag).
+    ``options`` maps each option name to ``True`` (takes a value), ``"multi"`` (takes a value,
+    may repeat: a list) or ``False`` (a flag).
     ``rest="command"``: the first positional starts a command that takes everything after it
     (``--`` may separate it too); ``rest="args"``: options and positionals mix freely.
     """
@@ -69,7 +73,10 @@ def parse(argv, options, rest="command"):
                     if i == len(argv):
                         raise UsageError("option %s needs a value" % name)
                     value = argv[i]
-                values[name] = value
+                if options[name] == "multi":
+                    values.setdefault(name, []).append(value)
+                else:
+                    values[name] = value
             else:
                 if eq:
                     raise UsageError("option %s takes no value" % name)
@@ -186,7 +193,7 @@ def _print_json(obj):
 
 def cmd_exec(args, root):
     values, command = parse(args, {"--data-path": True, "--id": True, "--tty": False,
-                                   "-t": False, "--env": True, "-e": True, "--cwd": True,
+                                   "-t": False, "--env": "multi", "-e": "multi", "--cwd": True,
                                    "--user": True, "-u": True})
     if "--data-path" in values or "--id" in values:
         from . import lifecycle
@@ -206,10 +213,14 @@ def cmd_exec(args, root):
         raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
     from . import execin
 
-    env = [values[k] for k in ("--env", "-e") if k in values]
-    return execin.exec_in(data_path, command, tty=bool(values.get("--tty") or values.get("-t")),
-                          env=env, cwd=values.get("--cwd"),
-                          user=values.get("--user", values.get("-u")))
+    env = values.get("--env", []) + values.get("-e", [])
+    for item in env:
+        if "=" not in item or item.startswith("="):
+            raise UsageError("--env needs NAME=VALUE, not %r" % item)
+    return execin.run_foreground(data_path, command,
+                                 tty=bool(values.get("--tty") or values.get("-t")), env=env,
+                                 cwd=values.get("--cwd"),
+                                 user=values.get("--user", values.get("-u")))
 
 
 def cmd_state(args, root):
@@ -234,6 +245,18 @@ def _simple(name, fn_name):
         getattr(lifecycle, fn_name)(data_path)
         return 0
     return cmd
+
+
+def cmd_delete(args, root):
+    values, rest = parse(args, {"--data-path": True, "--id": True, "--force": False,
+                                "-f": False}, rest="args")
+    data_path, rest = _target(values, rest, root, "delete")
+    if rest:
+        raise UsageError("delete takes no more arguments")
+    from . import lifecycle
+
+    lifecycle.delete(data_path, force=bool(values.get("--force") or values.get("-f")))
+    return 0
 
 
 def cmd_kill(args, root):
@@ -321,6 +344,7 @@ COMMANDS = {
     "pause": _simple("pause", "pause"),
     "resume": _simple("resume", "resume"),
     "kill": cmd_kill,
+    "delete": cmd_delete,
     "ps": cmd_ps,
     "stats": cmd_stats,
     "oom": cmd_oom,

@@ -369,13 +369,14 @@ def _rule(kind, major, minor, perms, path=""):
                   cgroup_permissions=perms)
 
 
-# libcontainer's DefaultAllowedDevices: what a container may use when the configuration lists
-# no device rules of its own (an empty list would otherwise deny even /dev/null).
+# What a container may use when the configuration lists no device rules of its own (an empty
+# list would otherwise deny even /dev/null): libcontainer's DefaultAllowedDevices without the
+# host's console, tty0, tty1 and /dev/net/tun, which runc has since dropped too (with MKNOD a
+# default capability, any allowed number is a device the container can make and open).
 DEFAULT_ALLOWED_DEVICES = (
     _rule("c", -1, -1, "m"), _rule("b", -1, -1, "m"),
-    _rule("c", 5, 1, "rwm", "/dev/console"), _rule("c", 4, 0, "rwm", "/dev/tty0"),
-    _rule("c", 4, 1, "rwm", "/dev/tty1"), _rule("c", 136, -1, "rwm"),
-    _rule("c", 5, 2, "rwm"), _rule("c", 10, 200, "rwm"),
+    _rule("c", 136, -1, "rwm"),  # /dev/pts/*
+    _rule("c", 5, 2, "rwm", "/dev/ptmx"),
 ) + DEFAULT_DEVICE_NODES
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -398,7 +399,7 @@ def default_config():
     """What ``minins run`` uses without ``--config``: needs no image.
 
     New mount, uts, ipc, pid and net namespaces; the host's ``/`` bound read-only as the
-    rootfs; fresh ``/proc``, a minimal ``/dev``, a tmpfs on ``/tmp``; ``lo`` up; hostname
+    rootfs; fresh ``/proc``, a minimal ``/dev``, tmpfs on ``/tmp`` and ``/run``; ``lo`` up; hostname
     ``minins``; restrict_sys; the default capability set of today's runtimes;
     no_new_privileges; a cgroup of its own (named after the container, below the caller's
     cgroup) with the default device rules, so that pause, stats and kill --all work.
@@ -417,8 +418,10 @@ def default_config():
         cgroups=Cgroup(),
         mount_config=MountConfig(
             readonly_fs=True,
-            mounts=(Mount(type="tmpfs", destination="/tmp", writable=True,
-                          data="mode=1777"),),
+            # /run of its own: the host's sockets (docker, containerd, systemd) must not be
+            # reachable through the read-only host /
+            mounts=(Mount(type="tmpfs", destination="/tmp", writable=True, data="mode=1777"),
+                    Mount(type="tmpfs", destination="/run", writable=True, data="mode=755")),
             device_nodes=DEFAULT_DEVICE_NODES,
         ),
     )

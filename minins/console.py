@@ -91,7 +91,7 @@ class RawMode:
         if self.saved is not None:
             import termios
 
-            termios.tcsetattr(self.fd, termios.TCSAFLUSH, self.saved)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)  # keep typed input
         return False
 
 
@@ -116,6 +116,7 @@ def relay(master, pid, stdin=0, stdout=1, lc=_libc):
                 elif fd == stdin:
                     if not _pump(stdin, master):
                         poller.unregister(stdin)
+                        _send_eof(master)
                 elif fd == pidfd:
                     _drain(master, stdout)
                     return
@@ -134,6 +135,18 @@ def _pump(src, dst):
         return False
     _write_all(dst, data)
     return True
+
+
+def _send_eof(master):
+    """Our stdin ended: type the container terminal's end-of-file character (^D), as a user
+    at a terminal would, so that a reader there sees EOF too."""
+    import termios
+
+    try:
+        eof = termios.tcgetattr(master)[6][termios.VEOF]
+    except (OSError, termios.error):
+        eof = b"\x04"
+    _write_all(master, eof if isinstance(eof, bytes) else bytes([eof]))
 
 
 def _drain(master, stdout):

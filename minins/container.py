@@ -33,6 +33,38 @@ def new_id():
     return os.urandom(6).hex()
 
 
+class SharedPid:
+    """A 32-bit slot in a MAP_SHARED page: a forked child clones with CLONE_PARENT_SETTID
+    pointing at it, and the kernel writes the new pid where we can read it even if that child
+    dies before it could tell us."""
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        self._map = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+        self._slot = ctypes.c_int32.from_buffer(self._map)
+        self.address = ctypes.addressof(self._slot)
+
+    @property
+    def value(self):
+        return self._slot.value
+
+    def close(self):
+        if self._map is not None:
+            del self._slot
+            self._map.close()
+            self._map = None
+
+
+def watch_pid(pid, lc=_libc):
+    """A pidfd for ``pid``, or ``None`` on a kernel without pidfd_open (before 5.3)."""
+    try:
+        return lc.pidfd_open(pid)
+    except OSError:
+        return None
+
+
 def _fileno(f):
     if f is None or isinstance(f, int):
         return f
@@ -52,6 +84,7 @@ class Container:
         self.config = config
         self.args = [os.fsdecode(a) for a in args]
         self.id = _state.validate_id(id) if id else new_id()
+        self._own_data_path = not data_path  # <state root>/<id>: ours to make, exclusively
         self.data_path = data_path or os.path.join(state_root or _state.default_state_root(),
                                                    self.id)
         self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
@@ -67,6 +100,8 @@ class Container:
         self._undo = []  # (name, function) in creation order
         self._status = None
         self._pid1 = None
+        self._pid1fd = None
+        self._tid = None
         self._ns_fds = []
         self._slave = None
 
@@ -77,10 +112,21 @@ class Container:
         try:
             self._create()
         except BaseException as e:
-            self.destroy()
-            if isinstance(e, MininsError):
-                e.with_step(self._step)
+            self._fail(e)
             raise
+
+    def _fail(self, exc):
+        """Undo everything after ``exc``; a problem while undoing is kept on the exception
+        (``cleanup_error``) and does not replace it."""
+        if isinstance(exc, MininsError):
+            exc.with_step(self._step)
+        try:
+            self.destroy()
+        except Exception as cleanup:  # noqa: B902
+            try:
+                exc.cleanup_error = cleanup
+            except AttributeError:
+                pass
 
     def start(self, callback=None):
         """Let the init exec the command; returns once it has (or raises why it could not)."""
@@ -95,9 +141,7 @@ class Container:
             self._close_sock()
             _unlink(os.path.join(self.data_path, "created"))
         except BaseException as e:
-            self.destroy()
-            if isinstance(e, MininsError):
-                e.with_step(self._step)
+            self._fail(e)
             raise
         if callback is not None:
             callback()
@@ -170,19 +214,25 @@ class Container:
             self._setup_cgroups(pid1)
         self._step = "user namespace"
         if self._new_userns:
-            sync.expect(self._sock, sync.USERNS_READY)
+            sync.expect(self._sock, sync.USERNS_READY, self._pid1fd)
             self._write_id_maps(pid1)
             sync.send(self._sock, sync.USERNS_MAPPED)
         if cfg.cgroups is not None:
             sync.send(self._sock, sync.CGROUPS_JOINED)
         self._step = "namespaces"
-        self.pid = sync.expect(self._sock, sync.INIT_PID).get("pid")
+        try:
+            self.pid = sync.expect(self._sock, sync.INIT_PID, self._pid1fd).get("pid")
+        except MininsError:
+            if self._tid.value > 0:  # the intermediate died after cloning the init
+                self.pid = self._tid.value  # destroy() kills and reaps it
+            raise
         if not isinstance(self.pid, int) or self.pid <= 0:
             raise ContainerError("sync: INIT_PID without a valid pid")
         if self.pid != pid1:
             self._reap_intermediate()
         self.init_start_time = _state.proc_start_time(self.pid)
-        if cfg.has_namespace("NEWUSER") and _bind_mounts(cfg):
+        if cfg.has_namespace("NEWUSER") and _bind_mounts(cfg) and os.geteuid() == 0:
+            # (rootless: the init, running as our own uid, opens the sources itself)
             self._step = "mount sources"
             self._send_mount_sources()
         if cfg.networks:
@@ -219,6 +269,9 @@ class Container:
         self._make_data_path()
 
     def _make_data_path(self):
+        """``<state root>/<id>`` is made with an exclusive mkdir: two starts with one id
+        cannot both get it. A data path given by the caller may exist already, but must not
+        hold another container's state."""
         parent = os.path.dirname(self.data_path.rstrip("/"))
         try:
             os.makedirs(parent, mode=0o711, exist_ok=True)
@@ -227,9 +280,14 @@ class Container:
         try:
             os.mkdir(self.data_path, 0o711)
         except FileExistsError:
-            if os.path.exists(os.path.join(self.data_path, _state.STATE_FILE)):
-                raise ConfigError("--id", "a container with id %s exists (%s)"
-                                  % (self.id, self.data_path)) from None
+            held = os.path.exists(os.path.join(self.data_path, _state.STATE_FILE))
+            if self._own_data_path or held:
+                what = "--id" if self._own_data_path else "--data-path"
+                name = self.id if self._own_data_path else self.data_path
+                raise ConfigError(what, "%s is taken: a container exists at %s (if it is "
+                                  "stopped, remove it with: minins delete %s)"
+                                  % (name, self.data_path, name if self._own_data_path
+                                     else "--data-path " + self.data_path)) from None
             self._undo.append(("state", lambda: _state.remove(self.data_path)))
             return
         except OSError as e:
@@ -267,6 +325,8 @@ class Container:
         cfg = self.config
         runtime_end, child_end = sync.socketpair()
         self._sock = runtime_end
+        self._tid = SharedPid()
+        self._undo.append(("pid slot", self._tid.close))
         ctx = _init.ChildContext(
             cfg, self.args, child_end, runtime_end, self._ns_fds,
             self.stdio if any(fd is not None for fd in self.stdio) else None,
@@ -279,7 +339,9 @@ class Container:
         ctx.console_path = self._console_path
         ctx.console = 0 if self._console_path else None
         ctx.cap_last_cap = _security.cap_last_cap()
+        ctx.lsm = _security.lsm_state()
         ctx.wait_cgroups = cfg.cgroups is not None
+        ctx.tid_addr = self._tid.address
         try:
             pid = self.lc.fork()
         except BaseException:
@@ -290,6 +352,9 @@ class Container:
         child_end.close()
         self._pid1 = pid
         self._undo.append(("intermediate", lambda: self._reap_intermediate(kill=True)))
+        self._pid1fd = watch_pid(pid, self.lc)
+        if self._pid1fd is not None:
+            self._undo.append(("intermediate pidfd", lambda: os.close(self._pid1fd)))
         _ns.close(self._ns_fds)
         self._ns_fds = []
         self._close_slave()  # only the container holds the pty slave now
@@ -313,7 +378,12 @@ class Container:
         namespace (a bind source must live in the mount namespace it is bound in), opens
         them there with our credentials, and hands them to the init over the sync socket."""
         r, w = os.pipe()
-        pid = self.lc.fork()
+        try:
+            pid = self.lc.fork()
+        except BaseException:
+            os.close(r)
+            os.close(w)
+            raise
         if pid == 0:
             _open_sources_for(self.config, self.pid, self._sock, w)  # never returns
         os.close(w)
@@ -483,6 +553,6 @@ def relay_console(c, stdin, stdout):
         with console.RawMode(stdin):
             console.copy_window_size(stdin, c.console_master)
             console.relay(c.console_master, c.pid, stdin, stdout, c.lc)
-    except BaseException:
-        c.destroy()
+    except BaseException as e:
+        c._fail(e)
         raise

@@ -119,12 +119,21 @@ class Entry:
                                  pid_ns=any(t == "NEWPID" for t, _fd, _p in fds),
                                  new_userns=False, lc=self.lc)
         ctx.cap_last_cap = _security.cap_last_cap()
+        ctx.lsm = _security.lsm_state()
+        from .container import SharedPid, watch_pid
+
+        tid = SharedPid()
+        self._cleanup.append(tid.close)
+        ctx.tid_addr = tid.address
         ctx.console = 0 if self.tty else None
         pid = self.lc.fork()
         if pid == 0:
             _enter(ctx)  # never returns
         child_end.close()
         self._pid1 = pid
+        pidfd1 = watch_pid(pid, self.lc)
+        if pidfd1 is not None:
+            self._cleanup.append(lambda: os.close(pidfd1))
         _ns.close(fds)
         fds[:] = []
         if self._slave is not None:
@@ -135,7 +144,12 @@ class Entry:
             mgr.join(pid)  # before it can run anything: it waits for RELEASE
         self._step = "enter"
         sync.send(runtime_end, sync.RELEASE, {})
-        self.pid = sync.expect(runtime_end, sync.INIT_PID)["pid"]
+        try:
+            self.pid = sync.expect(runtime_end, sync.INIT_PID, pidfd1)["pid"]
+        except MininsError:
+            if tid.value > 0:  # our first child died after forking the command's process
+                self.pid = tid.value  # close(kill=True) kills and reaps it
+            raise
         if self.pid != pid:
             os.waitpid(pid, 0)
         self._pid1 = None
@@ -249,7 +263,7 @@ def _enter(ctx):
             _init._become_root(ctx)
         if ctx.pid_ns:
             ctx.step = "exec: fork into the PID namespace"
-            pid = lc.clone_parent()
+            pid = lc.clone_parent(ctx.tid_addr)
             if pid:
                 sync.send(ctx.sock, sync.INIT_PID, {"pid": pid})
                 os._exit(0)
@@ -269,8 +283,10 @@ def _finish(ctx):
     ctx.step = "exec: working directory"
     os.chdir("/")  # setns put us at the container's root; never keep a host directory
     ctx.step = "exec: session"
+    # Always a session of its own: a process that kept the caller's controlling terminal
+    # could push keystrokes into it with TIOCSTI (bubblewrap's CVE-2017-5226).
+    os.setsid()
     if ctx.console is not None:
-        os.setsid()
         _security.take_console(ctx)
     ctx.step = "exec: rlimits"
     for rl in cfg.rlimits:
@@ -301,18 +317,83 @@ def exec_in(data_path, args, *, stdin=None, stdout=None, stderr=None, tty=False,
     e.start()
     if start_callback is not None:
         start_callback()
-    if e.console_master is not None:
-        from . import console
-
-        try:
-            with console.RawMode(0 if stdin is None else _fd(stdin)):
-                console.copy_window_size(0 if stdin is None else _fd(stdin), e.console_master)
-                console.relay(e.console_master, e.pid, 0 if stdin is None else _fd(stdin),
-                              1 if stdout is None else _fd(stdout))
-        except BaseException:
-            e.close(kill=True)
-            raise
+    _relay(e, stdin, stdout)
     return e.wait()
+
+
+def _relay(e, stdin=None, stdout=None):
+    if e.console_master is None:
+        return
+    from . import console
+
+    src = 0 if stdin is None else _fd(stdin)
+    try:
+        with console.RawMode(src):
+            console.copy_window_size(src, e.console_master)
+            console.relay(e.console_master, e.pid, src, 1 if stdout is None else _fd(stdout))
+    except BaseException:
+        e.close(kill=True)
+        raise
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def run_foreground(data_path, args, tty=False, env=(), cwd=None, user=None):
+    """``minins exec`` in the foreground: signals we receive go to the command (it has a
+    session of its own, so the terminal's do not reach it), SIGWINCH resizes its terminal.
+    Where the container shares the host's PID namespace, whatever the command leaves behind
+    would be reparented out of our sight: we become a child subreaper and reap it (the seed's
+    #273 and #369)."""
+    import _signal
+
+    from .runner import FORWARDED
+
+    e = Entry(data_path, args, tty=tty, env=env, cwd=cwd, user=user)
+    started, queued = [False], []
+
+    def on_signal(sig, _frame):
+        if started[0] and e.pid is not None and e._status is None:
+            os.kill(e.pid, sig)
+        else:
+            queued.append(sig)
+
+    def on_winch(_sig, _frame):
+        if e.console_master is not None:
+            from . import console
+
+            console.copy_window_size(0, e.console_master)
+
+    previous = {sig: _signal.signal(sig, on_signal) for sig in FORWARDED}
+    if tty:
+        previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
+    try:
+        subreaper = _state.load(data_path).get("pid_namespace") is False
+        if subreaper:
+            _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, op="prctl PR_SET_CHILD_SUBREAPER")
+        e.start()
+        started[0] = True
+        for sig in queued:
+            os.kill(e.pid, sig)
+        _relay(e)
+        code = e.wait()
+        if subreaper:
+            _reap_orphans()
+        return code
+    finally:
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
+
+
+def _reap_orphans():
+    """Reap the zombies reparented to us; the living go on without us."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _fd(f):

@@ -34,7 +34,9 @@ def open_in_root(rootfd, path, flags=O_PATH, lc=_libc):
             return lc.openat2(rootfd, "/".join(_components(path)) or ".", flags,
                               resolve=_libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS)
         except OSError as e:
-            if e.errno != errno.ENOSYS:
+            # ENOSYS before Linux 5.6 or under qemu-user; EPERM from seccomp profiles that
+            # predate openat2
+            if e.errno not in (errno.ENOSYS, errno.EPERM):
                 raise
             _have_openat2[0] = False
     return _walk(rootfd, path, flags)

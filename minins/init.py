@@ -43,6 +43,8 @@ class ChildContext:
     home = None  # the user's home, found by the identity step
     sources = {}  # O_PATH fds of host paths to bind, opened for us (see rootfs.open_sources)
     wait_cgroups = False  # the runtime puts the intermediate in cgroups: wait before cloning
+    lsm = {"apparmor": False, "selinux": False}  # the host's LSMs, probed by the runtime
+    tid_addr = None  # where the kernel writes the init's pid for the runtime (CLONE_PARENT_SETTID)
 
     def __init__(self, config, args, sock, runtime_sock, ns_fds, stdio, flags, pid_ns,
                  new_userns, lc=_libc, console=None):
@@ -87,6 +89,11 @@ def stage1(ctx):
             sync.expect(ctx.sock, sync.USERNS_MAPPED)
         if ctx.new_userns or any(t == "NEWUSER" for t, _fd, _p in ctx.ns_fds):
             _become_root(ctx)
+        # Not dumpable until exec (the init inherits it): a process sharing a namespace with
+        # us must not reach our descriptors (bind sources, the console) through /proc or
+        # ptrace. Only now: the runtime had to write our uid_map, which a rootless runtime
+        # cannot do to a non-dumpable process.
+        lc.prctl(PR_SET_DUMPABLE, 0, op="prctl PR_SET_DUMPABLE")
         ctx.step = "init: namespaces"
         if ctx.flags:
             lc.unshare(ctx.flags)
@@ -95,7 +102,7 @@ def stage1(ctx):
             sync.expect(ctx.sock, sync.CGROUPS_JOINED)
         if ctx.pid_ns:
             ctx.step = "init: fork the init"
-            pid = lc.clone_parent()
+            pid = lc.clone_parent(ctx.tid_addr)
             if pid == 0:
                 init_main(ctx)  # never returns
             sync.send(ctx.sock, sync.INIT_PID, {"pid": pid})

@@ -108,15 +108,24 @@ def fork():
     return _forked(_fork(), "fork")
 
 
-def clone_parent():
+CLONE_PARENT_SETTID = 0x00100000
+
+
+def clone_parent(tid_addr=None):
     """Fork a sibling: a child whose parent is our parent (``CLONE_PARENT``).
+
+    With ``tid_addr`` (the address of a 32-bit int, e.g. in a MAP_SHARED page the parent can
+    read too) the kernel stores the child's pid there before either process runs again
+    (``CLONE_PARENT_SETTID``): the runtime learns it even if we die right after.
 
     A raw clone runs no libc atfork handler, so call it only from a single-threaded process
     (a child made by :func:`fork`), where no other thread can hold a lock. CPython's own
     after-fork handling is run in the new process as ``os.fork`` would.
     """
+    flags = CLONE_PARENT | _SIGCHLD | (CLONE_PARENT_SETTID if tid_addr else 0)
     _before_fork()
-    return _forked(_clone(CLONE_PARENT | _SIGCHLD, None, None, None, None), "clone")
+    # parent_tid is the third argument of clone on every supported architecture
+    return _forked(_clone(flags, None, tid_addr, None, None), "clone")
 
 
 _gettid = _sys("gettid")
@@ -301,6 +310,19 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
     if fd == -1:
         raise _fail("openat2", _s(path))
     return fd
+
+
+_fstatfs = _fn("fstatfs", c_int, c_int, c_void_p)
+
+
+def fstatfs_type(fd):
+    """The filesystem magic number (f_type) of the file ``fd`` is on (statfs(2))."""
+    buf = (_ct.c_uint8 * 256)()  # larger than struct statfs on every supported ABI
+    if _fstatfs(fd, buf) == -1:
+        raise _fail("fstatfs", "fd %d" % fd)
+    # f_type comes first in every layout (a long on 64-bit, a 32-bit word on arm EABI); the
+    # supported architectures are little-endian, so its low 32 bits come first either way.
+    return int.from_bytes(bytes(buf[:4]), "little")
 
 
 # --- events ----------------------------------------------------------------------------------

@@ -201,6 +201,56 @@ def oom_events(data_path):
             close()
 
 
+def delete(data_path, force=False, timeout=10.0):
+    """Remove a stopped container's remains: its cgroups and its data path. A container that
+    still runs is refused, unless ``force``: then it is killed first (SIGKILL, thawed)."""
+    import time
+
+    st = _state.load(data_path)
+    mgr = _manager(st)
+    s = status(st, mgr)
+    if s != "stopped":
+        if not force:
+            raise StateError("container %s is %s; stop it first, or delete --force"
+                             % (st.get("id", data_path), s))
+        from . import libc
+
+        try:
+            pidfd = libc.pidfd_open(st["init_pid"])
+        except SyscallError:
+            pidfd = None
+        if pidfd is not None:
+            try:
+                if _state.init_alive(st):
+                    libc.pidfd_send_signal(pidfd, 9)
+                    _thaw_if_frozen(mgr)
+                import select
+
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                if not poller.poll(int(timeout * 1000)):
+                    raise StateError("container %s did not die within %.0f s"
+                                     % (st.get("id"), timeout))
+            finally:
+                os.close(pidfd)
+        deadline = time.monotonic() + timeout
+        while _state.init_alive(st) and time.monotonic() < deadline:
+            time.sleep(0.01)  # a zombie waiting for its parent: bounded by its reaping
+    if mgr is not None:
+        if st.get("pid_namespace") is False:
+            mgr.kill_all()  # what the init left in the host's PID namespace
+        mgr.destroy()
+    for name in (_state.STATE_FILE, CREATED_MARKER):
+        try:
+            os.unlink(os.path.join(data_path, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(data_path)
+    except OSError:
+        pass  # a directory the caller gave, with their own files in it
+
+
 def list_containers(state_root=None):
     """Every container under the state root, with its derived status."""
     root = state_root or _state.default_state_root()

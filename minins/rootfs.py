@@ -122,6 +122,22 @@ def _devices_of(cfg):
     return nodes
 
 
+def mount_points(cfg):
+    """``(destination, is_file)`` of every mount that goes directly on the rootfs (not below
+    another of our mounts), in order: what must exist before the rootfs turns read-only."""
+    mc = cfg.mount_config or MountConfig()
+    out, planned = [], []
+    wanted = [(p, False) for p in COVERED]
+    wanted += [(m.destination, m.type == "bind" and not os.path.isdir(m.source))
+               for m in mc.mounts]
+    for dest, as_file in wanted:
+        norm = "/" + "/".join(c for c in dest.split("/") if c and c != ".")
+        if not any(norm == p or norm.startswith(p.rstrip("/") + "/") for p in planned):
+            out.append((norm, as_file))
+        planned.append(norm)
+    return out
+
+
 def device_plan(cfg):
     """``(path, mode, devnum, uid, gid)`` for every device node to make (pure)."""
     out = []
@@ -164,15 +180,17 @@ def setup(ctx):
     sources = open_sources(cfg, ctx.in_userns, ctx.console_path, ctx.sources)
     try:
         lc.mount(None, "/", None, MS_REC | (MS_SLAVE if mc.no_pivot_root else MS_PRIVATE))
+        host_root = os.path.samefile(rootfs, "/")
         rootfs = _bind_rootfs(rootfs, lc)
         root = _Root(rootfs)
         try:
             if mc.readonly_fs:
-                # Read-only from the start: nothing is ever written into the rootfs (with the
-                # host's / as rootfs, a missing mount point would otherwise be made on the
-                # host). Only the standard mount points are made first.
-                for point in COVERED:
-                    os.close(root.open(point, create="dir"))
+                # Read-only from the start, so nothing is ever written into the rootfs after
+                # this. An image gets its mount points made first, as every runtime does; the
+                # host's own / gets none (they would be made on the host): a missing one is an
+                # EROFS error there.
+                for point, as_file in ([] if host_root else mount_points(ctx.config)):
+                    os.close(root.open(point, create="dir", final_file=as_file))
                 _make_readonly(rootfs, lc)
             _system_mounts(ctx, root)
             _user_mounts(ctx, root, mc, sources)
@@ -369,22 +387,25 @@ def close_sources(sources):
 def _user_mounts(ctx, root, mc, sources):
     lc = ctx.lc
     for i, m in enumerate(mc.mounts):
-        if m.type == "tmpfs":
-            data = ",".join(x for x in (m.data, _label_opt(ctx.config).lstrip(",")) if x)
-            _mount_at("tmpfs", root, m.destination, "tmpfs", MS_NOSUID | MS_NODEV,
-                      data or None, lc)
-            continue
-        src = sources[i]
-        flags = MS_BIND | MS_REC
-        _mount_at(fspath.fd_path(src), root, m.destination, None, flags, None, lc,
-                  final_file=not stat.S_ISDIR(os.fstat(src).st_mode))
-        if not m.writable:
-            # read-only by remount, the bound submounts included
-            fd = root.open(m.destination)
+        field = "mount_config.mounts[%d]" % i
+        src = sources.get(i)
+        is_file = src is not None and not stat.S_ISDIR(os.fstat(src).st_mode)
+        fd = root.open(m.destination, create="dir", final_file=is_file)
+        try:
+            _refuse_kernel_fs(root, fd, field, m.destination)
+            target = fspath.fd_path(fd)
             try:
-                _make_readonly(fspath.real_path(fd), lc, skip=())
-            finally:
-                os.close(fd)
+                if m.type == "tmpfs":
+                    data = ",".join(x for x in (m.data, _label_opt(ctx.config).lstrip(",")) if x)
+                    lc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data or None)
+                    continue
+                lc.mount(fspath.fd_path(src), target, None, MS_BIND | MS_REC)
+            except SyscallError as e:
+                raise SyscallError(e.errno, "mount", m.destination) from None
+        finally:
+            os.close(fd)
+        if not m.writable:
+            _bind_readonly(root, m.destination, lc)
         if m.private or m.slave:
             fd = root.open(m.destination)
             try:
@@ -392,6 +413,34 @@ def _user_mounts(ctx, root, mc, sources):
                          MS_REC | (MS_PRIVATE if m.private else MS_SLAVE))
             finally:
                 os.close(fd)
+
+
+def _refuse_kernel_fs(root, fd, field, destination):
+    """A volume may not land on the container's /proc or /sys, wherever an image symlink
+    points it: restrict_sys and the LSM labels rely on them being the kernel's (the class of
+    runc's CVE-2019-19921)."""
+    real = fspath.real_path(fd)
+    for kernel in ("/proc", "/sys"):
+        top = root.path.rstrip("/") + kernel
+        if real == top or real.startswith(top + "/"):
+            raise ConfigError(field + ".destination", "%s resolves to %s inside the rootfs; "
+                              "mounting over %s is refused" % (destination, kernel, kernel))
+
+
+def _bind_readonly(root, destination, lc):
+    """Read-only by remount: the bound mount itself through its fd (an error if the kernel
+    refuses), then whatever was bound along with it."""
+    fd = root.open(destination)
+    try:
+        mid = _mount_id(fd)
+        opts = next((o for m, _p, o in _mountinfo() if m == mid), [])
+        lc.mount(None, fspath.fd_path(fd), None,
+                 MS_BIND | MS_REMOUNT | MS_RDONLY | _flags_of(opts))
+        _make_readonly(fspath.real_path(fd), lc, skip=())
+    except SyscallError as e:
+        raise SyscallError(e.errno, "remount read-only", destination) from None
+    finally:
+        os.close(fd)
 
 
 def _devices(ctx, root, mc, sources):
@@ -459,13 +508,21 @@ def _enter(rootfs, mc, lc):
 
 
 def _pivot_through(rootfs, pivot_dir, lc):
-    import tempfile  # only for the rare pivot_dir configuration
-
-    base = os.path.join(rootfs, pivot_dir.lstrip("/"))
-    os.makedirs(base, exist_ok=True)
-    put_old = tempfile.mkdtemp(prefix=".pivot_root", dir=base)
-    lc.pivot_root(rootfs, put_old)
-    inside = "/" + os.path.relpath(put_old, rootfs)
+    """pivot_root with the old root put in a fresh directory under ``pivot_dir`` (which the
+    configuration makes writable for a read-only rootfs), made inside the rootfs."""
+    rootfd = os.open(rootfs, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        base = fspath.mkdir_all_in_root(rootfd, pivot_dir)
+    finally:
+        os.close(rootfd)
+    try:
+        name = ".pivot_root%s" % os.urandom(4).hex()
+        os.mkdir(name, 0o700, dir_fd=base)
+        where = fspath.real_path(base) + "/" + name
+    finally:
+        os.close(base)
+    lc.pivot_root(rootfs, where)
+    inside = "/" + os.path.relpath(where, rootfs)
     os.chdir("/")
     lc.umount2(inside, MNT_DETACH)
     os.rmdir(inside)
@@ -517,6 +574,9 @@ def _mount_id(fd):
 
 def restrict(lc):
     """restrict_sys: the kernel tunables read-only, the sensitive files hidden (after pivot)."""
+    from .security import require_procfs
+
+    require_procfs("/proc")
     for path in READONLY_PATHS:
         try:
             lc.mount(path, path, None, MS_BIND | MS_REC)

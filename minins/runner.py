@@ -1,8 +1,9 @@
 """``minins run`` in the foreground: signals the runtime receives go to the container's init,
 and the runtime exits only after the container is gone and cleaned up.
 
-Before the init has exec'd, SIGINT, SIGTERM, SIGHUP and SIGQUIT abort the start (everything
-made so far is removed; the exit code is 128+N). Afterwards SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+While the container is being created, SIGINT, SIGTERM, SIGHUP and SIGQUIT abort the start
+(everything made so far is removed; the exit code is 128+N); one that comes while the init is
+being released is delivered to it as soon as it runs. Afterwards SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 SIGUSR1 and SIGUSR2 are forwarded to the init. With ``--tty`` the container's pty is relayed
 to our terminal in raw mode (so ^C reaches the container as a byte and its own terminal makes
 the signal), and SIGWINCH copies our window size to the pty.
@@ -17,23 +18,26 @@ FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT,
 ABORTING = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-class Interrupted(BaseException):
-    def __init__(self, sig):
-        BaseException.__init__(self, sig)
-        self.sig = sig
-
-
 def run_foreground(cfg, command, container_id=None, data_path=None, state_root=None,
                    stdin=None, stdout=None, stderr=None):
+    """Run the container in the foreground; its exit code (128+N when a signal N aborted the
+    start). The handlers never raise: a signal only records itself, and the code checks
+    between steps, so no half-made container is ever left by an exception in the wrong
+    place."""
     container = Container(cfg, command, id=container_id, data_path=data_path,
                           state_root=state_root, stdin=stdin, stdout=stdout, stderr=stderr)
-    started = [False]
+    phase = ["create"]
+    aborted = []  # an aborting signal that came before the init existed
+    queued = []  # signals that came while the init was being released: forwarded after
 
     def on_signal(sig, _frame):
-        if started[0]:
+        if phase[0] == "started":
             container.kill(sig)
-        elif sig in ABORTING:
-            raise Interrupted(sig)
+        elif phase[0] == "create":
+            if sig in ABORTING and not aborted:
+                aborted.append(sig)
+        else:
+            queued.append(sig)
 
     def on_winch(_sig, _frame):
         if container.console_master is not None:
@@ -45,12 +49,15 @@ def run_foreground(cfg, command, container_id=None, data_path=None, state_root=N
     if cfg.tty:
         previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
     try:
-        try:
-            container.create()
-            container.start()
-            started[0] = True
-        except Interrupted as e:
-            return 128 + e.sig
+        container.create()
+        if aborted:
+            container.destroy()
+            return 128 + aborted[0]
+        phase[0] = "start"
+        container.start()
+        phase[0] = "started"
+        for sig in queued:
+            container.kill(sig)
         if container.console_master is not None:
             relay_console(container, 0, 1)
         return container.wait()

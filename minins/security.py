@@ -8,8 +8,10 @@ step 14) with today's additions, in this order:
 3. the user looked up in the container's ``/etc/passwd`` and ``/etc/group``;
    setgroups (supplementary groups plus ``additional_groups``), setresgid, setresuid;
    HOME set when the configuration has none;
-4. PR_SET_KEEPCAPS off again; capset of effective, permitted and inheritable; the configured
-   ambient capabilities raised;
+4. PR_SET_KEEPCAPS off again; capset: effective and permitted are the configured set, the
+   inheritable set only the ambient capabilities (a full inheritable set would let a
+   non-root user gain file-inheritable capabilities: runc's CVE-2022-24769); the configured
+   ambient capabilities raised; the parent-death signal set again (a uid change clears it);
 5. PR_SET_NO_NEW_PRIVS when configured;
 6. chdir to the working directory (inside the container, after pivot_root).
 
@@ -22,6 +24,7 @@ from . import caps as _caps
 from . import users as _users
 from .errors import ConfigError, SyscallError
 
+PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
 PR_SET_KEEPCAPS = 8
 PR_SET_NO_NEW_PRIVS = 38
@@ -43,12 +46,23 @@ def cap_last_cap():
         return max(_caps.CAPS.values())
 
 
+_MAX_USER_FILE = 4 << 20
+
+
 def _read(path):
+    """A small regular file of the container's, or "" -- never a FIFO that would hang us, nor
+    a device or a huge file that would eat our memory (the image is untrusted)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError:
         return ""
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & 0o170000) != 0o100000 or st.st_size > _MAX_USER_FILE:
+            return ""
+        return os.read(fd, _MAX_USER_FILE).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
 def finalize(ctx):
@@ -64,10 +78,14 @@ def finalize(ctx):
     _switch_user(ctx, user)
     lc.prctl(PR_SET_KEEPCAPS, 0, op="prctl PR_SET_KEEPCAPS")
     keep &= (1 << (ctx.cap_last_cap + 1)) - 1
-    lc.capset(keep, keep, keep)
+    ambient = _caps.mask_of(cfg.ambient_capabilities, "ambient_capabilities")
+    lc.capset(keep, keep, ambient)
     for name in cfg.ambient_capabilities:
         lc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, _caps.cap_number(name),
                  op="prctl PR_CAP_AMBIENT_RAISE")
+    # The kernel clears the parent-death signal when the uid changes; the runtime dying before
+    # this shows as EOF on the sync socket, which the init reads until START.
+    lc.prctl(PR_SET_PDEATHSIG, 9, op="prctl PR_SET_PDEATHSIG")
     if cfg.no_new_privileges:
         lc.prctl(PR_SET_NO_NEW_PRIVS, 1, op="prctl PR_SET_NO_NEW_PRIVS")
     cwd = cfg.working_dir or "/"
@@ -104,25 +122,38 @@ def cfg_user(ctx):
 # --- LSM labels ------------------------------------------------------------------------------
 
 def apparmor_enabled():
-    return _read("/sys/module/apparmor/parameters/enabled").strip() == "Y"
+    """Probed by the runtime, on the host: the container's /sys may hide it."""
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
 
 
 def selinux_enabled():
     return os.path.exists("/sys/fs/selinux/enforce")
 
 
+def lsm_state():
+    """``{"apparmor": bool, "selinux": bool}`` of the host, for the child to use."""
+    return {"apparmor": apparmor_enabled(), "selinux": selinux_enabled()}
+
+
 def apply_labels(ctx):
     """Ask the LSM to switch to the configured label at the next exec."""
     cfg = ctx.config
+    if not (cfg.apparmor_profile or cfg.process_label):
+        return
+    require_procfs("/proc")  # never write a label into a file an image put there
     if cfg.apparmor_profile:
-        if not apparmor_enabled():
+        if not ctx.lsm["apparmor"]:
             raise ConfigError("apparmor_profile", "AppArmor is not enabled on this host")
         attr = "/proc/self/attr/apparmor/exec"
         if not os.path.exists(attr):
             attr = "/proc/self/attr/exec"
         _write_attr(attr, "exec " + cfg.apparmor_profile)
     if cfg.process_label:
-        if not selinux_enabled():
+        if not ctx.lsm["selinux"]:
             raise ConfigError("process_label", "SELinux is not enabled on this host")
         _write_attr("/proc/self/task/%d/attr/exec" % ctx.lc.gettid(), cfg.process_label)
 
@@ -136,3 +167,19 @@ def _write_attr(path, value):
             os.close(fd)
     except OSError as e:
         raise SyscallError(e.errno, "write", path, value) from None
+
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def require_procfs(path):
+    """Raise unless ``path`` is the root of a procfs: what is written into /proc/self/attr or
+    remounted read-only under /proc must be the kernel's, not a directory in the image."""
+    from . import libc as _libc
+
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if _libc.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+            raise SyscallError(22, "check procfs", path, "not a procfs mount")  # EINVAL
+    finally:
+        os.close(fd)

@@ -145,9 +145,23 @@ def recv_fds(sock):
     return kind, payload, fds
 
 
-def expect(sock, wanted):
+def expect(sock, wanted, watch=None):
     """Receive one message: the payload of ``wanted``; an ERROR is raised as the error it
-    carries; EOF or anything else is a :class:`ContainerError`."""
+    carries; EOF or anything else is a :class:`ContainerError`.
+
+    ``watch`` is a pidfd of the process that is to send it: should that process die without
+    a word (killed, say) while another still holds the socket open, the wait ends anyway."""
+    if watch is not None:
+        import select
+
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        poller.register(watch, select.POLLIN)
+        ready = dict(poller.poll())
+        if sock.fileno() not in ready:
+            ready = dict(poller.poll(0))  # a last word may have come with the exit
+            if sock.fileno() not in ready:
+                raise ContainerError("the container's process died before %s" % wanted)
     kind, payload = recv(sock)
     if kind == wanted:
         return payload

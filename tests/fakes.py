@@ -34,8 +34,8 @@ class FakeLibc:
     def fork(self):
         return self._call("fork")
 
-    def clone_parent(self):
-        return self._call("clone_parent")
+    def clone_parent(self, tid_addr=None):
+        return self._call("clone_parent", tid_addr)
 
     def gettid(self):
         return self._call("gettid") or 1
@@ -90,6 +90,9 @@ class FakeLibc:
 
     def openat2(self, dirfd, path, flags, mode=0, resolve=0):
         return self._call("openat2", dirfd, path, flags, resolve, path=path)
+
+    def fstatfs_type(self, fd):
+        return self._call("fstatfs_type", fd) or 0x9FA0
 
     def eventfd(self, initval=0, flags=0):
         return self._call("eventfd", initval, flags)

@@ -50,3 +50,42 @@ def children():
         with open("/proc/self/task/%s/children" % tid) as f:
             kids.update(int(p) for p in f.read().split())
     return kids
+
+
+class Subreaper:
+    """Inside the ``with``, processes orphaned by our descendants come to us (instead of the
+    host's PID 1, which may reap them late), and are reaped on the way out."""
+
+    def __enter__(self):
+        from minins import libc
+
+        self.before = children()
+        libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+        return self
+
+    def reap(self, timeout=10):
+        """Wait (bounded) for every new child to exit, reaping it."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            new = children() - self.before
+            if not new:
+                return
+            for pid in new:
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    continue
+            if time.monotonic() > deadline:
+                raise AssertionError("children still running: %s" % sorted(new))
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        from minins import libc
+
+        try:
+            self.reap()
+        finally:
+            libc.prctl(36, 0)
+        return False

@@ -32,8 +32,9 @@ class FailingLibc:
     the runtime -> intermediate -> init lineage, as each forked process inherits the count).
     With ``record`` set, every call's name is written to that pipe instead."""
 
-    def __init__(self, fail=None, nth=0, record=None):
+    def __init__(self, fail=None, nth=0, record=None, die_after=None):
         self.fail, self.nth, self.record = fail, nth, record
+        self.die_after = die_after  # SIGKILL ourselves right after this call returns
         self.count = 0
 
     def __getattr__(self, name):
@@ -48,7 +49,10 @@ class FailingLibc:
                 self.count += 1
                 if self.count == self.nth:
                     raise SyscallError(errno.EIO, name, "injected")
-            return real(*args, **kw)
+            result = real(*args, **kw)
+            if name == self.die_after and result:  # in the caller, not in the new child
+                os.kill(os.getpid(), 9)  # as the OOM killer would
+            return result
 
         return call
 
@@ -182,6 +186,8 @@ def runtime(report, state_root):
         one("state save", cfg, patch=(state, "save", fail_nth("save", 1)))
         one("network.initialize (in the init)", cfg,
             patch=(network, "initialize", fail_nth("initialize", 1)))
+        one("the intermediate killed right after cloning the init", cfg,
+            FailingLibc(die_after="clone_parent"))
         one("exec of a missing program", cfg.replace(environment=("PATH=/nowhere",)))
         one("a cgroup that exists already",
             cfg.replace(cgroups=config.Cgroup(name="x", parent="/")))

@@ -16,7 +16,7 @@ from minins.config import Namespace
 from minins.container import Container
 from minins.errors import StateError
 
-from kernel import USERNS, children, needs_root, needs_userns, open_fds
+from kernel import USERNS, Subreaper, children, needs_root, needs_userns, open_fds
 
 pytestmark = needs_root
 
@@ -241,16 +241,17 @@ def test_kill_signals_the_init_and_kill_all_every_process(state_root):
     assert r.c.wait() == 42
     cfg = config.default_config()
     hostpid = cfg.replace(namespaces=tuple(n for n in cfg.namespaces if n.type != "NEWPID"))
-    r = Running(hostpid, COUNTER, state_root, "k2")
-    try:
-        code, out = r.exec_out(["/bin/sh", "-c", "(sleep 60 & sleep 60 &) ; echo $$"])
-        pids = lifecycle.pids(r.data_path)
-        assert len(pids) >= 3
-        assert cli("--root", state_root, "kill", "--all", "k2", "KILL").returncode == 0
-        for pid in pids:
-            assert state.proc_state(pid) in (None, "Z")
-    finally:
-        r.close()
+    with Subreaper():  # the sleeps, orphaned in the host's PID namespace, come to us
+        r = Running(hostpid, COUNTER, state_root, "k2")
+        try:
+            code, out = r.exec_out(["/bin/sh", "-c", "(sleep 60 & sleep 60 &) ; echo $$"])
+            pids = lifecycle.pids(r.data_path)
+            assert len(pids) >= 3
+            assert cli("--root", state_root, "kill", "--all", "k2", "KILL").returncode == 0
+            for pid in pids:
+                assert state.proc_state(pid) in (None, "Z")
+        finally:
+            r.close()
 
 
 def test_stats_show_the_load_a_test_caused(box):
@@ -269,16 +270,35 @@ def test_oom_events_are_printed_as_they_come(state_root):
     watcher = subprocess.Popen([sys.executable, "-m", "minins", "--root", state_root, "oom",
                                 "oomy"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.3)  # let the watcher register before the OOM (a measurement window)
+        _wait_for_event_fd(watcher.pid)  # registered: an OOM from now on is seen
         code, _ = r.exec_out([sys.executable, "-c", "b = []\nwhile True: b.append(bytearray("
                                                     "1 << 20))"])
         assert code == 137
-        line = watcher.stdout.readline()
-        assert json.loads(line)["oom_kills"] >= 1
+        import select
+
+        ready, _, _ = select.select([watcher.stdout], [], [], 30)
+        assert ready, "no OOM event within 30 s"
+        assert json.loads(watcher.stdout.readline())["oom_kills"] >= 1
     finally:
         watcher.kill()
         watcher.wait()
         r.close()
+
+
+def _wait_for_event_fd(pid, timeout=30):
+    """Until process ``pid`` holds an eventfd (v1 OOM notification) or an inotify fd (v2):
+    the kernel's word that it is listening."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target in ("anon_inode:[eventfd]", "anon_inode:inotify"):
+                return
+        time.sleep(0.005)
+    raise AssertionError("the oom watcher never registered")
 
 
 def test_list_shows_every_container(box, state_root):
@@ -388,10 +408,56 @@ def test_takeover_attempts_from_inside_fail_while_exec_joins(box, monkeypatch):
     assert code == 0 and seen
     import ast
 
+    checked = 0
     for pid, (code, out) in seen.items():
         if code != 0 or not out.strip():
             continue  # the probe's own process (also not dumpable) or a process that exited
+        checked += 1
         res = ast.literal_eval(out.strip().splitlines()[-1])
         for key in ("exe", "cwd", "root", "open exe", "open environ", "ptrace"):
             assert isinstance(res[key], int) and res[key] != 0, (key, res)
         assert res["fd"] == [], res  # not one descriptor could be opened or read through
+    assert checked >= 1, seen  # the joining process itself was probed
+
+
+def test_exec_gets_a_session_of_its_own_and_every_env(box):
+    """No controlling terminal of the caller's (TIOCSTI), and repeated -e all count."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "minins", "exec", "--data-path",
+                               box.data_path, "-e", "A=1", "-e", "B=2", "--", "sh", "-c",
+                               "echo $A$B; cut -d' ' -f6,7 /proc/self/stat"],
+                              cwd=REPO, stdin=slave, capture_output=True, text=True)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, proc.stderr
+    ab, session_tty = proc.stdout.split("\n")[:2]
+    sid, tty_nr = session_tty.split()
+    assert ab == "12" and tty_nr == "0"
+
+
+def test_delete_removes_what_a_dead_container_left(state_root):
+    cfg = config.default_config()
+    c = Container(cfg, ["sleep", "600"], id="gone", state_root=state_root)
+    c.create()
+    c.start()
+    data_path, paths = c.data_path, dict(c.cgroups.paths)
+    # the runtime dies without cleaning up: its state, cgroups and data path stay
+    c._undo = []
+    os.kill(c.pid, signal.SIGKILL)
+    os.waitpid(c.pid, 0)
+    proc = cli("--root", state_root, "run", "--id", "gone", "--", "true")
+    assert proc.returncode == 125 and "minins delete gone" in proc.stderr
+    assert lifecycle.describe(data_path)["status"] == "stopped"
+    assert cli("--root", state_root, "delete", "gone").returncode == 0
+    assert not os.path.exists(data_path)
+    assert not any(os.path.exists(p) for p in paths.values())
+    assert cli("--root", state_root, "run", "--id", "gone", "--", "true").returncode == 0
+
+
+def test_delete_refuses_a_running_container_unless_forced(box, state_root):
+    proc = cli("--root", state_root, "delete", "box")
+    assert proc.returncode == 125 and "is running" in proc.stderr
+    assert cli("--root", state_root, "delete", "--force", "box").returncode == 0
+    assert box.c.wait() == 137

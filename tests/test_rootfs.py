@@ -13,11 +13,11 @@ import time
 import pytest
 
 import minins
-from minins import config
+from minins import config, state
 from minins.config import Device, Mount, MountConfig, Namespace, Rlimit
 from minins.errors import ConfigError, SyscallError
 
-from kernel import needs_root, needs_userns, open_fds, run_captured
+from kernel import Subreaper, needs_root, needs_userns, open_fds, run_captured
 from rootfs_util import build_rootfs
 
 pytestmark = needs_root
@@ -135,9 +135,10 @@ def test_masked_and_readonly_proc_paths(rootfs, state_root):
 
 
 def test_capabilities_and_no_new_privs(rootfs, state_root):
-    out = run_ok(bb_cfg(rootfs), "grep -E '^(CapEff|CapBnd|CapPrm|NoNewPrivs)' "
+    out = run_ok(bb_cfg(rootfs), "grep -E '^(CapEff|CapBnd|CapPrm|CapInh|NoNewPrivs)' "
                                  "/proc/self/status", state_root)
     status = dict(line.split(":\t") for line in out.strip().splitlines())
+    assert status["CapInh"] == "0000000000000000"  # CVE-2022-24769: inheritable stays empty
     expected = 0
     from minins import caps
 
@@ -155,9 +156,10 @@ def test_capabilities_and_no_new_privs(rootfs, state_root):
 def test_ambient_capabilities_reach_a_non_root_user(rootfs, state_root):
     cfg = bb_cfg(rootfs, user="alice", capabilities=("NET_BIND_SERVICE", "KILL"),
                  ambient_capabilities=("NET_BIND_SERVICE",))
-    out = run_ok(cfg, "grep -E '^Cap(Amb|Eff)' /proc/self/status", state_root)
+    out = run_ok(cfg, "grep -E '^Cap(Amb|Eff|Inh)' /proc/self/status", state_root)
     status = dict(line.split(":\t") for line in out.strip().splitlines())
     assert int(status["CapAmb"], 16) == 1 << 10 == int(status["CapEff"], 16)
+    assert int(status["CapInh"], 16) == 1 << 10  # the ambient ones only
 
 
 def test_user_groups_home_and_working_dir(rootfs, state_root):
@@ -373,3 +375,104 @@ def test_selinux_mount_label_without_selinux(rootfs, state_root):
     with pytest.raises(ConfigError) as e:
         minins.run(bb_cfg(rootfs, mount_config=mc), ["true"], state_root=state_root)
     assert e.value.field == "mount_config.mount_label" and "SELinux" in str(e.value)
+
+
+@pytest.mark.parametrize("target", ["/proc", "/proc/sys", "/sys"])
+def test_a_volume_cannot_land_on_proc_or_sys_through_an_image_symlink(rootfs, state_root,
+                                                                      tmp_path, target):
+    link = os.path.join(rootfs, "vol")
+    os.symlink(target, link)
+    try:
+        mc = bb_cfg(rootfs).mount_config
+        cfg = bb_cfg(rootfs, mount_config=mc.replace(mounts=mc.mounts + (
+            Mount(type="bind", source=str(tmp_path), destination="/vol", writable=True),)))
+        with pytest.raises(ConfigError) as e:
+            minins.run(cfg, ["true"], state_root=state_root)
+        assert e.value.field == "mount_config.mounts[2].destination"
+        assert "resolves to %s" % target.split("/")[1].join(["/", ""]) in str(e.value)
+    finally:
+        os.unlink(link)
+
+
+def test_default_run_has_its_own_run_and_a_tight_device_list(state_root):
+    code, out, err = run_captured(config.default_config(), [
+        "/bin/sh", "-c", "grep ' /run ' /proc/self/mountinfo | cut -d' ' -f9; ls -A /run | wc -l; "
+        "mknod /dev/tun c 10 200 && cat /dev/tun 2>&1; mknod /dev/c1 c 5 1 && cat /dev/c1 2>&1;"
+        " echo x > /dev/null && echo null-ok"], state_root=state_root)
+    lines = out.split("\n")
+    assert code == 0, err
+    assert lines[0] == "tmpfs" and lines[1] == "0"  # no host socket under /run
+    assert out.count("Operation not permitted") == 2 and "null-ok" in out
+
+
+def test_pivot_dir_stays_inside_the_rootfs(rootfs, state_root):
+    import shutil
+    import tempfile
+
+    outside = tempfile.mkdtemp(prefix="minins-pivot-", dir="/")  # a fresh top-level host dir
+    link = os.path.join(rootfs, "pivots")
+    os.symlink(outside, link)  # on the host this would point outside the rootfs
+    try:
+        mc = bb_cfg(rootfs).mount_config.replace(readonly_fs=False, pivot_dir="/pivots/here")
+        out = run_ok(bb_cfg(rootfs, mount_config=mc), "ls -A %s/here | wc -l; echo ok"
+                     % outside, state_root)
+        assert out.split() == ["0", "ok"]  # the old root went there, and is gone again
+        assert os.listdir(outside) == []  # nothing made on the host
+        assert os.path.isdir(os.path.join(rootfs, outside.lstrip("/"), "here"))
+    finally:
+        os.unlink(link)
+        shutil.rmtree(os.path.join(rootfs, outside.lstrip("/")), ignore_errors=True)
+        os.rmdir(outside)
+
+
+def test_a_non_root_init_dies_with_its_runtime(rootfs, state_root):
+    """The kernel clears the parent-death signal when the uid changes; minins sets it again."""
+    with Subreaper():  # the orphaned init comes to us, to be reaped
+        _orphan_run(rootfs, state_root)
+
+
+def _orphan_run(rootfs, state_root):
+    proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", state_root, "run",
+                             "--config", _write_cfg(bb_cfg(rootfs, user="alice"), state_root),
+                             "--id", "orphan", "--", "sleep", "600"], cwd=REPO)
+    data_path = os.path.join(state_root, "orphan")
+    try:
+        init = _wait_running(data_path)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while state.proc_state(init) not in (None, "Z") and time.monotonic() < deadline:
+            time.sleep(0.01)  # bounded wait for the kernel to deliver SIGKILL
+        assert state.proc_state(init) in (None, "Z"), "the container outlived its runtime"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        from minins import lifecycle
+
+        if os.path.exists(os.path.join(data_path, "state.json")):
+            lifecycle.delete(data_path, force=True)
+
+
+def _write_cfg(cfg, where):
+    os.makedirs(where, exist_ok=True)
+    path = os.path.join(where, "config.json")
+    with open(path, "w") as f:
+        f.write(config.dumps(cfg))
+    return path
+
+
+def _wait_running(data_path, timeout=30):
+    from minins import lifecycle
+    from minins.errors import StateError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            d = lifecycle.describe(data_path)
+            if d["status"] == "running":
+                return d["pid"]
+        except StateError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("the container did not start")
