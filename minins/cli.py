@@ -173,16 +173,25 @@ def cmd_run(args, root):
 
 # --- a running container ---------------------------------------------------------------------
 
-def _target(values, positionals, root, command):
-    """The data path named by --data-path, --id or the first positional argument."""
+def _container_args(args, root, command, flags=(), extra=0):
+    """``(values, data_path, rest)`` for a command on one container: ``--data-path DIR``,
+    ``--id ID`` or the first positional argument names it; ``flags`` are its own options
+    (no value); at most ``extra`` more positional arguments may follow."""
     from . import lifecycle
 
+    options = {"--data-path": True, "--id": True}
+    options.update((f, False) for f in flags)
+    values, rest = parse(args, options, rest="args")
     if "--data-path" in values or "--id" in values:
-        return lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root), \
-            positionals
-    if not positionals:
+        data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root)
+    elif rest:
+        data_path, rest = lifecycle.data_path_for(rest[0], None, root), rest[1:]
+    else:
         raise UsageError("%s needs a container: --data-path DIR or its id" % command)
-    return lifecycle.data_path_for(positionals[0], None, root), positionals[1:]
+    if len(rest) > extra:
+        raise UsageError("%s takes %s" % (command, "no more arguments" if not extra
+                                          else "at most %d more argument" % extra))
+    return values, data_path, rest
 
 
 def _print_json(obj):
@@ -195,18 +204,16 @@ def cmd_exec(args, root):
     values, command = parse(args, {"--data-path": True, "--id": True, "--tty": False,
                                    "-t": False, "--env": "multi", "-e": "multi", "--cwd": True,
                                    "--user": True, "-u": True})
-    if "--data-path" in values or "--id" in values:
-        from . import lifecycle
+    from . import lifecycle
 
+    if "--data-path" in values or "--id" in values:
         data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"),
                                             root)
-    else:
-        if len(command) < 2:
-            raise UsageError("exec needs a container and a command "
-                             "(minins exec --data-path DIR -- CMD [ARG...])")
-        from . import lifecycle
-
+    elif len(command) >= 2:
         data_path, command = lifecycle.data_path_for(command[0], None, root), command[1:]
+    else:
+        raise UsageError("exec needs a container and a command "
+                         "(minins exec --data-path DIR -- CMD [ARG...])")
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
@@ -223,36 +230,21 @@ def cmd_exec(args, root):
                                  user=values.get("--user", values.get("-u")))
 
 
-def cmd_state(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
-    data_path, rest = _target(values, rest, root, "state")
-    if rest:
-        raise UsageError("state takes no more arguments")
-    from . import lifecycle
-
-    _print_json(lifecycle.describe(data_path))
-    return 0
-
-
-def _simple(name, fn_name):
+def _on_one(name, action):
+    """A command whose whole job is ``action(data_path)`` from minins.lifecycle."""
     def cmd(args, root):
-        values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
-        data_path, rest = _target(values, rest, root, name)
-        if rest:
-            raise UsageError("%s takes no more arguments" % name)
+        _values, data_path, _rest = _container_args(args, root, name)
         from . import lifecycle
 
-        getattr(lifecycle, fn_name)(data_path)
+        result = getattr(lifecycle, action)(data_path)
+        if result is not None:
+            _print_json(result)
         return 0
     return cmd
 
 
 def cmd_delete(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True, "--force": False,
-                                "-f": False}, rest="args")
-    data_path, rest = _target(values, rest, root, "delete")
-    if rest:
-        raise UsageError("delete takes no more arguments")
+    values, data_path, _ = _container_args(args, root, "delete", ("--force", "-f"))
     from . import lifecycle
 
     lifecycle.delete(data_path, force=bool(values.get("--force") or values.get("-f")))
@@ -260,11 +252,7 @@ def cmd_delete(args, root):
 
 
 def cmd_kill(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True, "--all": False, "-a": False},
-                         rest="args")
-    data_path, rest = _target(values, rest, root, "kill")
-    if len(rest) > 1:
-        raise UsageError("kill takes at most one signal")
+    values, data_path, rest = _container_args(args, root, "kill", ("--all", "-a"), extra=1)
     from . import lifecycle
 
     try:
@@ -276,11 +264,7 @@ def cmd_kill(args, root):
 
 
 def cmd_ps(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True, "--json": False},
-                         rest="args")
-    data_path, rest = _target(values, rest, root, "ps")
-    if rest:
-        raise UsageError("ps takes no more arguments")
+    values, data_path, _ = _container_args(args, root, "ps", ("--json",))
     from . import lifecycle
 
     pids = lifecycle.pids(data_path)
@@ -291,22 +275,8 @@ def cmd_ps(args, root):
     return 0
 
 
-def cmd_stats(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
-    data_path, rest = _target(values, rest, root, "stats")
-    if rest:
-        raise UsageError("stats takes no more arguments")
-    from . import lifecycle
-
-    _print_json(lifecycle.stats(data_path))
-    return 0
-
-
 def cmd_oom(args, root):
-    values, rest = parse(args, {"--data-path": True, "--id": True}, rest="args")
-    data_path, rest = _target(values, rest, root, "oom")
-    if rest:
-        raise UsageError("oom takes no more arguments")
+    _values, data_path, _ = _container_args(args, root, "oom")
     from . import _json
     from . import lifecycle
 
@@ -340,13 +310,13 @@ COMMANDS = {
     "run": cmd_run,
     "config": cmd_config,
     "exec": cmd_exec,
-    "state": cmd_state,
-    "pause": _simple("pause", "pause"),
-    "resume": _simple("resume", "resume"),
+    "state": _on_one("state", "describe"),
+    "pause": _on_one("pause", "pause"),
+    "resume": _on_one("resume", "resume"),
     "kill": cmd_kill,
     "delete": cmd_delete,
     "ps": cmd_ps,
-    "stats": cmd_stats,
+    "stats": _on_one("stats", "stats"),
     "oom": cmd_oom,
     "list": cmd_list,
 }

@@ -15,6 +15,7 @@ import os
 
 from . import _json
 from . import config as _config
+from . import fspath as _fspath
 from . import idmap as _idmap
 from . import init as _init
 from . import libc as _libc
@@ -492,15 +493,7 @@ def _open_sources_for(cfg, init_pid, sock, report_fd):
 
 
 def _write_proc(pid, name, text):
-    path = "/proc/%d/%s" % (pid, name)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise SyscallError(e.errno, "write", path, text.strip().replace("\n", "; ")) from None
+    _fspath.write_file("/proc/%d/%s" % (pid, name), text, text.strip().replace("\n", "; "))
 
 
 def _unlink(path):

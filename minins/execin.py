@@ -297,16 +297,7 @@ def _finish(ctx):
     _security.finalize(ctx)
     ctx.step = "exec: close descriptors"
     _init._close_fds(ctx, None)
-    ctx.step = "exec: find the command"
-    program, env = _init._resolve_command(ctx)
-    sync.send(ctx.sock, sync.SETUP_DONE)
-    sync.expect(ctx.sock, sync.START)
-    ctx.step = "exec: exec"
-    lc.reset_signals()
-    try:
-        os.execve(program, ctx.args, env)
-    except OSError as e:
-        raise SyscallError(e.errno, "exec", ctx.args[0]) from None
+    _init.exec_when_started(ctx, "exec")
 
 
 def exec_in(data_path, args, *, stdin=None, stdout=None, stderr=None, tty=False, env=(),

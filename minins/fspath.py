@@ -122,3 +122,16 @@ def _make(name, parent, mode, as_file, path):
         pass
     except OSError as e:
         raise SyscallError(e.errno, "mkdir" if not as_file else "create", path) from None
+
+
+def write_file(path, text, detail=None):
+    """Write ``text`` to an existing file in one write(2) -- the kernel's files (uid_map,
+    attr/exec, ...) take their value in one piece -- raising SyscallError("write", path)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise SyscallError(e.errno, "write", path, detail) from None

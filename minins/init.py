@@ -16,7 +16,6 @@ the step it happened in, and the process exits; it never returns into the runtim
 Nothing here imports a module: everything it needs is imported by the runtime before it forks,
 so a lock held by another thread of an embedding program can never stall the child.
 """
-import _signal
 import os
 
 from . import libc as _libc
@@ -162,21 +161,27 @@ def init_main(ctx):
         for name, step in SETUP_STEPS:
             ctx.step = "init: " + name
             step(ctx, release)
-        ctx.step = "init: find the command"
-        program, env = _resolve_command(ctx)
-        ctx.step = "init: wait for start"
-        sync.send(ctx.sock, sync.SETUP_DONE)
-        sync.expect(ctx.sock, sync.START)
-        ctx.step = "init: exec"
-        lc.reset_signals()
-        try:
-            os.execve(program, ctx.args, env)
-        except OSError as e:
-            from .errors import SyscallError
-
-            raise SyscallError(e.errno, "exec", ctx.args[0])
+        exec_when_started(ctx, "init")
     except BaseException as e:  # noqa: B902
         _report_and_exit(ctx, e)
+
+
+def exec_when_started(ctx, who):
+    """Find the command, report SETUP_DONE, wait for START, and exec (never returns). A failed
+    execve raises an error naming the program, with its errno (126/127 on the command line)."""
+    ctx.step = who + ": find the command"
+    program, env = _resolve_command(ctx)
+    ctx.step = who + ": wait for start"
+    sync.send(ctx.sock, sync.SETUP_DONE)
+    sync.expect(ctx.sock, sync.START)
+    ctx.step = who + ": exec"
+    ctx.lc.reset_signals()
+    try:
+        os.execve(program, ctx.args, env)
+    except OSError as e:
+        from .errors import SyscallError
+
+        raise SyscallError(e.errno, "exec", ctx.args[0]) from None
 
 
 def _wait_release(ctx):

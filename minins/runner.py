@@ -9,7 +9,6 @@ to our terminal in raw mode (so ^C reaches the container as a byte and its own t
 the signal), and SIGWINCH copies our window size to the pty.
 """
 import _signal
-import os
 
 from .container import Container, relay_console
 

@@ -159,14 +159,9 @@ def apply_labels(ctx):
 
 
 def _write_attr(path, value):
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise SyscallError(e.errno, "write", path, value) from None
+    from .fspath import write_file
+
+    write_file(path, value, value)
 
 
 PROC_SUPER_MAGIC = 0x9FA0

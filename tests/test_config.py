@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minins import config
 from minins.errors import ConfigError
-from minins.record import BOOL, INT, STR, ListOf, Optional, Record, _RecordKind
+from minins.record import BOOL, INT, STR, ListOf, Optional, _RecordKind
 
 SAMPLES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "data",
                                         "libcontainer-samples", "*.json")))

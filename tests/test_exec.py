@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 
 import pytest
@@ -13,7 +12,7 @@ from minins import config
 from minins.config import Namespace
 from minins.errors import ConfigError, SyscallError
 
-from kernel import USERNS, children, needs_root, needs_userns, open_fds, run_captured
+from kernel import children, needs_root, needs_userns, open_fds, run_captured
 
 pytestmark = needs_root
 

@@ -13,8 +13,6 @@ import os
 import time
 import traceback
 
-import pytest
-
 from minins import config, libc
 from minins.config import Namespace, Network
 from minins.errors import MininsError, SyscallError

@@ -1,6 +1,6 @@
 """Properties of the ID-mapping arithmetic, checked against a brute-force reference."""
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minins

@@ -16,7 +16,7 @@ from minins.config import Namespace
 from minins.container import Container
 from minins.errors import StateError
 
-from kernel import USERNS, Subreaper, children, needs_root, needs_userns, open_fds
+from kernel import Subreaper, children, needs_root, needs_userns, open_fds
 
 pytestmark = needs_root
 
