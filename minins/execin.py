@@ -336,9 +336,7 @@ def run_foreground(data_path, args, tty=False, env=(), cwd=None, user=None):
     Where the container shares the host's PID namespace, whatever the command leaves behind
     would be reparented out of our sight: we become a child subreaper and reap it (the seed's
     #273 and #369)."""
-    import _signal
-
-    from .runner import FORWARDED
+    from .runner import install_handlers, restore_handlers
 
     e = Entry(data_path, args, tty=tty, env=env, cwd=cwd, user=user)
     started, queued = [False], []
@@ -349,15 +347,7 @@ def run_foreground(data_path, args, tty=False, env=(), cwd=None, user=None):
         else:
             queued.append(sig)
 
-    def on_winch(_sig, _frame):
-        if e.console_master is not None:
-            from . import console
-
-            console.copy_window_size(0, e.console_master)
-
-    previous = {sig: _signal.signal(sig, on_signal) for sig in FORWARDED}
-    if tty:
-        previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
+    previous = install_handlers(on_signal, e if tty else None)
     try:
         subreaper = _state.load(data_path).get("pid_namespace") is False
         if subreaper:
@@ -372,8 +362,7 @@ def run_foreground(data_path, args, tty=False, env=(), cwd=None, user=None):
             _reap_orphans()
         return code
     finally:
-        for sig, handler in previous.items():
-            _signal.signal(sig, handler)
+        restore_handlers(previous)
 
 
 def _reap_orphans():

@@ -38,15 +38,7 @@ def run_foreground(cfg, command, container_id=None, data_path=None, state_root=N
         else:
             queued.append(sig)
 
-    def on_winch(_sig, _frame):
-        if container.console_master is not None:
-            from . import console
-
-            console.copy_window_size(0, container.console_master)
-
-    previous = {sig: _signal.signal(sig, on_signal) for sig in FORWARDED}
-    if cfg.tty:
-        previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
+    previous = install_handlers(on_signal, container if cfg.tty else None)
     try:
         container.create()
         if aborted:
@@ -61,5 +53,25 @@ def run_foreground(cfg, command, container_id=None, data_path=None, state_root=N
             relay_console(container, 0, 1)
         return container.wait()
     finally:
-        for sig, handler in previous.items():
-            _signal.signal(sig, handler)
+        restore_handlers(previous)
+
+
+def install_handlers(on_signal, tty_owner=None):
+    """``on_signal`` for every FORWARDED signal and, when ``tty_owner`` (anything with a
+    ``console_master``) is given, SIGWINCH copying our window size to its pty. Returns what
+    :func:`restore_handlers` puts back."""
+    previous = {sig: _signal.signal(sig, on_signal) for sig in FORWARDED}
+    if tty_owner is not None:
+        def on_winch(_sig, _frame):
+            if tty_owner.console_master is not None:
+                from . import console
+
+                console.copy_window_size(0, tty_owner.console_master)
+
+        previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
+    return previous
+
+
+def restore_handlers(previous):
+    for sig, handler in previous.items():
+        _signal.signal(sig, handler)

@@ -19,6 +19,7 @@ import os as _os
 import time as _time
 
 from ..errors import ContainerError, SyscallError
+from . import values
 from .fs import REMOVE_TIMEOUT, remove_tree
 
 FREEZE_TIMEOUT = 5.0
@@ -80,7 +81,8 @@ class Manager(object):
 
 
 class FsManager(Manager):
-    """Shared code of the cgroupfs drivers. Subclasses give :meth:`pids`, the freezer,
+    """Shared code of the cgroupfs drivers. Subclasses give ``_build(pid, created, joined)``
+    (what apply does between its checks and its undo), :meth:`pids`, the freezer,
     ``_kill_file()`` (``cgroup.kill`` or ``None``) and ``_wait_empty(deadline)``."""
 
     def __init__(self, settings, paths, fs, field="cgroups"):
@@ -125,6 +127,23 @@ class FsManager(Manager):
         created.append(path)
         if made is not None:
             made(path, leaf)
+
+    def apply(self, pid):
+        """Create, set every limit, join ``pid`` (the driver's ``_build``), freeze when the
+        config says FROZEN; on any failure move ``pid`` back and remove what was created."""
+        if self._loaded or self._applied:
+            raise ContainerError("%s: apply needs a new manager (this one %s)" % (
+                self.field, "was loaded from saved paths" if self._loaded else "applied"))
+        created, joined = [], []
+        try:
+            self._build(pid, created, joined)
+            if self.settings.freezer == values.FROZEN:
+                self.freeze()
+        except BaseException:
+            self._undo(pid, joined, created)
+            raise
+        self._created = created
+        self._applied = True
 
     def _absolute(self):
         return self.settings.parent.startswith("/")

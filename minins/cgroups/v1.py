@@ -43,10 +43,8 @@ class V1Manager(FsManager):
 
     # --- apply -----------------------------------------------------------------------------
 
-    def apply(self, pid):
-        if self._loaded or self._applied:
-            raise ContainerError("%s: apply needs a new manager (this one %s)" % (
-                self.field, "was loaded from saved paths" if self._loaded else "applied"))
+    def _build(self, pid, created, joined):
+        """Check, create, write the limits, join ``pid`` (see FsManager.apply)."""
         plan = values.plan_v1(self.settings)
         for subsystem, field in values.units(plan).items():
             if subsystem not in self.paths:
@@ -55,22 +53,13 @@ class V1Manager(FsManager):
         by_unit = {}
         for w in plan:
             by_unit.setdefault(w.unit, []).append(w)
-        created, joined = [], []
-        try:
-            for path, keys in self._groups():
-                hook = self._copy_cpuset if "cpuset" in keys else None
-                self._mkdirs(path, self._bases[keys[0]], created, hook)
-                for key in keys:
-                    for w in by_unit.get(key, ()):
-                        self._write_one(path, w)
-            self._join(pid, joined)
-            if self.settings.freezer == values.FROZEN:
-                self.freeze()
-        except BaseException:
-            self._undo(pid, joined, created)
-            raise
-        self._created = created
-        self._applied = True
+        for path, keys in self._groups():
+            hook = self._copy_cpuset if "cpuset" in keys else None
+            self._mkdirs(path, self._bases[keys[0]], created, hook)
+            for key in keys:
+                for w in by_unit.get(key, ()):
+                    self._write_one(path, w)
+        self._join(pid, joined)
 
     def _groups(self):
         """``[(directory, [keys])]``: co-mounted subsystems (cpu,cpuacct) share one."""

@@ -45,32 +45,21 @@ class V2Manager(FsManager):
 
     # --- apply -----------------------------------------------------------------------------
 
-    def apply(self, pid):
-        if self._loaded or self._applied:
-            raise ContainerError("%s: apply needs a new manager (this one %s)" % (
-                self.field, "was loaded from saved paths" if self._loaded else "applied"))
+    def _build(self, pid, created, joined):
+        """Check, create, write the limits, join ``pid`` (see FsManager.apply)."""
         plan = values.plan_v2(self.settings)
         needed = values.units(plan)
         self._check_controllers(needed)
         rules = self.settings.rules
-        created, joined = [], []
         wanted = set(needed) | set(_STATS_CONTROLLERS)
-        try:
-            self._mkdirs(self.path, self._base, created,
-                         lambda path, leaf: leaf or self._delegate(path, needed, wanted))
-            self._write_plan(plan)
-            if rules is not None:
-                # a cgroup made just now has no program to replace: no need to ask
-                self.fs.attach_devices(self.path, rules, replace=self.path not in created)
-            self.fs.write(self.path + "/cgroup.procs", str(pid))
-            joined.append(UNIFIED)
-            if self.settings.freezer == values.FROZEN:
-                self.freeze()
-        except BaseException:
-            self._undo(pid, joined, created)
-            raise
-        self._created = created
-        self._applied = True
+        self._mkdirs(self.path, self._base, created,
+                     lambda path, leaf: leaf or self._delegate(path, needed, wanted))
+        self._write_plan(plan)
+        if rules is not None:
+            # a cgroup made just now has no program to replace: no need to ask
+            self.fs.attach_devices(self.path, rules, replace=self.path not in created)
+        self.fs.write(self.path + "/cgroup.procs", str(pid))
+        joined.append(UNIFIED)
 
     def _check_controllers(self, needed):
         """Fail before creating anything when a needed controller cannot be had."""
