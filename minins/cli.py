@@ -19,8 +19,14 @@ EXIT_NOT_FOUND = 127
 USAGE = """usage: minins [--root DIR] COMMAND [OPTIONS] [ARGS]
 
 Commands:
-  run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty] [--] CMD [ARG...]
-          run CMD in a new container; exit with its exit code
+  run     [-d] [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty]
+          [--pid-file FILE] [--] CMD [ARG...]
+          run CMD in a new container; exit with its exit code (with -d: create and start it
+          detached, exit 0)
+  create  [--config FILE] [--rootfs DIR] [--id ID] [--pid-file FILE] [--] CMD [ARG...]
+          everything up to running CMD; the container outlives this process (`created`)
+  start   ID                            let a created container run its command
+  stop    [-t SECONDS] ID               SIGTERM, then SIGKILL after SECONDS (default 10)
   config  print the default configuration (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
           [--] CMD [ARG...]
@@ -145,11 +151,11 @@ def cmd_config(args, root):
     return 0
 
 
-def cmd_run(args, root):
-    values, command = parse(args, {"--config": True, "--rootfs": True, "--data-path": True,
-                                   "--id": True, "--tty": False, "-t": False})
-    if not command:
-        raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
+RUN_OPTIONS = {"--config": True, "--rootfs": True, "--data-path": True, "--id": True,
+               "--tty": False, "-t": False}
+
+
+def _container_config(values):
     from . import config as _config
 
     if "--config" in values:
@@ -165,22 +171,110 @@ def cmd_run(args, root):
     if os.geteuid() != 0:
         # rootless: a user namespace that maps only our own ids, no setuid helper
         cfg = _config.rootless(cfg, os.geteuid(), os.getegid())
-    from . import runner
+    return cfg
 
-    return runner.run_foreground(cfg, command, container_id=values.get("--id"),
-                                 data_path=values.get("--data-path"), state_root=root)
+
+def cmd_run(args, root):
+    options = dict(RUN_OPTIONS, **{"-d": False, "--detach": False, "--pid-file": True})
+    values, command = parse(args, options)
+    if not command:
+        raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
+    cfg = _container_config(values)
+    if values.get("-d") or values.get("--detach"):
+        return _create(cfg, values, command, root, start=True)
+    from . import container
+    from . import process
+
+    c = container.Container(cfg, command, id=values.get("--id"),
+                            data_path=values.get("--data-path"), state_root=root)
+    return process.foreground(c)
+
+
+def cmd_create(args, root):
+    values, command = parse(args, dict(RUN_OPTIONS, **{"--pid-file": True}))
+    if not command:
+        raise UsageError("create needs a command (minins create [OPTIONS] --id ID -- CMD "
+                         "[ARG...])")
+    return _create(_container_config(values), values, command, root)
+
+
+def _create(cfg, values, command, root, start=False):
+    """create (and with ``start`` start) a detached container; print nothing, exit 0."""
+    if cfg.tty:
+        raise UsageError("--tty needs a terminal that outlives this process: not supported "
+                         "for detached containers")
+    from . import container
+
+    c = container.Container(cfg, command, id=values.get("--id"),
+                            data_path=values.get("--data-path"), state_root=root,
+                            detached=True)
+    c.create()
+    pid = c.state["init_pid"]
+    try:
+        if values.get("--pid-file"):
+            _write_pid_file(values["--pid-file"], pid)
+        if start:
+            from . import lifecycle
+
+            lifecycle.start(c.data_path)
+    except BaseException:
+        from . import lifecycle
+
+        try:
+            lifecycle.delete(c.data_path, force=True)
+        except MininsError:
+            pass
+        raise
+    return 0
+
+
+def _write_pid_file(path, pid):
+    """The init's host pid, written atomically (a temporary file, then rename)."""
+    from . import state
+
+    path = os.path.abspath(path)
+    try:
+        state.write_atomic(path, "%d" % pid, mode=0o644)
+    except OSError as e:
+        raise UsageError("--pid-file: cannot write %s: %s" % (path, e.strerror)) from None
+
+
+def cmd_start(args, root):
+    _values, data_path, _ = _container_args(args, root, "start")
+    from . import lifecycle
+
+    lifecycle.start(data_path)
+    return 0
+
+
+def cmd_stop(args, root):
+    values, data_path, _ = _container_args(args, root, "stop", valued=("-t", "--time",
+                                                                        "--timeout"))
+    text = values.get("-t", values.get("--time", values.get("--timeout", "10")))
+    try:
+        timeout = float(text)
+        if not 0 <= timeout <= 1e6:
+            raise ValueError
+    except ValueError:
+        raise UsageError("-t: %r is not a number of seconds" % text) from None
+    from . import lifecycle
+
+    lifecycle.stop(data_path, timeout)
+    return 0
 
 
 # --- a running container ---------------------------------------------------------------------
 
-def _container_args(args, root, command, flags=(), extra=0):
+def _container_args(args, root, command, flags=(), extra=0, valued=()):
     """``(values, data_path, rest)`` for a command on one container: ``--data-path DIR``,
     ``--id ID`` or the first positional argument names it; ``flags`` are its own options
-    (no value); at most ``extra`` more positional arguments may follow."""
+    (no value), ``valued`` its options with a value; at most ``extra`` more positional
+    arguments may follow."""
     from . import lifecycle
 
     options = {"--data-path": True, "--id": True}
     options.update((f, False) for f in flags)
+    options.update((f, True) for f in valued)
     values, rest = parse(args, options, rest="args")
     if "--data-path" in values or "--id" in values:
         data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root)
@@ -252,8 +346,12 @@ def cmd_delete(args, root):
 
 
 def cmd_kill(args, root):
-    values, data_path, rest = _container_args(args, root, "kill", ("--all", "-a"), extra=1)
     from . import lifecycle
+
+    # `kill ID -9` / `kill ID -KILL`: kill(1)'s form of the signal, not an option
+    args = [a[1:] if a.startswith("-") and len(a) > 1 and a not in ("-a", "--all")
+            and not a.startswith("--") and _is_signal(a[1:]) else a for a in args]
+    values, data_path, rest = _container_args(args, root, "kill", ("--all", "-a"), extra=1)
 
     try:
         sig = lifecycle.parse_signal(rest[0]) if rest else 15
@@ -261,6 +359,16 @@ def cmd_kill(args, root):
         raise UsageError(str(e)) from None
     lifecycle.kill(data_path, sig, all_processes=bool(values.get("--all") or values.get("-a")))
     return 0
+
+
+def _is_signal(text):
+    from . import lifecycle
+
+    try:
+        lifecycle.parse_signal(text)
+        return True
+    except ValueError:
+        return False
 
 
 def cmd_ps(args, root):
@@ -308,6 +416,9 @@ def cmd_list(args, root):
 
 COMMANDS = {
     "run": cmd_run,
+    "create": cmd_create,
+    "start": cmd_start,
+    "stop": cmd_stop,
     "config": cmd_config,
     "exec": cmd_exec,
     "state": _on_one("state", "describe"),

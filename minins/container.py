@@ -13,57 +13,27 @@ names the step. The sync protocol is documented in :mod:`minins.sync`.
 """
 import os
 
-from . import _json
 from . import config as _config
 from . import fspath as _fspath
 from . import idmap as _idmap
-from . import init as _init
 from . import libc as _libc
 from . import namespaces as _ns
+from . import process as _process
 from . import security as _security
 from . import state as _state
 from . import sync
+from .child import INIT
 from .errors import ConfigError, ContainerError, MininsError, SyscallError
 from .exitstatus import exit_code_from_status
 
 CAP_SETGID = 6
 SIGKILL = 9
+EXEC_FIFO = "exec.fifo"
+CREATED_MARKER = "created"
 
 
 def new_id():
     return os.urandom(6).hex()
-
-
-class SharedPid:
-    """A 32-bit slot in a MAP_SHARED page: a forked child clones with CLONE_PARENT_SETTID
-    pointing at it, and the kernel writes the new pid where we can read it even if that child
-    dies before it could tell us."""
-
-    def __init__(self):
-        import ctypes
-        import mmap
-
-        self._map = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
-        self._slot = ctypes.c_int32.from_buffer(self._map)
-        self.address = ctypes.addressof(self._slot)
-
-    @property
-    def value(self):
-        return self._slot.value
-
-    def close(self):
-        if self._map is not None:
-            del self._slot
-            self._map.close()
-            self._map = None
-
-
-def watch_pid(pid, lc=_libc):
-    """A pidfd for ``pid``, or ``None`` on a kernel without pidfd_open (before 5.3)."""
-    try:
-        return lc.pidfd_open(pid)
-    except OSError:
-        return None
 
 
 def _fileno(f):
@@ -73,21 +43,28 @@ def _fileno(f):
 
 
 class Container:
-    """One container. ``config`` is a validated :class:`minins.config.Config`; ``args`` the
-    command and its arguments; ``stdin``/``stdout``/``stderr`` descriptors or file objects
+    """One new container. ``config`` is a validated :class:`minins.config.Config`; ``args``
+    the command and its arguments; ``stdin``/``stdout``/``stderr`` descriptors or file objects
     (``None``: inherit the runtime's). With ``config.tty`` the container gets a pty instead
-    and :attr:`console_master` is its master side, to relay (:func:`minins.console.relay`)."""
+    and :attr:`console_master` is its master side, to relay (:func:`minins.process.relay_console`).
+
+    ``detached``: the init does not depend on this process -- it has no parent-death signal
+    and waits on ``exec.fifo`` in the state dir for :func:`minins.lifecycle.start` from any
+    process; :meth:`create` returns with the container ``created`` and this object owns
+    nothing any more.
+
+    The state dir is ``<state_root>/<id>``: the id and the place of its state are one thing.
+    ``data_path`` (the older name of the state dir) may be given instead of ``state_root``;
+    its last component is then the id, and an ``id`` that disagrees is refused."""
 
     def __init__(self, config, args, *, id=None, data_path=None, state_root=None,
-                 stdin=None, stdout=None, stderr=None, lc=_libc):
+                 stdin=None, stdout=None, stderr=None, detached=False, lc=_libc):
         if not args:
             raise ConfigError("args", "no command to run")
         self.config = config
-        self.args = [os.fsdecode(a) for a in args]
-        self.id = _state.validate_id(id) if id else new_id()
-        self._own_data_path = not data_path  # <state root>/<id>: ours to make, exclusively
-        self.data_path = data_path or os.path.join(state_root or _state.default_state_root(),
-                                                   self.id)
+        self.args = tuple(os.fsdecode(a) for a in args)
+        self.id, self.data_path = _state.locate(id, data_path, state_root)
+        self.detached = detached
         self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
         self.console_master = None  # the pty master, with config.tty
         self._console_path = None
@@ -97,14 +74,12 @@ class Container:
         self.network_state = {}
         self.cgroups = None
         self.state = None
-        self._sock = None
+        self._spawned = None
         self._undo = []  # (name, function) in creation order
         self._status = None
-        self._pid1 = None
-        self._pid1fd = None
-        self._tid = None
         self._ns_fds = []
         self._slave = None
+        self._fifo = None
 
     # --- the life cycle ----------------------------------------------------------------------
 
@@ -115,12 +90,17 @@ class Container:
         except BaseException as e:
             self._fail(e)
             raise
+        if self.detached:
+            self._disown()
 
     def _fail(self, exc):
         """Undo everything after ``exc``; a problem while undoing is kept on the exception
         (``cleanup_error``) and does not replace it."""
         if isinstance(exc, MininsError):
             exc.with_step(self._step)
+        orphan = getattr(exc, "orphan", None)
+        if orphan and self.pid is None:
+            self.pid = orphan  # the intermediate died after cloning it: kill and reap it
         try:
             self.destroy()
         except Exception as cleanup:  # noqa: B902
@@ -131,16 +111,13 @@ class Container:
 
     def start(self, callback=None):
         """Let the init exec the command; returns once it has (or raises why it could not)."""
+        if self.detached:
+            raise ContainerError("a detached container is started with minins.lifecycle.start")
         try:
             self._step = "start"
-            sync.send(self._sock, sync.START)
-            kind, payload = sync.recv(self._sock)
-            if kind == sync.ERROR:
-                raise sync.error_from_payload(payload)
-            if kind is not sync.EOF:
-                raise ContainerError("sync: unexpected %s after START" % kind)
-            self._close_sock()
-            _unlink(os.path.join(self.data_path, "created"))
+            _process.start(self._spawned.sock)
+            self._spawned.close()
+            _unlink(os.path.join(self.data_path, CREATED_MARKER))
         except BaseException as e:
             self._fail(e)
             raise
@@ -187,7 +164,6 @@ class Container:
                 self._wait_init()
             except OSError as e:
                 errors.append(e)
-        self._close_sock()
         while self._undo:
             name, undo = self._undo.pop()
             try:
@@ -197,6 +173,16 @@ class Container:
         if errors:
             raise errors[0]
 
+    def _disown(self):
+        """After a detached create: the init lives on its own; nothing here is ours to undo
+        but our descriptors."""
+        self._undo = []
+        self._close_fifo()
+        if self._spawned is not None:
+            self._spawned.close()
+        self._close_console()
+        self.pid = None
+
     # --- create, step by step ----------------------------------------------------------------
 
     _step = "create"
@@ -205,32 +191,33 @@ class Container:
         cfg = self.config
         self._step = "preflight"
         self._preflight()
+        self._step = "state"
+        self._make_data_path()
+        if cfg.cgroups is not None:
+            self._plan_cgroups()
+        # What we are about to create is on record before it exists: a crash from here on
+        # leaves a state that `list` shows and `delete` removes.
+        self._save_state()
         self._step = "fork"
-        pid1 = self._fork()
+        spawned = self._spawn()
         if cfg.cgroups is not None:
             # The intermediate joins the cgroups, so the init is born in them; the first
             # migration costs the kernel an RCU grace period, spent while the intermediate
             # is busy with its namespaces.
             self._step = "cgroups"
-            self._setup_cgroups(pid1)
+            self._undo.append(("cgroups", self.cgroups.destroy))
+            self.cgroups.apply(spawned.pid)
         self._step = "user namespace"
         if self._new_userns:
-            sync.expect(self._sock, sync.USERNS_READY, self._pid1fd)
-            self._write_id_maps(pid1)
-            sync.send(self._sock, sync.USERNS_MAPPED)
+            sync.expect(spawned.sock, sync.USERNS_READY, spawned.pidfd)
+            self._write_id_maps(spawned.pid)
+            sync.send(spawned.sock, sync.USERNS_MAPPED)
         if cfg.cgroups is not None:
-            sync.send(self._sock, sync.CGROUPS_JOINED)
+            sync.send(spawned.sock, sync.CGROUPS_JOINED)
         self._step = "namespaces"
-        try:
-            self.pid = sync.expect(self._sock, sync.INIT_PID, self._pid1fd).get("pid")
-        except MininsError:
-            if self._tid.value > 0:  # the intermediate died after cloning the init
-                self.pid = self._tid.value  # destroy() kills and reaps it
-            raise
-        if not isinstance(self.pid, int) or self.pid <= 0:
-            raise ContainerError("sync: INIT_PID without a valid pid")
-        if self.pid != pid1:
-            self._reap_intermediate()
+        self.pid = _process.await_pid(spawned)
+        spawned.reap(unless=self.pid)
+        spawned.follow(self.pid, self.lc)
         self.init_start_time = _state.proc_start_time(self.pid)
         if cfg.has_namespace("NEWUSER") and _bind_mounts(cfg) and os.geteuid() == 0:
             # (rootless: the init, running as our own uid, opens the sources itself)
@@ -242,16 +229,16 @@ class Container:
 
             self.network_state = network.create(cfg.networks, self.pid)
         self._step = "init"
-        sync.send(self._sock, sync.RELEASE, {"network_state": self.network_state})
+        sync.send(spawned.sock, sync.RELEASE, {"network_state": self.network_state})
         # The state file is written while the init sets up (its fsync is off the critical
         # path); it exists before the command runs, which waits for START.
         self._step = "state"
         self._save_state()
         self._step = "init"
-        sync.expect(self._sock, sync.SETUP_DONE)
+        sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
 
     def _preflight(self):
-        """Checks and preparations that create nothing on the host but the data path."""
+        """Checks and preparations that create nothing on the host."""
         cfg = self.config
         if cfg.has_namespace("NEWNS"):
             root = cfg.root_fs
@@ -267,33 +254,24 @@ class Container:
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
         if cfg.tty:
             self._open_console()
-        self._make_data_path()
 
     def _make_data_path(self):
-        """``<state root>/<id>`` is made with an exclusive mkdir: two starts with one id
-        cannot both get it. A data path given by the caller may exist already, but must not
-        hold another container's state."""
+        """The state dir is made with an exclusive mkdir: two starts with one id cannot both
+        get it."""
         parent = os.path.dirname(self.data_path.rstrip("/"))
         try:
-            os.makedirs(parent, mode=0o711, exist_ok=True)
+            os.makedirs(parent, mode=0o700, exist_ok=True)
         except OSError as e:
             raise SyscallError(e.errno, "mkdir", e.filename or parent) from None
         try:
-            os.mkdir(self.data_path, 0o711)
+            os.mkdir(self.data_path, 0o700)
         except FileExistsError:
-            held = os.path.exists(os.path.join(self.data_path, _state.STATE_FILE))
-            if self._own_data_path or held:
-                what = "--id" if self._own_data_path else "--data-path"
-                name = self.id if self._own_data_path else self.data_path
-                raise ConfigError(what, "%s is taken: a container exists at %s (if it is "
-                                  "stopped, remove it with: minins delete %s)"
-                                  % (name, self.data_path, name if self._own_data_path
-                                     else "--data-path " + self.data_path)) from None
-            self._undo.append(("state", lambda: _state.remove(self.data_path)))
-            return
+            raise ConfigError("--id", "%s is taken: a container exists at %s (if it is "
+                              "stopped, remove it with: minins delete %s)"
+                              % (self.id, self.data_path, self.id)) from None
         except OSError as e:
             raise SyscallError(e.errno, "mkdir", self.data_path) from None
-        self._undo.append(("data path", lambda: _rmtree_own(self.data_path)))
+        self._undo.append(("state dir", lambda: _state.remove_dir(self.data_path)))
 
     def _open_console(self):
         from . import console
@@ -322,55 +300,57 @@ class Container:
         ns = self.config.namespace("NEWUSER")
         return ns is not None and not ns.path
 
-    def _fork(self):
-        cfg = self.config
-        runtime_end, child_end = sync.socketpair()
-        self._sock = runtime_end
-        self._tid = SharedPid()
-        self._undo.append(("pid slot", self._tid.close))
-        ctx = _init.ChildContext(
-            cfg, self.args, child_end, runtime_end, self._ns_fds,
-            self.stdio if any(fd is not None for fd in self.stdio) else None,
-            flags=cfg.clone_flags() & ~(_config.NAMESPACE_TYPES["NEWUSER"]
-                                        | _config.NAMESPACE_TYPES["NEWCGROUP"]),
-            pid_ns=cfg.has_namespace("NEWPID"), new_userns=self._new_userns, lc=self.lc)
-        ctx.in_userns = cfg.has_namespace("NEWUSER")
-        ctx.gid5_mapped = not ctx.in_userns or self._new_userns and \
-            _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None
-        ctx.console_path = self._console_path
-        ctx.console = 0 if self._console_path else None
-        ctx.cap_last_cap = _security.cap_last_cap()
-        ctx.lsm = _security.lsm_state()
-        ctx.wait_cgroups = cfg.cgroups is not None
-        ctx.tid_addr = self._tid.address
+    def _make_fifo(self):
+        path = os.path.join(self.data_path, EXEC_FIFO)
         try:
-            pid = self.lc.fork()
-        except BaseException:
-            child_end.close()
-            raise
-        if pid == 0:
-            _init.stage1(ctx)  # never returns
-        child_end.close()
-        self._pid1 = pid
-        self._undo.append(("intermediate", lambda: self._reap_intermediate(kill=True)))
-        self._pid1fd = watch_pid(pid, self.lc)
-        if self._pid1fd is not None:
-            self._undo.append(("intermediate pidfd", lambda: os.close(self._pid1fd)))
+            os.mkfifo(path, 0o600)
+            self._fifo = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError(e.errno, "mkfifo", path) from None
+        self._undo.append(("exec.fifo", self._close_fifo))
+
+    def _close_fifo(self):
+        if self._fifo is not None:
+            os.close(self._fifo)
+            self._fifo = None
+
+    def _spawn(self):
+        cfg = self.config
+        if self.detached:
+            self._make_fifo()
+        in_userns = cfg.has_namespace("NEWUSER")
+        new_userns = self._new_userns
+
+        def plan(child_end, runtime_end, tid_addr):
+            return _process.Plan(
+                kind=INIT, config=cfg, args=self.args, sock=child_end,
+                runtime_sock=runtime_end, ns_fds=tuple(self._ns_fds),
+                stdio=self.stdio if any(fd is not None for fd in self.stdio) else None,
+                unshare_flags=cfg.clone_flags() & ~(_config.NAMESPACE_TYPES["NEWUSER"]
+                                                    | _config.NAMESPACE_TYPES["NEWCGROUP"]),
+                new_userns=new_userns, in_userns=in_userns,
+                fork_into_pid_ns=cfg.has_namespace("NEWPID"),
+                wait_cgroups=cfg.cgroups is not None, tid_addr=tid_addr,
+                gid5_mapped=not in_userns or new_userns and
+                _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None,
+                console_path=self._console_path,
+                console=0 if self._console_path else None,
+                cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
+                parent_death_signal=0 if self.detached else SIGKILL,
+                exec_fifo=self._fifo, lc=self.lc)
+
+        spawned = self._spawned = _process.spawn(plan, self.lc)
+        self._undo.append(("intermediate", lambda: self._end_spawned(spawned)))
         _ns.close(self._ns_fds)
         self._ns_fds = []
         self._close_slave()  # only the container holds the pty slave now
-        return pid
+        return spawned
 
-    def _reap_intermediate(self, kill=False):
-        """Reap the intermediate process once (never signal a pid after reaping it: it may
-        belong to someone else by then). When it is the init itself, the init's own wait
-        does that."""
-        pid, self._pid1 = self._pid1, None
-        if pid is None or pid == self.pid:
-            return
-        if kill:
-            os.kill(pid, SIGKILL)
-        os.waitpid(pid, 0)
+    def _end_spawned(self, spawned):
+        try:
+            spawned.reap(kill=True, unless=self.pid)
+        finally:
+            spawned.close()
 
     def _send_mount_sources(self):
         """The one job left for host root with a user namespace (the seed's setup helper,
@@ -378,6 +358,8 @@ class Container:
         mapped root may not be allowed to reach. A forked helper joins the init's mount
         namespace (a bind source must live in the mount namespace it is bound in), opens
         them there with our credentials, and hands them to the init over the sync socket."""
+        import json
+
         r, w = os.pipe()
         try:
             pid = self.lc.fork()
@@ -386,7 +368,7 @@ class Container:
             os.close(w)
             raise
         if pid == 0:
-            _open_sources_for(self.config, self.pid, self._sock, w)  # never returns
+            _open_sources_for(self.config, self.pid, self._spawned.sock, w)  # never returns
         os.close(w)
         try:
             report = b""
@@ -399,7 +381,7 @@ class Container:
             os.close(r)
             _, status = os.waitpid(pid, 0)
         if report:
-            raise sync.error_from_payload(_json.loads(report))
+            raise sync.error_from_payload(json.loads(report))
         if status != 0:
             raise ContainerError("the mount-source helper exited with status %#x" % status)
 
@@ -413,7 +395,8 @@ class Container:
             _write_proc(pid, "setgroups", "deny")
         _write_proc(pid, "gid_map", _idmap.render(cfg.gid_mappings))
 
-    def _setup_cgroups(self, pid):
+    def _plan_cgroups(self):
+        """The manager, with its paths decided and nothing created yet."""
         from . import cgroups
 
         cg = self.config.cgroups
@@ -422,31 +405,34 @@ class Container:
         if not cg.allow_all_devices and not cg.allowed_devices:
             cg = cg.replace(allowed_devices=_config.DEFAULT_ALLOWED_DEVICES)
         self.cgroups = cgroups.new_manager(cg)
-        self._undo.append(("cgroups", self.cgroups.destroy))
-        self.cgroups.apply(pid)
 
     def _save_state(self):
         cfg = self.config
+        first = self.state is None
         self.state = {
             "id": self.id,
-            "init_pid": self.pid,
-            "init_start_time": self.init_start_time,
+            "init_pid": self.pid or 0,
+            "init_start_time": self.init_start_time or "",
             "network_state": self.network_state,
             "cgroup_paths": dict(self.cgroups.paths) if self.cgroups is not None else {},
-            "created": _now(),
+            "created": self.state["created"] if self.state else _now(),
             "root_fs": cfg.root_fs,
             "data_path": self.data_path,
             "pid_namespace": cfg.has_namespace("NEWPID"),
             "user_namespace": cfg.has_namespace("NEWUSER"),
             "labels": list(cfg.labels),
             "runtime_pid": os.getpid(),
+            "runtime_start_time": _state.proc_start_time(os.getpid()) or "",
+            "detached": self.detached,
             "config": cfg.to_json(),
         }
-        marker = os.path.join(self.data_path, "created")  # see minins.lifecycle.status
-        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-        self._undo.append(("created marker", lambda: _unlink(marker)))
+        if first:
+            self._undo.append(("state", lambda: _state.remove(self.data_path)))
+        else:
+            if not self.detached:
+                marker = os.path.join(self.data_path, CREATED_MARKER)  # see lifecycle.status
+                os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         _state.save(self.data_path, self.state)
-        self._undo.append(("state", lambda: _state.remove(self.data_path)))
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -456,11 +442,6 @@ class Container:
             self._status = status
         return self._status
 
-    def _close_sock(self):
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
 
 def _bind_mounts(cfg):
     mc = cfg.mount_config
@@ -469,6 +450,8 @@ def _bind_mounts(cfg):
 
 def _open_sources_for(cfg, init_pid, sock, report_fd):
     """The mount-source helper (a forked child of the runtime). Never returns."""
+    import json
+
     step = "mount sources"
     try:
         fd = os.open("/proc/%d/ns/mnt" % init_pid, os.O_RDONLY | os.O_CLOEXEC)
@@ -487,7 +470,7 @@ def _open_sources_for(cfg, init_pid, sock, report_fd):
         os._exit(0)
     except BaseException as e:  # noqa: B902 - never unwind into the runtime's code
         try:
-            os.write(report_fd, _json.dumps(sync.error_payload(e, step)).encode())
+            os.write(report_fd, json.dumps(sync.error_payload(e, step)).encode())
         finally:
             os._exit(1)
 
@@ -533,19 +516,6 @@ def run(config, args, *, stdin=None, stdout=None, stderr=None, data_path=None, i
     c.create()
     c.start(start_callback)
     if c.console_master is not None:
-        relay_console(c, _fileno(stdin) if stdin is not None else 0,
-                      _fileno(stdout) if stdout is not None else 1)
+        _process.relay_console(c, _fileno(stdin) if stdin is not None else 0,
+                               _fileno(stdout) if stdout is not None else 1)
     return c.wait()
-
-
-def relay_console(c, stdin, stdout):
-    """Relay the container's pty to our terminal until its init exits."""
-    from . import console
-
-    try:
-        with console.RawMode(stdin):
-            console.copy_window_size(stdin, c.console_master)
-            console.relay(c.console_master, c.pid, stdin, stdout, c.lc)
-    except BaseException as e:
-        c._fail(e)
-        raise

@@ -7,16 +7,16 @@
    pid now belongs to someone else, is refused. So is a paused one.
 2. The init's namespace files are opened by the runtime, and the start time is checked again
    afterwards: the descriptors are the container's, not a recycled pid's.
-3. The runtime forks; the child is **non-dumpable** at once (so nothing in the container can
-   open its /proc/PID/exe, /proc/PID/fd or ptrace it -- the class of runc's CVE-2019-5736),
-   and blocks. The runtime puts it in every cgroup of the container *before* releasing it
-   (the seed's race, moby#10046): whatever it forks is born inside them.
-4. The child joins the namespaces in a safe order -- user first when the container has its
-   own (the seed never joined it), then ipc, uts, net, pid, cgroup, and mnt last (#58) --
-   and forks again with ``CLONE_PARENT`` so that the command is really in the PID namespace
-   and still the runtime's own child. It reports that pid (INIT_PID) and exits; the command's
-   process waits for a second RELEASE, so that nothing it sends can overtake the INIT_PID on
-   the socket they share.
+3. The runtime forks the pipeline's intermediate (:mod:`minins.process`, kind EXEC); it is
+   **non-dumpable** at once (so nothing in the container can open its /proc/PID/exe,
+   /proc/PID/fd or ptrace it -- the class of runc's CVE-2019-5736).
+4. The intermediate joins the namespaces in a safe order -- user first when the container has
+   its own (the seed never joined it), then ipc, uts, net, pid, cgroup, and mnt last (#58) --
+   and waits until the runtime has put it in every cgroup of the container (the seed's race,
+   moby#10046). Only then does it fork again with ``CLONE_PARENT``, so that the command's
+   process is born in the cgroups, really in the PID namespace, and still the runtime's own
+   child. It reports that pid (INIT_PID) and exits; the command's process waits for RELEASE,
+   so that nothing it sends can overtake the INIT_PID on the socket they share.
 5. That process applies the container's environment, rlimits, labels, user, capabilities and
    no_new_privileges, changes to the working directory *inside* the container (setns put it
    at the container's root; no host directory is reachable -- CVE-2024-21626), marks every
@@ -26,75 +26,63 @@
 The exit code is the command's (128+N for a signal N), as for ``run`` (the seed's ExecIn
 forgot the +128).
 """
-import errno
 import os
 
 from . import config as _config
-from . import init as _init
 from . import libc as _libc
 from . import namespaces as _ns
+from . import process as _process
 from . import security as _security
 from . import state as _state
 from . import sync
-from .errors import ContainerError, MininsError, StateError, SyscallError
+from .child import EXEC
+from .errors import MininsError, StateError, SyscallError
 from .exitstatus import exit_code_from_status
 
-PR_SET_DUMPABLE = 4
-PR_SET_PDEATHSIG = 1
 SIGKILL = 9
-
-
-def running_state(data_path):
-    """The container's state, checked against the kernel; ``(state, pidfd)`` with the init
-    pinned. :class:`StateError` when it is not running."""
-    st = _state.load(data_path)
-    pid = st["init_pid"]
-    try:
-        pidfd = _libc.pidfd_open(pid)
-    except SyscallError as e:
-        if e.errno == errno.ESRCH:
-            raise StateError("container %s is not running (its init %d has exited)"
-                             % (st.get("id", data_path), pid)) from None
-        raise
-    if not _state.init_alive(st):
-        os.close(pidfd)
-        raise StateError("container %s is not running (pid %d is no longer its init)"
-                         % (st.get("id", data_path), pid))
-    return st, pidfd
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class Entry:
-    """One command entering a running container (see the module docstring)."""
+    """One command entering a running container (see the module docstring). It has the
+    interface :func:`minins.process.foreground` drives: :meth:`create` (everything up to the
+    exec), :meth:`start`, :meth:`wait`, :meth:`kill`, :meth:`destroy`."""
 
     def __init__(self, data_path, args, *, stdin=None, stdout=None, stderr=None, tty=False,
                  env=(), cwd=None, user=None, lc=_libc):
         if not args:
             raise _config.ConfigError("args", "no command to run")
         self.data_path = data_path
-        self.args = [os.fsdecode(a) for a in args]
+        self.args = tuple(os.fsdecode(a) for a in args)
         self.stdio = (stdin, stdout, stderr)
         self.tty = tty
         self.extra_env, self.cwd, self.user = tuple(env), cwd, user
         self.lc = lc
         self.pid = None
         self.console_master = None
+        self.state = None
         self._status = None
+        self._spawned = None
+        self._slave = None
         self._cleanup = []
 
-    def start(self):
+    def create(self):
         try:
-            self._start()
+            self._create()
         except BaseException as e:
-            self.close(kill=True)
+            orphan = getattr(e, "orphan", None)
+            if orphan and self.pid is None:
+                self.pid = orphan
+            self.destroy()
             if isinstance(e, MininsError):
                 e.with_step(self._step)
             raise
 
     _step = "exec"
 
-    def _start(self):
+    def _create(self):
         self._step = "state"
-        st, pidfd = running_state(self.data_path)
+        st, pidfd = _state.pin_running(self.data_path)
         self._cleanup.append(lambda: os.close(pidfd))
         self.state = st
         cfg = _config.Config.from_json(st.get("config") or {})
@@ -112,60 +100,47 @@ class Entry:
         if not _state.init_alive(st):  # the pid was recycled while we opened its files
             raise StateError("container %s stopped while we were entering it" % st.get("id"))
         stdio = self._stdio(cfg)
-        self._step = "fork"
-        runtime_end, child_end = sync.socketpair()
-        self._cleanup.append(runtime_end.close)
-        ctx = _init.ChildContext(cfg, self.args, child_end, runtime_end, fds, stdio, 0,
-                                 pid_ns=any(t == "NEWPID" for t, _fd, _p in fds),
-                                 new_userns=False, lc=self.lc)
-        ctx.cap_last_cap = _security.cap_last_cap()
-        ctx.lsm = _security.lsm_state()
-        from .container import SharedPid, watch_pid
+        in_userns = any(t == "NEWUSER" for t, _fd, _p in fds)
 
-        tid = SharedPid()
-        self._cleanup.append(tid.close)
-        ctx.tid_addr = tid.address
-        ctx.console = 0 if self.tty else None
-        pid = self.lc.fork()
-        if pid == 0:
-            _enter(ctx)  # never returns
-        child_end.close()
-        self._pid1 = pid
-        pidfd1 = watch_pid(pid, self.lc)
-        if pidfd1 is not None:
-            self._cleanup.append(lambda: os.close(pidfd1))
+        def plan(child_end, runtime_end, tid_addr):
+            return _process.Plan(
+                kind=EXEC, config=cfg, args=self.args, sock=child_end,
+                runtime_sock=runtime_end, ns_fds=tuple(fds), stdio=stdio,
+                in_userns=in_userns,
+                fork_into_pid_ns=any(t == "NEWPID" for t, _fd, _p in fds),
+                wait_cgroups=mgr is not None, tid_addr=tid_addr,
+                console=0 if self.tty else None,
+                cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
+                lc=self.lc)
+
+        self._step = "fork"
+        spawned = self._spawned = _process.spawn(plan, self.lc)
+        self._cleanup.append(spawned.close)
         _ns.close(fds)
         fds[:] = []
         if self._slave is not None:
             os.close(self._slave)
             self._slave = None
-        self._step = "cgroups"
         if mgr is not None:
-            mgr.join(pid)  # before it can run anything: it waits for RELEASE
+            self._step = "cgroups"
+            mgr.join(spawned.pid)  # before the command's process exists: it is born in them
+            sync.send(spawned.sock, sync.CGROUPS_JOINED)
         self._step = "enter"
-        sync.send(runtime_end, sync.RELEASE, {})
-        try:
-            self.pid = sync.expect(runtime_end, sync.INIT_PID, pidfd1)["pid"]
-        except MininsError:
-            if tid.value > 0:  # our first child died after forking the command's process
-                self.pid = tid.value  # close(kill=True) kills and reaps it
-            raise
-        if self.pid != pid:
-            os.waitpid(pid, 0)
-        self._pid1 = None
-        # The command's process waits for this second RELEASE: nothing it says can overtake
-        # the INIT_PID above on the shared socket.
-        sync.send(runtime_end, sync.RELEASE, {})
-        sync.expect(runtime_end, sync.SETUP_DONE)
-        sync.send(runtime_end, sync.START)
-        kind, payload = sync.recv(runtime_end)
-        if kind == sync.ERROR:
-            raise sync.error_from_payload(payload)
-        if kind is not sync.EOF:
-            raise ContainerError("sync: unexpected %s after START" % kind)
+        self.pid = _process.await_pid(spawned)
+        spawned.reap(unless=self.pid)
+        spawned.follow(self.pid, self.lc)
+        sync.send(spawned.sock, sync.RELEASE, {})
+        sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
 
-    _pid1 = None
-    _slave = None
+    def start(self):
+        try:
+            self._step = "start"
+            _process.start(self._spawned.sock)
+        except BaseException as e:
+            self.destroy()
+            if isinstance(e, MininsError):
+                e.with_step(self._step)
+            raise
 
     def _overrides(self, cfg):
         out = {}
@@ -223,18 +198,31 @@ class Entry:
         finally:
             self.close()
 
+    def kill(self, sig=SIGKILL):
+        if self.pid is not None and self._status is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self):
+        self.close(kill=True)
+
     def close(self, kill=False):
         if kill:
             # Reap what we started: a PID namespace's dying init waits until every process
             # in it has been reaped, and ours are our children, not the init's.
-            for pid in (self.pid, self._pid1):
+            spawned = self._spawned
+            for pid in (self.pid, spawned.pid if spawned is not None else None):
                 if pid is not None and self._status is None:
                     try:
                         os.kill(pid, SIGKILL)
                         os.waitpid(pid, 0)
                     except (ProcessLookupError, ChildProcessError):
                         pass
-            self.pid = self._pid1 = None
+            if spawned is not None:
+                spawned.pid = None
+            self.pid = None
         if self._slave is not None:
             os.close(self._slave)
             self._slave = None
@@ -243,129 +231,34 @@ class Entry:
         self.console_master = None
 
 
-def _enter(ctx):
-    """The first child: non-dumpable, wait to be put in the cgroups, join, fork. Never
-    returns."""
-    try:
-        lc = ctx.lc
-        ctx.step = "exec: non-dumpable"
-        lc.prctl(PR_SET_DUMPABLE, 0, op="prctl PR_SET_DUMPABLE")
-        ctx.runtime_sock.close()
-        lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
-        ctx.step = "exec: wait for the cgroups"
-        sync.expect(ctx.sock, sync.RELEASE)
-        if ctx.stdio is not None:
-            _init._dup_stdio(ctx.stdio)
-        ctx.step = "exec: join namespaces"
-        _ns.join(ctx.ns_fds, lc)
-        _ns.close(ctx.ns_fds)
-        if any(t == "NEWUSER" for t, _fd, _p in ctx.ns_fds):
-            _init._become_root(ctx)
-        if ctx.pid_ns:
-            ctx.step = "exec: fork into the PID namespace"
-            pid = lc.clone_parent(ctx.tid_addr)
-            if pid:
-                sync.send(ctx.sock, sync.INIT_PID, {"pid": pid})
-                os._exit(0)
-        else:
-            sync.send(ctx.sock, sync.INIT_PID, {"pid": os.getpid()})
-        # Sent once the runtime has our pid: only then may we report anything (an ERROR
-        # must not overtake our parent's INIT_PID).
-        sync.expect(ctx.sock, sync.RELEASE)
-        lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
-        _finish(ctx)
-    except BaseException as e:  # noqa: B902 - never unwind into the runtime's code
-        _init._report_and_exit(ctx, e)
-
-
-def _finish(ctx):
-    lc, cfg = ctx.lc, ctx.config
-    ctx.step = "exec: working directory"
-    os.chdir("/")  # setns put us at the container's root; never keep a host directory
-    ctx.step = "exec: session"
-    # Always a session of its own: a process that kept the caller's controlling terminal
-    # could push keystrokes into it with TIOCSTI (bubblewrap's CVE-2017-5226).
-    os.setsid()
-    if ctx.console is not None:
-        _security.take_console(ctx)
-    ctx.step = "exec: rlimits"
-    for rl in cfg.rlimits:
-        lc.prlimit(0, rl.type, (rl.soft, rl.hard))
-    ctx.step = "exec: labels"
-    _security.apply_labels(ctx)
-    ctx.step = "exec: identity"
-    _security.finalize(ctx)
-    ctx.step = "exec: close descriptors"
-    _init._close_fds(ctx, None)
-    _init.exec_when_started(ctx, "exec")
-
-
 def exec_in(data_path, args, *, stdin=None, stdout=None, stderr=None, tty=False, env=(),
             cwd=None, user=None, start_callback=None):
     """Run ``args`` inside the running container at ``data_path``; return the exit code."""
     e = Entry(data_path, args, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty, env=env,
               cwd=cwd, user=user)
+    e.create()
     e.start()
     if start_callback is not None:
         start_callback()
-    _relay(e, stdin, stdout)
+    if e.console_master is not None:
+        _process.relay_console(e, 0 if stdin is None else _fd(stdin),
+                               1 if stdout is None else _fd(stdout))
     return e.wait()
 
 
-def _relay(e, stdin=None, stdout=None):
-    if e.console_master is None:
-        return
-    from . import console
-
-    src = 0 if stdin is None else _fd(stdin)
-    try:
-        with console.RawMode(src):
-            console.copy_window_size(src, e.console_master)
-            console.relay(e.console_master, e.pid, src, 1 if stdout is None else _fd(stdout))
-    except BaseException:
-        e.close(kill=True)
-        raise
-
-
-PR_SET_CHILD_SUBREAPER = 36
-
-
 def run_foreground(data_path, args, tty=False, env=(), cwd=None, user=None):
-    """``minins exec`` in the foreground: signals we receive go to the command (it has a
-    session of its own, so the terminal's do not reach it), SIGWINCH resizes its terminal.
-    Where the container shares the host's PID namespace, whatever the command leaves behind
-    would be reparented out of our sight: we become a child subreaper and reap it (the seed's
-    #273 and #369)."""
-    from .runner import install_handlers, restore_handlers
-
+    """``minins exec`` in the foreground (:func:`minins.process.foreground`). Where the
+    container shares the host's PID namespace, whatever the command leaves behind would be
+    reparented out of our sight: we become a child subreaper and reap it (the seed's #273 and
+    #369)."""
     e = Entry(data_path, args, tty=tty, env=env, cwd=cwd, user=user)
-    started, queued = [False], []
-
-    def on_signal(sig, _frame):
-        if started[0] and e.pid is not None and e._status is None:
-            os.kill(e.pid, sig)
-        else:
-            queued.append(sig)
-
-    previous = install_handlers(on_signal, e if tty else None)
-    try:
-        subreaper = _state.load(data_path).get("pid_namespace") is False
-        if subreaper:
-            _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, op="prctl PR_SET_CHILD_SUBREAPER")
-        e.start()
-        started[0] = True
-        for sig in queued:
-            os.kill(e.pid, sig)
-        _relay(e)
-        code = e.wait()
-        if subreaper:
-            _reap_orphans()
-        return code
-    finally:
-        restore_handlers(previous)
+    subreaper = _state.load(data_path).get("pid_namespace") is False
+    if subreaper:
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, op="prctl PR_SET_CHILD_SUBREAPER")
+    return _process.foreground(e, after=_reap_orphans if subreaper else None)
 
 
-def _reap_orphans():
+def _reap_orphans(_entry=None):
     """Reap the zombies reparented to us; the living go on without us."""
     while True:
         try:

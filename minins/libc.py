@@ -410,3 +410,36 @@ def reset_signals():
     empty = (_ct.c_ulong * (1024 // (8 * _ct.sizeof(_ct.c_ulong))))()
     if _sigprocmask(_SIG_SETMASK, empty, None) == -1:
         raise _fail("sigprocmask")
+
+
+# --- the last steps of a child (through the seam, so that a fake can see their order) ---------
+
+def setsid():
+    """A new session (setsid(2)); the caller becomes its leader, without a terminal."""
+    try:
+        return _os.setsid()
+    except OSError as e:
+        raise SyscallError(e.errno, "setsid") from None
+
+
+def chdir(path):
+    try:
+        _os.chdir(path)
+    except OSError as e:
+        raise SyscallError(e.errno, "chdir", _s(path)) from None
+
+
+def dup2(fd, target):
+    """``dup2(fd, target)``; the copy is inheritable (execve keeps it)."""
+    try:
+        return _os.dup2(fd, target)
+    except OSError as e:
+        raise SyscallError(e.errno, "dup2", "fd %d -> %d" % (fd, target)) from None
+
+
+def execve(path, args, env):
+    """execve(2): does not return; a failure raises with the program's path."""
+    try:
+        _os.execve(path, args, env)
+    except OSError as e:
+        raise SyscallError(e.errno, "exec", _s(path)) from None

@@ -3,11 +3,15 @@
 Every function reads ``state.json`` and then asks the kernel; a stale file never lies. The
 status is derived, as crun and runc do it, not stored:
 
+* ``creating`` -- the state records no init yet and the runtime that wrote it (its pid *and*
+  start time) still runs;
 * ``stopped`` -- the init named by the state is gone, or its pid now belongs to another
-  process (its start time differs), or it is a zombie;
+  process (its start time differs), or it is a zombie; or the state records no init and its
+  runtime is gone (a start that crashed: ``delete`` removes what it left);
 * ``paused`` -- the init lives and the container's freezer cgroup is frozen (or freezing);
-* ``created`` -- the init lives but has not exec'd the command yet (the ``created`` marker
-  in the data path, removed by start);
+* ``created`` -- the init lives but has not exec'd the command yet (``exec.fifo`` of a
+  detached container, or the ``created`` marker of an attached one, in the state dir;
+  removed by start);
 * ``running`` -- otherwise.
 
 Errors are :class:`minins.errors.StateError` (the command line prints one line and exits
@@ -17,18 +21,19 @@ import errno
 import os
 
 from . import state as _state
-from .errors import StateError, SyscallError
+from .errors import ContainerError, StateError, SyscallError
 
 CREATED_MARKER = "created"
+EXEC_FIFO = "exec.fifo"
+START_TIMEOUT = 10.0  # seconds: for a created init to answer `start`
 
 
 def data_path_for(container_id=None, data_path=None, state_root=None):
-    if data_path:
-        return data_path
-    if not container_id:
+    """The state dir of an existing container named by its id (under ``state_root``) or by
+    ``data_path``; see :func:`minins.state.locate`."""
+    if not container_id and not data_path:
         raise StateError("name a container: --data-path DIR or its id")
-    _state.validate_id(container_id, "container id")
-    return os.path.join(state_root or _state.default_state_root(), container_id)
+    return _state.locate(container_id, data_path, state_root)[1]
 
 
 def _manager(st):
@@ -40,9 +45,12 @@ def _manager(st):
 
 
 def status(st, mgr=None):
+    if st["init_pid"] <= 0:
+        return "creating" if _state.runtime_alive(st) else "stopped"
     if not _state.init_alive(st):
         return "stopped"
-    if os.path.exists(os.path.join(st["data_path"], CREATED_MARKER)):
+    if any(os.path.lexists(os.path.join(st["data_path"], name))
+           for name in (EXEC_FIFO, CREATED_MARKER)):
         return "created"
     mgr = mgr if mgr is not None else _manager(st)
     if mgr is not None:
@@ -64,8 +72,7 @@ def describe(data_path):
         "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
         "pid": st["init_pid"] if s != "stopped" else 0,
         "status": s,
-        "bundle": st.get("root_fs", ""),
-        "root_fs": st.get("root_fs", ""),
+        "rootfs": st.get("root_fs", ""),
         "data_path": st["data_path"],
         "created": st.get("created", ""),
         "init_start_time": st["init_start_time"],
@@ -111,7 +118,7 @@ def parse_signal(text):
     t = text.upper()
     if t.startswith("SIG"):
         t = t[3:]
-    if t.isdigit() and 0 < int(t) < 65:
+    if t.isdigit() and 0 <= int(t) < 65:  # 0: only check that the init lives
         return int(t)
     if t in SIGNALS:
         return SIGNALS[t]
@@ -130,9 +137,7 @@ def parse_signal(text):
 def kill(data_path, sig=15, all_processes=False):
     """Signal the init (through a pidfd: never a recycled pid), or with ``all_processes``
     every process of the container (frozen meanwhile, so none can fork away)."""
-    from .execin import running_state
-
-    st, pidfd = running_state(data_path)
+    st, pidfd = _state.pin_running(data_path)
     try:
         if not all_processes:
             from . import libc
@@ -145,27 +150,41 @@ def kill(data_path, sig=15, all_processes=False):
         if mgr is None:
             raise StateError("cannot signal every process of %s: it has no cgroups"
                              % st.get("id"))
-        if sig == 9:
-            mgr.kill_all()
-            return
-        was_frozen = mgr.freezer_state() == "FROZEN"
-        mgr.freeze()
         try:
-            for pid in mgr.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            if not was_frozen:
-                mgr.thaw()
+            if sig == 9:
+                mgr.kill_all()
+                return
+            was_frozen = mgr.freezer_state() == "FROZEN"
+            mgr.freeze()
+            try:
+                for pid in mgr.pids():
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            finally:
+                if not was_frozen:
+                    mgr.thaw()
+        except OSError as e:
+            # The container died meanwhile and its cgroups went with it: what we were
+            # asked for is done.
+            if e.errno not in (errno.ENOENT, errno.ENODEV) or _state.init_alive(st):
+                raise
     finally:
         os.close(pidfd)
 
 
 def _thaw_if_frozen(mgr):
-    if mgr is not None and mgr.freezer_state() != "THAWED":
-        mgr.thaw()
+    """Thaw a frozen container (a frozen task cannot die); one whose cgroup went away with
+    it meanwhile needs nothing."""
+    if mgr is None:
+        return
+    try:
+        if mgr.freezer_state() != "THAWED":
+            mgr.thaw()
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENODEV):
+            raise
 
 
 def pids(data_path):
@@ -202,13 +221,25 @@ def oom_events(data_path):
 
 
 def delete(data_path, force=False, timeout=10.0):
-    """Remove a stopped container's remains: its cgroups and its data path. A container that
-    still runs is refused, unless ``force``: then it is killed first (SIGKILL, thawed)."""
+    """Remove a stopped container's remains: its cgroups and its state dir, from the state
+    alone, whoever created the container. A container that still runs is refused, unless
+    ``force``: then it is killed first (SIGKILL, thawed). A start that crashed leaves a state
+    with no init (or, in the instant before its state was written, an empty state dir): that
+    is ``stopped`` once its runtime is gone, and removed the same way."""
     import time
 
-    st = _state.load(data_path)
+    try:
+        st = _state.load(data_path)
+    except StateError:
+        if _bare_state_dir(data_path):
+            _state.remove_dir(data_path)
+            return
+        raise
     mgr = _manager(st)
     s = status(st, mgr)
+    if s == "creating":
+        raise StateError("container %s is being created by process %d; it cannot be deleted "
+                         "until that ends" % (st.get("id", data_path), st["runtime_pid"]))
     if s != "stopped":
         if not force:
             raise StateError("container %s is %s; stop it first, or delete --force"
@@ -224,11 +255,7 @@ def delete(data_path, force=False, timeout=10.0):
                 if _state.init_alive(st):
                     libc.pidfd_send_signal(pidfd, 9)
                     _thaw_if_frozen(mgr)
-                import select
-
-                poller = select.poll()
-                poller.register(pidfd, select.POLLIN)
-                if not poller.poll(int(timeout * 1000)):
+                if not _poll(pidfd, timeout):
                     raise StateError("container %s did not die within %.0f s"
                                      % (st.get("id"), timeout))
             finally:
@@ -237,18 +264,152 @@ def delete(data_path, force=False, timeout=10.0):
         while _state.init_alive(st) and time.monotonic() < deadline:
             time.sleep(0.01)  # a zombie waiting for its parent: bounded by its reaping
     if mgr is not None:
-        if st.get("pid_namespace") is False:
-            mgr.kill_all()  # what the init left in the host's PID namespace
-        mgr.destroy()
-    for name in (_state.STATE_FILE, CREATED_MARKER):
-        try:
-            os.unlink(os.path.join(data_path, name))
-        except FileNotFoundError:
-            pass
+        if st.get("pid_namespace") is False or st["init_pid"] <= 0:
+            # what the init left in the host's PID namespace, or what a crashed start left
+            _ignore_gone(mgr.kill_all)
+        _ignore_gone(mgr.destroy)
+    _state.remove_dir(data_path)
+
+
+def _bare_state_dir(data_path):
+    """A state dir that holds nothing but what minins writes, and no state: what a start
+    that crashed right after its mkdir leaves."""
     try:
-        os.rmdir(data_path)
+        names = os.listdir(data_path)
     except OSError:
-        pass  # a directory the caller gave, with their own files in it
+        return False
+    return not any(n == _state.STATE_FILE for n in names) and all(
+        n.startswith("." + _state.STATE_FILE) or n in (CREATED_MARKER, EXEC_FIFO) for n in names)
+
+
+def _ignore_gone(fn):
+    try:
+        fn()
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENODEV):
+            raise
+
+
+def _poll(fd, timeout):
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
+def start(data_path, timeout=START_TIMEOUT):
+    """Release a ``created`` (detached) container's init to exec its command, from any
+    process: open ``exec.fifo`` for reading, which lets the init's blocked open return; the
+    init writes one byte, then execs. Returns once it has (our read sees EOF, its end being
+    close-on-exec); a failed exec raises the init's error, errno intact (126/127 on the
+    command line). runc's ``exec.fifo``, with the result read back."""
+    import json
+    import time
+
+    from . import sync
+
+    st, pidfd = _state.pin_running(data_path)
+    cid = st.get("id", data_path)
+    fifo_path = os.path.join(data_path, EXEC_FIFO)
+    try:
+        try:
+            fifo = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise StateError("cannot start container %s: it is %s" % (cid, status(st))) \
+                from None
+        except OSError as e:
+            raise SyscallError(e.errno, "open", fifo_path) from None
+        try:
+            import select
+
+            poller = select.poll()
+            poller.register(fifo, select.POLLIN)
+            poller.register(pidfd, select.POLLIN)
+            data = b""
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                ready = dict(poller.poll(max(0, int(left * 1000))))
+                if not ready:
+                    raise ContainerError("container %s: its init did not answer start within "
+                                         "%.0f s" % (cid, timeout))
+                if fifo in ready:
+                    chunk = os.read(fifo, 65536)
+                    if not chunk:
+                        break  # the init's end closed: exec'd, or died (told apart below)
+                    data += chunk
+                    continue
+                if pidfd in ready:
+                    # The init died: keep what it wrote last, if anything.
+                    try:
+                        data += os.read(fifo, 65536)
+                    except BlockingIOError:
+                        pass
+                    break
+        finally:
+            os.close(fifo)
+        if not data.startswith(b"0"):
+            raise ContainerError("container %s stopped before it could start" % cid)
+        if len(data) > 1:
+            try:
+                payload = json.loads(data[1:].decode("utf-8", "replace"))
+            except ValueError:
+                raise ContainerError("container %s: its init reported garbage" % cid) \
+                    from None
+            raise sync.error_from_payload(payload)
+        _unlink(fifo_path)
+    finally:
+        os.close(pidfd)
+
+
+def stop(data_path, timeout=10.0, sig=15):
+    """``sig`` (SIGTERM) to the init, then SIGKILL when it has not exited after ``timeout``
+    seconds (podman's default, 10); returns once the init is gone. A container that is
+    already stopped is success."""
+    try:
+        st, pidfd = _state.pin_running(data_path)
+    except StateError:
+        st = _state.load(data_path)
+        if status(st) == "stopped":
+            return
+        raise
+    from . import libc
+
+    try:
+        mgr = _manager(st)
+        try:
+            libc.pidfd_send_signal(pidfd, sig)
+        except SyscallError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            return
+        if mgr is not None and status(st, mgr) == "paused":
+            mgr.thaw()  # a frozen task cannot act on the signal
+        if _poll(pidfd, timeout):
+            return
+        try:
+            libc.pidfd_send_signal(pidfd, 9)
+        except SyscallError as e:
+            if e.errno != errno.ESRCH:
+                raise
+            return
+        _thaw_if_frozen(mgr)
+        if not _poll(pidfd, KILL_WAIT):
+            raise StateError("container %s did not die within %.0f s of SIGKILL"
+                             % (st.get("id"), KILL_WAIT))
+    finally:
+        os.close(pidfd)
+
+
+KILL_WAIT = 10.0
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def list_containers(state_root=None):
@@ -264,6 +425,10 @@ def list_containers(state_root=None):
     for name in names:
         path = os.path.join(root, name)
         if not os.path.exists(os.path.join(path, _state.STATE_FILE)):
+            if os.path.isdir(path) and not name.startswith(".") and _bare_state_dir(path):
+                # a start that crashed before its first state write: delete removes it
+                out.append({"id": name, "pid": 0, "status": "stopped", "data_path": path,
+                            "created": ""})
             continue
         try:
             out.append(describe(path))

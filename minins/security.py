@@ -84,15 +84,14 @@ def finalize(ctx):
         lc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, _caps.cap_number(name),
                  op="prctl PR_CAP_AMBIENT_RAISE")
     # The kernel clears the parent-death signal when the uid changes; the runtime dying before
-    # this shows as EOF on the sync socket, which the init reads until START.
-    lc.prctl(PR_SET_PDEATHSIG, 9, op="prctl PR_SET_PDEATHSIG")
+    # this shows as EOF on the sync socket, which the init reads until START. A detached
+    # init has none: it outlives the runtime that created it.
+    if ctx.parent_death_signal:
+        lc.prctl(PR_SET_PDEATHSIG, ctx.parent_death_signal, op="prctl PR_SET_PDEATHSIG")
     if cfg.no_new_privileges:
         lc.prctl(PR_SET_NO_NEW_PRIVS, 1, op="prctl PR_SET_NO_NEW_PRIVS")
     cwd = cfg.working_dir or "/"
-    try:
-        os.chdir(cwd)
-    except OSError as e:
-        raise SyscallError(e.errno, "chdir", cwd) from None
+    lc.chdir(cwd)
 
 
 def _switch_user(ctx, user):

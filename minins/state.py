@@ -12,17 +12,19 @@ A state file is a claim, not a fact: :func:`init_alive` checks that the pid stil
 the same process by comparing its start time (field 22 of ``/proc/PID/stat``), so a reused pid
 is never mistaken for the container.
 """
+import errno
 import os
 
 from . import _json
-from .errors import StateError
+from .errors import ConfigError, StateError, SyscallError
 
 STATE_FILE = "state.json"
 
 _REQUIRED = {"init_pid": int, "init_start_time": str}
 _OPTIONAL = {"id": str, "created": str, "root_fs": str, "data_path": str,
              "network_state": dict, "cgroup_paths": dict, "pid_namespace": bool,
-             "user_namespace": bool, "labels": list, "runtime_pid": int, "config": dict}
+             "user_namespace": bool, "labels": list, "runtime_pid": int,
+             "runtime_start_time": str, "detached": bool, "config": dict}
 
 
 def default_state_root():
@@ -33,6 +35,30 @@ def default_state_root():
             return os.path.join(xdg, "minins")
         return "/tmp/minins-%d" % os.geteuid()
     return "/run/minins"
+
+
+def locate(cid=None, state_dir=None, state_root=None):
+    """``(id, state dir)`` of a container: the state dir is ``<state root>/<id>``, so that
+    the id and the place of its state are one thing. ``state_dir`` (``--data-path``) names
+    both at once (its last component is the id, its parent the state root); an ``id`` or a
+    ``state_root`` that disagrees with it is refused. Without either, a new random id."""
+    if state_dir is not None:
+        if not state_dir:
+            raise ConfigError("--data-path", "must not be empty")
+        state_dir = os.path.abspath(state_dir)
+        name = os.path.basename(state_dir)
+        validate_id(name, "--data-path")
+        if cid is not None and cid != name:
+            raise ConfigError("--id", "%r disagrees with --data-path %s, whose container id is "
+                              "%r" % (cid, state_dir, name))
+        if state_root and os.path.abspath(state_root) != os.path.dirname(state_dir):
+            raise ConfigError("--data-path", "%s is not in the state root %s (--root)"
+                              % (state_dir, os.path.abspath(state_root)))
+        return name, state_dir
+    if cid is None:
+        cid = os.urandom(6).hex()
+    validate_id(cid)
+    return cid, os.path.join(os.path.abspath(state_root or default_state_root()), cid)
 
 
 def validate_id(cid, field="--id"):
@@ -72,6 +98,8 @@ def proc_state(pid, proc="/proc"):
 def init_alive(state, proc="/proc"):
     """Is the init of ``state`` still the same living process (not a zombie)?"""
     pid = state["init_pid"]
+    if pid <= 0:
+        return False
     if proc_start_time(pid, proc) != state["init_start_time"]:
         return False
     return proc_state(pid, proc) not in (None, "Z", "X")
@@ -109,6 +137,57 @@ def remove(data_path):
     _unlink(os.path.join(data_path, STATE_FILE))
 
 
+def remove_dir(data_path):
+    """Remove a state dir and the few files minins keeps in it (state.json, its temporary
+    files, the ``created`` marker, ``exec.fifo``); nothing else, and no subdirectory."""
+    try:
+        names = os.listdir(data_path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise SyscallError(e.errno, "list", data_path) from None
+    for name in names:
+        if name in (STATE_FILE, "created", "exec.fifo") or name.startswith("." + STATE_FILE):
+            _unlink(os.path.join(data_path, name))
+    try:
+        os.rmdir(data_path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise SyscallError(e.errno, "rmdir", data_path) from None
+
+
+def pin_running(data_path):
+    """The container's state, checked against the kernel, with its init pinned:
+    ``(state, pidfd)``. :class:`StateError` when it is not running (or not there)."""
+    from . import libc
+
+    st = load(data_path)
+    pid = st["init_pid"]
+    if pid <= 0:
+        raise StateError("container %s is still being created" % st.get("id", data_path))
+    try:
+        pidfd = libc.pidfd_open(pid)
+    except SyscallError as e:
+        if e.errno == errno.ESRCH:
+            raise StateError("container %s is not running (its init %d has exited)"
+                             % (st.get("id", data_path), pid)) from None
+        raise
+    if not init_alive(st):
+        os.close(pidfd)
+        raise StateError("container %s is not running (pid %d is no longer its init)"
+                         % (st.get("id", data_path), pid))
+    return st, pidfd
+
+
+def runtime_alive(state, proc="/proc"):
+    """Is the runtime that wrote ``state`` (its pid *and* start time) still running?"""
+    pid, started = state.get("runtime_pid"), state.get("runtime_start_time")
+    if not pid or not started:
+        return False
+    return proc_start_time(pid, proc) == started and proc_state(pid, proc) not in ("Z", "X")
+
+
 def load(data_path):
     """Read and check ``data_path/state.json``; :class:`StateError` names what is wrong."""
     path = os.path.join(data_path, STATE_FILE)
@@ -133,7 +212,7 @@ def load(data_path):
         value = state[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise StateError("%s: %s: must be %s" % (path, key, typ.__name__))
-    if state["init_pid"] <= 0:
-        raise StateError("%s: init_pid: must be positive" % path)
+    if state["init_pid"] < 0:
+        raise StateError("%s: init_pid: must not be negative (0: not yet created)" % path)
     state.setdefault("data_path", data_path)
     return state

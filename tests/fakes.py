@@ -111,3 +111,15 @@ class FakeLibc:
 
     def reset_signals(self):
         return self._call("reset_signals")
+
+    def setsid(self):
+        return self._call("setsid")
+
+    def chdir(self, path):
+        return self._call("chdir", path, path=path)
+
+    def dup2(self, fd, target):
+        return self._call("dup2", fd, target)
+
+    def execve(self, path, args, env):
+        return self._call("execve", path, tuple(args), path=path)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minins import cli, config, fspath, init, rootfs, state, sync, users
+from minins import child, cli, config, fspath, rootfs, state, sync, users
 from minins.errors import ConfigError, ContainerError, StateError, SyscallError
 
 # --- sync ------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_state_round_trip_and_atomic_replace(tmp_path):
     ('{"init_start_time": "1"}', "init_pid: missing"),
     ('{"init_pid": "7", "init_start_time": "1"}', "init_pid: must be int"),
     ('{"init_pid": true, "init_start_time": "1"}', "init_pid: must be int"),
-    ('{"init_pid": -3, "init_start_time": "1"}', "init_pid: must be positive"),
+    ('{"init_pid": -3, "init_start_time": "1"}', "init_pid: must not be negative"),
     ('{"init_pid": 3, "init_start_time": 1}', "init_start_time: must be str"),
     ('{"init_pid": 3, "init_start_time": "1", "cgroup_paths": []}', "cgroup_paths: must be dict"),
 ])
@@ -195,13 +195,13 @@ def test_lookup(tmp_path):
     (b / "tool").chmod(0o755)
     (a / "dir").mkdir()
     path = "%s:%s" % (a, b)
-    assert init.lookup("tool", path) == str(b / "tool")
-    assert init.lookup("/abs/x", path) == "/abs/x"
+    assert child.lookup("tool", path) == str(b / "tool")
+    assert child.lookup("/abs/x", path) == "/abs/x"
     with pytest.raises(SyscallError) as e:
-        init.lookup("tool", str(a))
+        child.lookup("tool", str(a))
     assert e.value.errno == errno.EACCES and e.value.path == str(a / "tool")
     with pytest.raises(SyscallError) as e:
-        init.lookup("dir", path)
+        child.lookup("dir", path)
     assert e.value.errno == errno.ENOENT and "not found in PATH" in str(e.value)
 
 

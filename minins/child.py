@@ -1,0 +1,385 @@
+"""The child side of the process pipeline: what the forked processes do before the command runs.
+
+One pipeline, two kinds (:data:`INIT`, a new container; :data:`EXEC`, a process joining a
+running one), as runc's ``linuxStandardInit`` and ``linuxSetnsInit``. Both are plain Python in
+processes forked from the runtime, never re-executed:
+
+``intermediate`` runs in the process forked by :func:`minins.libc.fork` (CPython's after-fork
+handling ran; it is single-threaded). It joins the namespaces given by path (user first, mnt
+last), makes a new user namespace and waits for its maps (INIT), unshares the other
+namespaces (INIT), waits until the runtime has put it in the container's cgroups, and -- when
+the container has a PID namespace -- clones the final process with ``CLONE_PARENT``, so that it
+is the runtime's own child and inside that namespace. It reports that pid and exits.
+
+``process_main`` runs in the final process. It blocks until the runtime releases it, runs the
+steps of :data:`STEPS` that belong to its kind, reports SETUP_DONE, waits for the start (START
+on the sync socket, or a reader on ``exec.fifo`` for a detached container), and execs. Any
+exception is sent to the runtime with its errno and the step it happened in, and the process
+exits; it never returns into the runtime's code.
+
+Nothing here imports a module at run time: everything is imported by the runtime before it
+forks, so a lock held by another thread of an embedding program can never stall the child.
+The shared helpers (:func:`dup_stdio`, :func:`become_root`, :func:`report_and_exit`,
+:func:`close_fds`) are public names of this module.
+"""
+import os
+
+from . import namespaces as _ns
+from . import rootfs as _rootfs
+from . import security as _security
+from . import sync
+from .config import DEFAULT_PATH, NAMESPACE_TYPES
+from .errors import ConfigError, ContainerError, SyscallError
+
+INIT = "init"
+EXEC = "exec"
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+SIGKILL = 9
+CLONE_NEWUSER = NAMESPACE_TYPES["NEWUSER"]
+CLONE_NEWCGROUP = NAMESPACE_TYPES["NEWCGROUP"]
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+class Child:
+    """The plan (:class:`minins.process.Plan`, immutable) plus the little a child learns on
+    the way: the step it is in (for error reports), the user's home (from the identity step)
+    and the bind sources the runtime sent. Attribute reads fall through to the plan, so that
+    the subsystems (:mod:`minins.rootfs`, :mod:`minins.security`) read ``ctx.config``,
+    ``ctx.lc`` ... from one object."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.step = plan.kind
+        self.home = None  # the user's home directory (the identity step finds it)
+        self.sources = {}  # mount index -> O_PATH fd of a bind source (MOUNT_SOURCES)
+        self.proc_self = None  # O_PATH fd of our /proc/self dir, opened before any setns
+        self.fifo_writer = None  # a detached init's end of exec.fifo, once a starter opened it
+
+    def __getattr__(self, name):
+        return getattr(self.plan, name)
+
+    def name(self, what):
+        return "%s: %s" % (self.plan.kind, what)
+
+
+def report_and_exit(ctx, exc):
+    """Send ``exc`` to the runtime (or the starter, for a detached init) and exit 1."""
+    try:
+        payload = sync.error_payload(exc, ctx.step)
+        if ctx.fifo_writer is not None:
+            import json
+
+            os.write(ctx.fifo_writer, json.dumps(payload).encode())
+        else:
+            sync.send(ctx.sock, sync.ERROR, payload)
+    finally:
+        os._exit(1)
+
+
+def intermediate(plan):
+    """The first forked process. Never returns."""
+    ctx = Child(plan)
+    try:
+        lc = plan.lc
+        plan.runtime_sock.close()
+        ctx.step = ctx.name("parent death signal")
+        lc.prctl(PR_SET_PDEATHSIG, SIGKILL, op="prctl PR_SET_PDEATHSIG")
+        if not plan.new_userns:
+            # Not dumpable at once: a process of the container must not reach our descriptors
+            # (namespace files, bind sources, the console) through /proc or ptrace. With a new
+            # user namespace only after its maps: a rootless runtime cannot write the maps of
+            # a non-dumpable process.
+            lc.prctl(PR_SET_DUMPABLE, 0, op="prctl PR_SET_DUMPABLE")
+        if plan.stdio is not None:
+            ctx.step = ctx.name("stdio")
+            dup_stdio(plan.stdio, lc)
+        ctx.proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        ctx.step = ctx.name("join namespaces")
+        _ns.join(plan.ns_fds, lc)
+        _ns.close(plan.ns_fds)
+        if plan.new_userns:
+            ctx.step = ctx.name("user namespace")
+            lc.unshare(CLONE_NEWUSER)
+            sync.send(plan.sock, sync.USERNS_READY)
+            sync.expect(plan.sock, sync.USERNS_MAPPED)
+        if plan.in_userns:
+            become_root(ctx)
+        if plan.new_userns:
+            lc.prctl(PR_SET_DUMPABLE, 0, op="prctl PR_SET_DUMPABLE")
+        if plan.unshare_flags:
+            ctx.step = ctx.name("namespaces")
+            lc.unshare(plan.unshare_flags)
+        if plan.wait_cgroups:
+            # The final process is forked after this: it is born in the container's cgroups
+            # and can run nothing before it is in them.
+            ctx.step = ctx.name("wait for the cgroups")
+            sync.expect(plan.sock, sync.CGROUPS_JOINED)
+        os.close(ctx.proc_self)
+        ctx.proc_self = None
+        if plan.fork_into_pid_ns:
+            ctx.step = ctx.name("fork into the PID namespace")
+            pid = lc.clone_parent(plan.tid_addr)
+            if pid == 0:
+                process_main(ctx)  # never returns
+            sync.send(plan.sock, sync.INIT_PID, {"pid": pid})
+            os._exit(0)
+        sync.send(plan.sock, sync.INIT_PID, {"pid": os.getpid()})
+        process_main(ctx)
+    except BaseException as e:  # noqa: B902 - the child must never unwind into the runtime
+        report_and_exit(ctx, e)
+
+
+def dup_stdio(stdio, lc):
+    """Make ``stdio`` (three descriptors or ``None`` each) our 0, 1 and 2."""
+    # Copy every source above 2 first, so that a source that is itself 0, 1 or 2 is not
+    # overwritten before it is used.
+    copies = []
+    for fd in stdio:
+        try:
+            copies.append(os.dup(fd) if fd is not None else None)
+        except OSError as e:
+            raise SyscallError(e.errno, "dup", "stdio fd %d" % fd) from None
+    for target, fd in enumerate(copies):
+        if fd is not None:
+            lc.dup2(fd, target)
+            os.close(fd)
+
+
+def become_root(ctx):
+    """Inside a (new or joined) user namespace, switch to its root: the ids the rest of the
+    setup and its files are made with. Whether setgroups(2) is allowed is read from our own
+    ``/proc/self/setgroups`` through the descriptor opened before any setns: after joining a
+    mount namespace, ``/proc/self`` may name nothing (user_namespaces(7))."""
+    ctx.step = ctx.name("become root in the user namespace")
+    lc = ctx.lc
+    lc.setresgid(0, 0, 0)
+    lc.setresuid(0, 0, 0)
+    if setgroups_allowed(ctx.proc_self):
+        lc.setgroups([])
+
+
+def setgroups_allowed(proc_self):
+    """``/proc/self/setgroups`` says "allow" (read relative to ``proc_self``, an fd of our
+    /proc/self). A failed read is an error, never a permission."""
+    try:
+        fd = os.open("setgroups", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc_self)
+    except FileNotFoundError:
+        return True  # before Linux 3.19 there is no such file and setgroups is allowed
+    except OSError as e:
+        raise SyscallError(e.errno, "open", "/proc/self/setgroups") from None
+    try:
+        return os.read(fd, 64).strip() == b"allow"
+    finally:
+        os.close(fd)
+
+
+def process_main(ctx):
+    """The final process (the container's init, or the command joining it). Never returns."""
+    try:
+        plan, lc = ctx.plan, ctx.lc
+        # Nothing may be sent before RELEASE: the intermediate's INIT_PID is on its way on the
+        # same socket, and an ERROR overtaking it would leave the runtime without our pid (so
+        # unable to reap us). Until then a dead runtime shows as EOF here.
+        ctx.step = ctx.name("wait for release")
+        release = wait_release(ctx)
+        if plan.parent_death_signal:
+            lc.prctl(PR_SET_PDEATHSIG, plan.parent_death_signal, op="prctl PR_SET_PDEATHSIG")
+        for name, kinds, step in STEPS:
+            if plan.kind in kinds:
+                ctx.step = ctx.name(name)
+                step(ctx, release)
+        exec_when_started(ctx)
+    except BaseException as e:  # noqa: B902
+        report_and_exit(ctx, e)
+
+
+def wait_release(ctx):
+    while True:
+        kind, payload, fds = sync.recv_fds(ctx.sock)
+        if kind == sync.MOUNT_SOURCES and len(payload.get("keys", ())) == len(fds):
+            ctx.sources = dict(zip(payload["keys"], fds))
+            continue
+        for fd in fds:
+            os.close(fd)
+        if kind == sync.RELEASE:
+            return payload
+        if kind == sync.ERROR:
+            raise sync.error_from_payload(payload)
+        raise ContainerError("sync: expected RELEASE, got %s" % (kind or "EOF"))
+
+
+def exec_when_started(ctx):
+    """Find the command, report SETUP_DONE, wait for the start, and exec (never returns). A
+    failed execve raises an error naming the program, with its errno (126/127 on the command
+    line)."""
+    plan, lc = ctx.plan, ctx.lc
+    ctx.step = ctx.name("find the command")
+    program, env = resolve_command(ctx)
+    ctx.step = ctx.name("wait for start")
+    sync.send(plan.sock, sync.SETUP_DONE)
+    if plan.exec_fifo is None:
+        sync.expect(plan.sock, sync.START)
+    else:
+        # Detached: the runtime goes away now; `minins start` opens exec.fifo for reading
+        # (our open blocks until then), reads the byte we write, and then reads until EOF:
+        # nothing more means the exec succeeded (our end is close-on-exec), an error payload
+        # means it did not.
+        plan.sock.close()
+        fd = os.open("/proc/self/fd/%d" % plan.exec_fifo, os.O_WRONLY | os.O_CLOEXEC)
+        ctx.fifo_writer = fd
+        os.write(fd, b"0")
+    ctx.step = ctx.name("exec")
+    lc.reset_signals()
+    try:
+        lc.execve(program, list(plan.args), env)
+    except SyscallError as e:
+        raise SyscallError(e.errno, "exec", plan.args[0], _exec_detail(e.errno, program)) \
+            from None
+
+
+def _exec_detail(err, program):
+    """ENOENT on a file that exists: a script whose interpreter is missing; say which."""
+    if err != 2 or not os.path.exists(program):
+        return None
+    try:
+        with open(program, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if head.startswith(b"#!"):
+        interp = head[2:].split(b"\n", 1)[0].strip().split(None, 1)
+        if interp:
+            return "its interpreter %s is missing" % os.fsdecode(interp[0])
+    return None
+
+
+# --- the steps, in order (libcontainer-system.md section 2b; runc's standard and setns init) ---
+
+def _enter_root(ctx, release):
+    # setns into the mount namespace put us at its root; never keep a host directory
+    # (CVE-2024-21626). Explicit, so that a fake sees it.
+    ctx.lc.chdir("/")
+
+
+def _cgroup_namespace(ctx, release):
+    # After the runtime put us in our cgroups, so that they are the namespace's root.
+    if ctx.config.clone_flags() & CLONE_NEWCGROUP:
+        ctx.lc.unshare(CLONE_NEWCGROUP)
+
+
+def _session(ctx, release):
+    # Always a session of its own: a process that kept the caller's controlling terminal could
+    # push keystrokes into it with TIOCSTI (bubblewrap's CVE-2017-5226).
+    ctx.lc.setsid()
+    if ctx.console is not None:
+        _security.take_console(ctx)
+
+
+def _network(ctx, release):
+    cfg = ctx.config
+    if cfg.networks or cfg.routes:
+        from . import network  # imported by the runtime before the fork
+
+        network.initialize(cfg.networks, cfg.routes, release.get("network_state") or {})
+
+
+def _rlimits(ctx, release):
+    for rl in ctx.config.rlimits:
+        ctx.lc.prlimit(0, rl.type, (rl.soft, rl.hard))
+
+
+def _mounts(ctx, release):
+    if ctx.config.has_namespace("NEWNS"):
+        _rootfs.setup(ctx)
+
+
+def _hostname(ctx, release):
+    if ctx.config.hostname:
+        ctx.lc.sethostname(ctx.config.hostname)
+
+
+def _labels(ctx, release):
+    _security.apply_labels(ctx)
+
+
+def _identity(ctx, release):
+    _security.finalize(ctx)
+
+
+def _close_fds(ctx, release):
+    close_fds(ctx.lc)
+
+
+def close_fds(lc):
+    """Nothing but 0, 1 and 2 may reach the command: mark every other descriptor close-on-exec
+    (the sync socket already is; it tells the runtime the exec happened)."""
+    try:
+        lc.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+    except OSError:  # before Linux 5.11
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd > 2:
+                try:
+                    os.set_inheritable(fd, False)
+                except OSError:
+                    pass
+
+
+BOTH = (INIT, EXEC)
+
+#: ``(name, kinds, step)`` in the order they run; a step runs only for the kinds it names.
+STEPS = (
+    ("enter the root", (EXEC,), _enter_root),
+    ("cgroup namespace", (INIT,), _cgroup_namespace),
+    ("session", BOTH, _session),
+    ("network", (INIT,), _network),
+    ("rlimits", BOTH, _rlimits),
+    ("mounts", (INIT,), _mounts),
+    ("hostname", (INIT,), _hostname),
+    ("labels", BOTH, _labels),
+    ("identity", BOTH, _identity),
+    ("close descriptors", BOTH, _close_fds),
+)
+
+
+def _environment(cfg):
+    env = {}
+    for item in cfg.environment:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def resolve_command(ctx):
+    """The program to exec, looked up in the container's PATH, and the environment. HOME is
+    the user's home from the image's passwd unless the configuration sets it."""
+    env = _environment(ctx.config)
+    env.setdefault("HOME", ctx.home or "/")
+    if not ctx.args:
+        raise ConfigError("args", "no command to run")
+    return lookup(ctx.args[0], env.get("PATH", DEFAULT_PATH)), env
+
+
+def lookup(name, path):
+    """Find ``name`` like execvp would: a name with a slash is used as is; otherwise the
+    first executable regular file in ``path``. A match that is not executable gives EACCES
+    (exit 126), no match at all ENOENT (exit 127)."""
+    if "/" in name:
+        return name
+    denied = None
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) != 0o100000:
+            continue
+        if os.access(candidate, os.X_OK):
+            return candidate
+        denied = candidate
+    if denied is not None:
+        raise SyscallError(13, "exec", denied)  # EACCES
+    raise SyscallError(2, "exec", name, "not found in PATH %s" % path)  # ENOENT

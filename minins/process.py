@@ -1,0 +1,272 @@
+"""The host side of the process pipeline, shared by both kinds of process it starts.
+
+A new container (:mod:`minins.container`) and a process joining one (:mod:`minins.execin`)
+start the same way: the runtime declares a :class:`Plan`, :func:`spawn` forks the intermediate
+(:func:`minins.child.intermediate`), the kind's own host steps run between the sync messages
+(id maps, cgroups, network for an init; cgroups for an exec), :func:`await_pid` learns the
+final process's pid, and :func:`start` releases it to exec. :func:`foreground` is the one loop
+that runs either kind in the foreground of ``minins run`` or ``minins exec``, and
+:func:`relay_console` the one terminal relay.
+
+The sync protocol is documented in :mod:`minins.sync`.
+"""
+import collections
+import os
+
+from . import child as _child
+from . import libc as _libc
+from . import sync
+from .errors import ContainerError, MininsError
+
+SIGKILL = 9
+
+_PLAN_FIELDS = (
+    # name, default, doc
+    ("kind", None, "child.INIT (a new container) or child.EXEC (a process joining one)"),
+    ("config", None, "the validated minins.config.Config the process is set up from"),
+    ("args", (), "the command and its arguments: a tuple of str"),
+    ("sock", None, "the child's end of the sync socketpair (socket.socket)"),
+    ("runtime_sock", None, "the runtime's end: closed at once in the child"),
+    ("ns_fds", (), "namespaces to join: ((type, fd, path), ...) in join order, user first"),
+    ("stdio", None, "(in, out, err) descriptors to make 0, 1, 2 (None each: inherit), or None"),
+    ("unshare_flags", 0, "CLONE_NEW* flags to unshare after joining (INIT; without USER and "
+                         "CGROUP)"),
+    ("new_userns", False, "unshare CLONE_NEWUSER and wait for the runtime to write the maps"),
+    ("in_userns", False, "the process ends up in a user namespace (new or joined): become "
+                         "its root"),
+    ("fork_into_pid_ns", False, "clone the final process (CLONE_PARENT) so that it is in the "
+                                "new or joined PID namespace"),
+    ("wait_cgroups", False, "wait for CGROUPS_JOINED before forking the final process"),
+    ("tid_addr", None, "address of a shared 32-bit slot for CLONE_PARENT_SETTID (int)"),
+    ("gid5_mapped", True, "gid 5 (tty) exists in the container, for devpts's gid=5"),
+    ("console_path", None, "the pty slave's path, to bind on /dev/console (INIT with a tty)"),
+    ("console", None, "0 when fd 0 is a pty slave to make the controlling terminal, else None"),
+    ("cap_last_cap", 40, "/proc/sys/kernel/cap_last_cap as the runtime read it"),
+    ("lsm", None, "{'apparmor': bool, 'selinux': bool}: the host's LSMs, probed by the runtime"),
+    ("parent_death_signal", SIGKILL, "signal the final process gets when the runtime dies; 0 "
+                                     "for a detached init, which outlives it"),
+    ("exec_fifo", None, "O_PATH fd of exec.fifo (a detached init waits on it for `start`), or "
+                        "None to wait for START on the sync socket"),
+    ("lc", _libc, "the system-call layer (minins.libc, or a recording fake in tests)"),
+)
+
+
+class Plan(collections.namedtuple("Plan", [f[0] for f in _PLAN_FIELDS])):
+    """Everything the forked processes need, declared whole before the fork and immutable
+    (as youki's ``ContainerArgs`` or the arguments of CPython's ``fork_exec``). Fields:
+
+    """
+    __slots__ = ()
+
+
+Plan.__new__.__defaults__ = tuple(f[1] for f in _PLAN_FIELDS)
+Plan.__doc__ += "\n".join("    ``%s``: %s" % (name, doc) for name, _d, doc in _PLAN_FIELDS)
+
+
+class SharedPid:
+    """A 32-bit slot in a MAP_SHARED page: a forked child clones with CLONE_PARENT_SETTID
+    pointing at it, and the kernel writes the new pid where we can read it even if that child
+    dies before it could tell us."""
+
+    def __init__(self):
+        import ctypes
+        import mmap
+
+        self._map = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+        self._slot = ctypes.c_int32.from_buffer(self._map)
+        self.address = ctypes.addressof(self._slot)
+
+    @property
+    def value(self):
+        return self._slot.value
+
+    def close(self):
+        if self._map is not None:
+            del self._slot
+            self._map.close()
+            self._map = None
+
+
+def watch_pid(pid, lc=_libc):
+    """A pidfd for ``pid``, or ``None`` on a kernel without pidfd_open (before 5.3)."""
+    try:
+        return lc.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+class Spawned:
+    """The intermediate process :func:`spawn` forked: its pid, a pidfd on it (or None), the
+    runtime's end of the sync socket and the shared pid slot. :meth:`close` releases what is
+    ours; :meth:`reap` waits for the intermediate once."""
+
+    def __init__(self, pid, pidfd, sock, tid):
+        self.pid, self.pidfd, self.sock, self.tid = pid, pidfd, sock, tid
+
+    def reap(self, kill=False, unless=None):
+        """Reap the intermediate once (never signal a pid after reaping it: it may belong to
+        someone else by then). When it is the final process itself (``unless``), the final
+        process's own wait does that."""
+        pid, self.pid = self.pid, None
+        if pid is None or pid == unless:
+            return
+        if kill:
+            os.kill(pid, SIGKILL)
+        os.waitpid(pid, 0)
+
+    def follow(self, pid, lc=_libc):
+        """From now on :attr:`pidfd` watches ``pid`` (the final process), not the
+        intermediate, which has exited or is about to."""
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        self.pidfd = watch_pid(pid, lc)
+
+    def close(self):
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self.tid.close()
+
+
+def spawn(make_plan, lc=_libc):
+    """Fork the intermediate for the plan that ``make_plan(child_end, runtime_end, tid_addr)``
+    returns; the runtime's side as :class:`Spawned`. The child's end is closed here."""
+    runtime_end, child_end = sync.socketpair()
+    tid = SharedPid()
+    try:
+        plan = make_plan(child_end, runtime_end, tid.address)
+        pid = lc.fork()
+    except BaseException:
+        child_end.close()
+        runtime_end.close()
+        tid.close()
+        raise
+    if pid == 0:
+        _child.intermediate(plan)  # never returns
+    child_end.close()
+    return Spawned(pid, watch_pid(pid, lc), runtime_end, tid)
+
+
+def await_pid(spawned):
+    """The final process's pid from INIT_PID; when the intermediate died after cloning it,
+    the pid the kernel wrote to the shared slot is kept on the error (``exc.orphan``), so
+    that the caller can kill and reap it."""
+    try:
+        pid = sync.expect(spawned.sock, sync.INIT_PID, spawned.pidfd).get("pid")
+    except MininsError as e:
+        e.orphan = spawned.tid.value if spawned.tid.value > 0 else None
+        raise
+    if not isinstance(pid, int) or pid <= 0:
+        raise ContainerError("sync: INIT_PID without a valid pid")
+    return pid
+
+
+def start(sock):
+    """Release the final process to exec (START); return once it has (EOF), or raise the
+    error it reported (a failed execve: its errno, 126/127 on the command line)."""
+    sync.send(sock, sync.START)
+    kind, payload = sync.recv(sock)
+    if kind == sync.ERROR:
+        raise sync.error_from_payload(payload)
+    if kind is not sync.EOF:
+        raise ContainerError("sync: unexpected %s after START" % kind)
+
+
+def relay_console(proc, stdin=0, stdout=1):
+    """Relay the pty of ``proc`` (anything with ``console_master``, ``pid``, ``lc`` and
+    ``destroy()``) to our terminal in raw mode until its process exits."""
+    from . import console
+
+    try:
+        with console.RawMode(stdin):
+            console.copy_window_size(stdin, proc.console_master)
+            console.relay(proc.console_master, proc.pid, stdin, stdout, proc.lc)
+    except BaseException:
+        proc.destroy()
+        raise
+
+
+# --- the foreground --------------------------------------------------------------------------
+
+import _signal  # noqa: E402 - cheap, built in
+
+FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT,
+             _signal.SIGUSR1, _signal.SIGUSR2)
+ABORTING = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT)
+INSISTING = (_signal.SIGTERM, _signal.SIGINT)
+
+
+def foreground(proc, stdin=0, stdout=1, after=None):
+    """Run ``proc`` (a :class:`minins.container.Container` or :class:`minins.execin.Entry`:
+    ``create()``, ``start()``, ``wait()``, ``kill(sig)``, ``destroy()``, ``pid``,
+    ``console_master``) in the foreground; its exit code (128+N when signal N aborted the
+    start).
+
+    While it is being created, SIGINT, SIGTERM, SIGHUP and SIGQUIT abort the start (everything
+    made so far is removed). Afterwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2
+    are forwarded to its process; a *second* SIGINT or SIGTERM kills it at once (SIGKILL), so
+    that a PID 1 without handlers (``sleep``, ``python3 -m http.server``), which the kernel
+    shields from the first, can still be stopped from the terminal. With a terminal, SIGWINCH
+    copies our window size to its pty. The handlers never raise: a signal only records itself,
+    and the code checks between steps, so no half-made container is ever left behind.
+    ``after(proc)`` runs once it has exited, before its exit code is returned."""
+    phase = ["create"]
+    aborted, queued, insisted = [], [], []
+
+    def on_signal(sig, _frame):
+        if phase[0] == "started":
+            if sig in INSISTING:
+                if insisted:
+                    proc.kill(SIGKILL)
+                    return
+                insisted.append(sig)
+            proc.kill(sig)
+        elif phase[0] == "create":
+            if sig in ABORTING and not aborted:
+                aborted.append(sig)
+        else:
+            queued.append(sig)
+
+    previous = install_handlers(on_signal, proc)
+    try:
+        proc.create()
+        if aborted:
+            proc.destroy()
+            return 128 + aborted[0]
+        phase[0] = "start"
+        proc.start()
+        phase[0] = "started"
+        for sig in queued:
+            proc.kill(sig)
+        if proc.console_master is not None:
+            relay_console(proc, stdin, stdout)
+        code = proc.wait()
+        if after is not None:
+            after(proc)
+        return code
+    finally:
+        restore_handlers(previous)
+
+
+def install_handlers(on_signal, tty_owner=None):
+    """``on_signal`` for every FORWARDED signal and, when ``tty_owner`` (anything with a
+    ``console_master``) is given, SIGWINCH copying our window size to its pty. Returns what
+    :func:`restore_handlers` puts back."""
+    previous = {sig: _signal.signal(sig, on_signal) for sig in FORWARDED}
+    if tty_owner is not None:
+        def on_winch(_sig, _frame):
+            if getattr(tty_owner, "console_master", None) is not None:
+                from . import console
+
+                console.copy_window_size(0, tty_owner.console_master)
+
+        previous[_signal.SIGWINCH] = _signal.signal(_signal.SIGWINCH, on_winch)
+    return previous
+
+
+def restore_handlers(previous):
+    for sig, handler in previous.items():
+        _signal.signal(sig, handler)

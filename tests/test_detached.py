@@ -1,0 +1,215 @@
+"""Detached containers: create in one process, start from another, the container outliving
+both; run -d; stop; and crashes of the creating process at any instant. Real kernel, as root.
+
+Every test is a child subreaper (tests/kernel.py): a detached init is reparented to us when the
+process that created it exits, and reaped on the way out."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from minins import lifecycle
+
+from kernel import Subreaper, needs_root
+
+pytestmark = needs_root
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli(*args, **kw):
+    kw.setdefault("timeout", 120)
+    return subprocess.run([sys.executable, "-m", "minins"] + list(args), cwd=REPO,
+                          capture_output=True, text=True, **kw)
+
+
+@pytest.fixture
+def root(tmp_path):
+    with Subreaper() as reaper:
+        r = str(tmp_path / "state")
+        yield r
+        # whatever a test left: removed, its processes killed and reaped
+        for row in lifecycle.list_containers(r):
+            try:
+                lifecycle.delete(row["data_path"], force=True)
+            except Exception:  # noqa: B902 - best effort; the guard reports what is left
+                pass
+        reaper.reap()
+
+
+def status(root, cid):
+    proc = cli("--root", root, "state", cid)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_create_then_start_from_another_process(root, tmp_path):
+    pid_file = str(tmp_path / "init.pid")
+    proc = cli("--root", root, "create", "--id", "c1", "--pid-file", pid_file, "--",
+               "sh", "-c", "echo started > /dev/shm/x; exec sleep 1000")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    pid = int(open(pid_file).read())
+    st = status(root, "c1")
+    # the creating process is gone; the init lives on, not yet running its command
+    assert st["status"] == "created" and st["pid"] == pid
+    assert os.path.exists("/proc/%d" % pid)
+    with open("/proc/%d/status" % pid) as f:
+        ppid = int([ln for ln in f if ln.startswith("PPid:")][0].split()[1])
+    assert ppid == os.getpid()  # reparented to the subreaper that called create
+    assert cli("--root", root, "start", "c1").returncode == 0
+    st = status(root, "c1")
+    assert st["status"] == "running"
+    proc = cli("--root", root, "exec", "c1", "--", "cat", "/dev/shm/x")
+    assert proc.returncode == 0 and proc.stdout == "started\n", proc.stderr
+    # a second start is refused, clearly
+    proc = cli("--root", root, "start", "c1")
+    assert proc.returncode == 125 and "running" in proc.stderr
+    assert cli("--root", root, "kill", "c1", "KILL").returncode == 0
+    proc = cli("--root", root, "delete", "c1")
+    assert proc.returncode == 0, proc.stderr
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_start_reports_a_command_that_cannot_run(root):
+    assert cli("--root", root, "create", "--id", "bad", "--", "/no/such/program").returncode \
+        == 0
+    proc = cli("--root", root, "start", "bad")
+    assert proc.returncode == 127 and "/no/such/program" in proc.stderr
+    assert "ENOENT" in proc.stderr
+    assert status(root, "bad")["status"] == "stopped"
+    assert cli("--root", root, "create", "--id", "noexec", "--", "/etc/hostname").returncode \
+        == 0
+    proc = cli("--root", root, "start", "noexec")
+    assert proc.returncode == 126 and "EACCES" in proc.stderr
+    for cid in ("bad", "noexec"):
+        assert cli("--root", root, "delete", cid).returncode == 0
+
+
+def test_run_detached_and_every_lifecycle_command(root):
+    proc = cli("--root", root, "run", "-d", "--id", "d", "--", "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert status(root, "d")["status"] == "running"
+    listed = cli("--root", root, "list", "-q").stdout.split()
+    assert listed == ["d"]
+    proc = cli("--root", root, "exec", "d", "--", "sh", "-c", "echo $$; exit 3")
+    assert proc.returncode == 3 and proc.stdout.strip().isdigit()
+    assert cli("--root", root, "pause", "d").returncode == 0
+    assert status(root, "d")["status"] == "paused"
+    assert cli("--root", root, "resume", "d").returncode == 0
+    pids = cli("--root", root, "ps", "d").stdout.split()
+    assert str(status(root, "d")["pid"]) in pids
+    assert cli("--root", root, "kill", "d", "0").returncode == 0  # the liveness probe
+    # sleep as PID 1 has no handler: SIGTERM does nothing, stop ends it with SIGKILL
+    began = time.monotonic()
+    proc = cli("--root", root, "stop", "-t", "1", "d")
+    took = time.monotonic() - began
+    assert proc.returncode == 0, proc.stderr
+    assert 1 <= took < 8, took
+    assert status(root, "d")["status"] == "stopped"
+    assert cli("--root", root, "stop", "d").returncode == 0  # already stopped: success
+    assert cli("--root", root, "delete", "d").returncode == 0
+    assert cli("--root", root, "list", "-q").stdout == ""
+
+
+def test_stop_of_a_process_that_handles_sigterm_is_quick(root):
+    script = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+    assert cli("--root", root, "run", "-d", "--id", "t", "--", "sh", "-c", script) \
+        .returncode == 0
+    began = time.monotonic()
+    assert cli("--root", root, "stop", "-t", "30", "t").returncode == 0
+    assert time.monotonic() - began < 10  # far below the 30 s timeout
+    assert cli("--root", root, "delete", "t").returncode == 0
+
+
+def test_a_container_whose_creator_was_killed_is_started_and_deleted(root):
+    # create runs to its end in a process we then SIGKILL: nothing of the container depends
+    # on it any more
+    proc = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+from minins import config, container
+c = container.Container(config.default_config(), ["sleep", "1000"], id="orphan",
+                        state_root=sys.argv[1], detached=True)
+c.create()
+print(c.state["init_pid"], flush=True)
+os.kill(os.getpid(), 9)
+""", root], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    pid = int(proc.stdout.readline())
+    proc.wait(timeout=60)
+    assert proc.returncode == -9
+    assert status(root, "orphan")["status"] == "created"
+    assert cli("--root", root, "start", "orphan").returncode == 0
+    assert status(root, "orphan")["pid"] == pid
+    proc = cli("--root", root, "delete", "orphan")
+    assert proc.returncode == 125 and "running" in proc.stderr
+    assert cli("--root", root, "delete", "--force", "orphan").returncode == 0
+    assert not os.path.exists(os.path.join(root, "orphan"))
+
+
+def test_start_racing_delete_leaves_nothing(root):
+    for i in range(10):
+        cid = "race%d" % i
+        assert cli("--root", root, "create", "--id", cid, "--", "true").returncode == 0
+        starter = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "start",
+                                    cid], cwd=REPO, stderr=subprocess.PIPE, text=True)
+        deleter = cli("--root", root, "delete", "--force", cid)
+        _out, err = starter.communicate(timeout=60)
+        assert starter.returncode in (0, 125), err
+        assert deleter.returncode in (0, 125), deleter.stderr
+        if os.path.exists(os.path.join(root, cid)):
+            assert cli("--root", root, "delete", "--force", cid).returncode == 0
+        assert not os.path.exists(os.path.join(root, cid))
+
+
+def test_fifty_detached_containers_leave_nothing(root):
+    for i in range(50):
+        cid = "many%d" % i
+        proc = cli("--root", root, "run", "-d", "--id", cid, "--", "sleep", "1000")
+        assert proc.returncode == 0, proc.stderr
+        assert cli("--root", root, "delete", "--force", cid).returncode == 0
+    assert os.listdir(root) == []
+
+
+def test_foreground_run_second_sigint_kills_a_pid1_without_handlers(root):
+    proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "run", "--id",
+                             "fg", "--", "sleep", "1000"], cwd=REPO, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the container runs its command
+        p = cli("--root", root, "state", "fg")
+        if p.returncode == 0 and json.loads(p.stdout)["status"] == "running":
+            break
+    else:
+        proc.kill()
+        raise AssertionError("the container never ran")
+    proc.send_signal(signal.SIGINT)  # PID 1 ignores it: no handler
+    assert cli("--root", root, "state", "fg").returncode == 0
+    proc.send_signal(signal.SIGINT)  # the second one kills it at once
+    assert proc.wait(timeout=30) == 128 + 9
+    assert not os.path.exists(os.path.join(root, "fg"))
+
+
+@pytest.mark.slow
+def test_sigkill_of_run_at_any_instant_leaves_nothing_delete_cannot_remove(root):
+    """SIGKILL `minins run` at random moments of its start, 100 times: afterwards `list`
+    shows every container it left and `delete` removes every trace; every id is reusable."""
+    rng = random.Random(int(os.environ.get("MININS_SEED", "1234")))
+    for i in range(100):
+        cid = "k%d" % (i % 5)
+        proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "run", "--id",
+                                 cid, "--", "sleep", "1000"], cwd=REPO,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, 0.2))  # where to kill it: the point of the test, not a wait
+        proc.kill()
+        proc.wait()
+        rows = {r["id"]: r for r in lifecycle.list_containers(root)}
+        left = set(os.listdir(root)) if os.path.isdir(root) else set()
+        assert left <= set(rows), "state dirs that list does not show: %s" % (left - set(rows))
+        for cid_left, row in rows.items():
+            assert row["status"] in ("stopped", "running", "created"), row
+            assert cli("--root", root, "delete", "--force", cid_left).returncode == 0
+        assert not os.path.isdir(root) or os.listdir(root) == []
