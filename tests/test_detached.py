@@ -23,9 +23,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cli(*args, **kw):
+    """Run the command line; stdout and stderr go through files, not pipes: a detached init
+    inherits them (as with runc) and would hold a pipe open long after create has exited."""
+    import tempfile
+
     kw.setdefault("timeout", 120)
-    return subprocess.run([sys.executable, "-m", "minins"] + list(args), cwd=REPO,
-                          capture_output=True, text=True, **kw)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.run([sys.executable, "-m", "minins"] + list(args), cwd=REPO,
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, **kw)
+        out.seek(0)
+        err.seek(0)
+        proc.stdout, proc.stderr = out.read().decode(), err.read().decode()
+    return proc
 
 
 @pytest.fixture
@@ -83,7 +92,7 @@ def test_start_reports_a_command_that_cannot_run(root):
     assert proc.returncode == 127 and "/no/such/program" in proc.stderr
     assert "ENOENT" in proc.stderr
     assert status(root, "bad")["status"] == "stopped"
-    assert cli("--root", root, "create", "--id", "noexec", "--", "/etc/hostname").returncode \
+    assert cli("--root", root, "create", "--id", "noexec", "--", "/etc").returncode \
         == 0
     proc = cli("--root", root, "start", "noexec")
     assert proc.returncode == 126 and "EACCES" in proc.stderr
@@ -138,8 +147,9 @@ c = container.Container(config.default_config(), ["sleep", "1000"], id="orphan",
 c.create()
 print(c.state["init_pid"], flush=True)
 os.kill(os.getpid(), 9)
-""", root], cwd=REPO, stdout=subprocess.PIPE, text=True)
+""", root], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     pid = int(proc.stdout.readline())
+    proc.stdout.close()  # the init holds its copy of the pipe
     proc.wait(timeout=60)
     assert proc.returncode == -9
     assert status(root, "orphan")["status"] == "created"
@@ -156,10 +166,10 @@ def test_start_racing_delete_leaves_nothing(root):
         cid = "race%d" % i
         assert cli("--root", root, "create", "--id", cid, "--", "true").returncode == 0
         starter = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "start",
-                                    cid], cwd=REPO, stderr=subprocess.PIPE, text=True)
+                                    cid], cwd=REPO, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         deleter = cli("--root", root, "delete", "--force", cid)
-        _out, err = starter.communicate(timeout=60)
-        assert starter.returncode in (0, 125), err
+        assert starter.wait(timeout=60) in (0, 125)
         assert deleter.returncode in (0, 125), deleter.stderr
         if os.path.exists(os.path.join(root, cid)):
             assert cli("--root", root, "delete", "--force", cid).returncode == 0
@@ -177,7 +187,8 @@ def test_fifty_detached_containers_leave_nothing(root):
 
 def test_foreground_run_second_sigint_kills_a_pid1_without_handlers(root):
     proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "run", "--id",
-                             "fg", "--", "sleep", "1000"], cwd=REPO, stderr=subprocess.PIPE)
+                             "fg", "--", "sleep", "1000"], cwd=REPO, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the container runs its command
         p = cli("--root", root, "state", "fg")
