@@ -108,11 +108,17 @@ def send(sock, kind, payload=None):
 
 
 def recv(sock):
-    """The next ``(kind, payload)``; ``(EOF, None)`` when every peer end is closed."""
+    """The next ``(kind, payload)``; ``(EOF, None)`` when every peer end is closed.
+
+    A peer that exits with messages of ours unread makes the kernel report ECONNRESET once
+    (unix(7)), *before* what the peer sent last: read again, so that its ERROR is not lost."""
     try:
         data = sock.recv(_MAX)
     except ConnectionResetError:
-        data = b""
+        try:
+            data = sock.recv(_MAX)
+        except ConnectionResetError:
+            data = b""
     return decode(data)
 
 
@@ -134,8 +140,12 @@ def recv_fds(sock):
     try:
         data, anc, _flags, _addr = sock.recvmsg(_MAX, _socket.CMSG_SPACE(4 * _MAX_FDS),
                                                 _socket.MSG_CMSG_CLOEXEC)
-    except ConnectionResetError:
-        data, anc = b"", []
+    except ConnectionResetError:  # see recv
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(
+                _MAX, _socket.CMSG_SPACE(4 * _MAX_FDS), _socket.MSG_CMSG_CLOEXEC)
+        except ConnectionResetError:
+            data, anc = b"", []
     fds = []
     for level, typ, blob in anc:
         if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
