@@ -7,9 +7,9 @@ every key and value -- an unknown key is an error with a did-you-mean hint -- an
 :class:`~minins.errors.ConfigError` naming the field path (``uid_mappings[1].size: must be at
 least 1``). :func:`dumps` writes the same JSON back.
 
-Pure: no kernel calls. The network and cgroup sections are checked by
-:func:`minins.network.validate` and :func:`minins.cgroups.validate`, imported only when a
-configuration has those sections.
+Pure: no kernel calls, and no module that makes any. The network and cgroup sections are
+checked by :func:`minins.netconfig.validate` and :func:`minins.cgroups.values.validate`,
+imported only when a configuration has those sections.
 """
 from . import caps as _caps
 from . import idmap as _idmap
@@ -229,13 +229,13 @@ def validate(cfg):
         if not cfg.has_namespace("NEWNET"):
             raise ConfigError("networks" if cfg.networks else "routes",
                               "needs a NEWNET namespace")
-        from . import network
+        from . import netconfig
 
-        network.validate(cfg.networks, cfg.routes)
+        netconfig.validate(cfg.networks, cfg.routes)
     if cfg.cgroups is not None:
-        from . import cgroups
+        from .cgroups import values
 
-        cgroups.validate(cfg.cgroups, "cgroups")
+        values.validate(cfg.cgroups, "cgroups")
     return cfg
 
 

@@ -118,6 +118,9 @@ class Container:
             _process.start(self._spawned.sock)
             self._spawned.close()
             _unlink(os.path.join(self.data_path, CREATED_MARKER))
+            if self._frozen:
+                self._step = "freeze"
+                self.cgroups.freeze()  # cgroups.freezer FROZEN: paused as soon as it runs
         except BaseException as e:
             self._fail(e)
             raise
@@ -236,6 +239,9 @@ class Container:
         self._save_state()
         self._step = "init"
         sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
+        if self.detached and self._frozen:
+            self._step = "freeze"
+            self.cgroups.freeze()  # created and paused: `resume`, then `start`
 
     def _preflight(self):
         """Checks and preparations that create nothing on the host."""
@@ -294,6 +300,10 @@ class Container:
         if self._slave is not None:
             os.close(self._slave)
             self._slave = None
+
+    @property
+    def _frozen(self):
+        return self.config.cgroups is not None and self.config.cgroups.freezer == "FROZEN"
 
     @property
     def _new_userns(self):
@@ -404,7 +414,9 @@ class Container:
             cg = cg.replace(name=self.id)
         if not cg.allow_all_devices and not cg.allowed_devices:
             cg = cg.replace(allowed_devices=_config.DEFAULT_ALLOWED_DEVICES)
-        self.cgroups = cgroups.new_manager(cg)
+        # freezer: FROZEN is applied once the container is created (see _create): frozen
+        # before its setup, the init could never report back.
+        self.cgroups = cgroups.new_manager(cg.replace(freezer=""))
 
     def _save_state(self):
         cfg = self.config

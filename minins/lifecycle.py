@@ -49,18 +49,18 @@ def status(st, mgr=None):
         return "creating" if _state.runtime_alive(st) else "stopped"
     if not _state.init_alive(st):
         return "stopped"
-    if any(os.path.lexists(os.path.join(st["data_path"], name))
-           for name in (EXEC_FIFO, CREATED_MARKER)):
-        return "created"
     mgr = mgr if mgr is not None else _manager(st)
     if mgr is not None:
         try:
             if mgr.freezer_state() in ("FROZEN", "FREEZING"):
                 return "paused"
         except OSError as e:
-            if e.errno != errno.ENOENT:  # the cgroup went away with the container
+            if e.errno not in (errno.ENOENT, errno.ENODEV):
                 raise
-            return "stopped"
+            return "stopped"  # the cgroup went away with the container
+    if any(os.path.lexists(os.path.join(st["data_path"], name))
+           for name in (EXEC_FIFO, CREATED_MARKER)):
+        return "created"
     return "running"
 
 
@@ -313,6 +313,8 @@ def start(data_path, timeout=START_TIMEOUT):
     cid = st.get("id", data_path)
     fifo_path = os.path.join(data_path, EXEC_FIFO)
     try:
+        if status(st) == "paused":
+            raise StateError("cannot start container %s: it is paused; resume it first" % cid)
         try:
             fifo = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:

@@ -224,3 +224,21 @@ def test_sigkill_of_run_at_any_instant_leaves_nothing_delete_cannot_remove(root)
             assert row["status"] in ("stopped", "running", "created"), row
             assert cli("--root", root, "delete", "--force", cid_left).returncode == 0
         assert not os.path.isdir(root) or os.listdir(root) == []
+
+
+def test_freezer_frozen_in_the_config_pauses_a_created_container_and_never_hangs(root):
+    from minins import config
+    from minins.container import Container
+
+    cfg = config.default_config()
+    cfg = cfg.replace(cgroups=cfg.cgroups.replace(freezer="FROZEN"))
+    c = Container(cfg, ["sleep", "1000"], id="frozen", state_root=root, detached=True)
+    c.create()  # returns: the init is frozen only once it has reported SETUP_DONE
+    assert status(root, "frozen")["status"] == "paused"
+    proc = cli("--root", root, "start", "frozen")
+    assert proc.returncode == 125 and "paused" in proc.stderr
+    assert cli("--root", root, "resume", "frozen").returncode == 0
+    assert status(root, "frozen")["status"] == "created"
+    assert cli("--root", root, "start", "frozen").returncode == 0
+    assert status(root, "frozen")["status"] == "running"
+    assert cli("--root", root, "delete", "--force", "frozen").returncode == 0
