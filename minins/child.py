@@ -78,6 +78,84 @@ def report_and_exit(ctx, exc):
         os._exit(1)
 
 
+# --- re-executing from the sealed interpreter --------------------------------------------------
+
+_FD_FIELDS = ("exec_fifo", "tid_fd")
+
+
+def reexec(plan):
+    """The forked intermediate, before anything else: exec the sealed copy of the interpreter
+    (:func:`minins.process.sealed_interpreter`) and go on as :func:`intermediate` there, with
+    the same plan (its descriptors inherited, the rest as JSON in a memfd). From then on no
+    process of ours that enters the container runs the host's executable file (CVE-2019-5736).
+    Never returns."""
+    import json
+    import sys
+
+    ctx = Child(plan)
+    ctx.step = ctx.name("re-execute")
+    try:
+        plan.runtime_sock.close()
+        keep = [plan.sock.fileno()] + [fd for _t, fd, _p in plan.ns_fds]
+        keep += [fd for fd in (plan.stdio or ()) if fd is not None]
+        keep += [getattr(plan, f) for f in _FD_FIELDS if getattr(plan, f) is not None]
+        for fd in keep:
+            os.set_inheritable(fd, True)
+        data = {name: getattr(plan, name) for name in plan._fields
+                if name not in ("config", "sock", "runtime_sock", "lc", "interpreter_fd",
+                                "tid_addr")}
+        data["config"] = plan.config.to_json()
+        data["sock"] = plan.sock.fileno()
+        blob = os.memfd_create("minins-plan", 0)
+        os.write(blob, json.dumps(data).encode())
+        os.lseek(blob, 0, os.SEEK_SET)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        boot = ("import sys; sys.path.insert(0, %r); from minins import child; "
+                "child.resume(%d)" % (here, blob))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env["PYTHONHOME"] = "%s:%s" % (sys.prefix, sys.exec_prefix)
+        os.execve(plan.interpreter_fd, [sys.executable or "python3", "-s", "-S", "-c", boot],
+                  env)
+    except BaseException as e:  # noqa: B902
+        report_and_exit(ctx, e)
+
+
+def resume(blob):
+    """In the re-executed interpreter: rebuild the plan from the memfd ``blob`` and run the
+    intermediate. Never returns."""
+    import json
+    import socket
+
+    from . import config as _config
+    from . import libc
+    from . import process
+
+    with os.fdopen(blob, "rb") as f:
+        data = json.loads(f.read().decode())
+    data["config"] = _config.Config.from_json(data["config"])
+    data["sock"] = socket.socket(fileno=data["sock"])
+    data["ns_fds"] = tuple(tuple(x) for x in data["ns_fds"])
+    if data["stdio"] is not None:
+        data["stdio"] = tuple(data["stdio"])
+    data["args"] = tuple(data["args"])
+    tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
+    for _t, fd, _p in data["ns_fds"]:
+        os.set_inheritable(fd, False)
+    data["sock"].set_inheritable(False)
+    if data.get("exec_fifo") is not None:
+        os.set_inheritable(data["exec_fifo"], False)
+    plan = process.Plan(tid_addr=tid.address if tid else None, lc=libc,
+                        runtime_sock=_Closed(), **data)
+    intermediate(plan)
+
+
+class _Closed:
+    """The runtime's end of the socket, already closed before the re-exec."""
+
+    def close(self):
+        pass
+
+
 def intermediate(plan):
     """The first forked process. Never returns."""
     ctx = Child(plan)

@@ -330,8 +330,10 @@ class Container:
             self._make_fifo()
         in_userns = cfg.has_namespace("NEWUSER")
         new_userns = self._new_userns
+        guard = _process.sealed_interpreter() if _process.needs_sealed_interpreter(
+            cfg, self.lc) else None
 
-        def plan(child_end, runtime_end, tid_addr):
+        def plan(child_end, runtime_end, tid):
             return _process.Plan(
                 kind=INIT, config=cfg, args=self.args, sock=child_end,
                 runtime_sock=runtime_end, ns_fds=tuple(self._ns_fds),
@@ -340,7 +342,8 @@ class Container:
                                                     | _config.NAMESPACE_TYPES["NEWCGROUP"]),
                 new_userns=new_userns, in_userns=in_userns,
                 fork_into_pid_ns=cfg.has_namespace("NEWPID"),
-                wait_cgroups=cfg.cgroups is not None, tid_addr=tid_addr,
+                wait_cgroups=cfg.cgroups is not None, tid_addr=tid.address, tid_fd=tid.fd,
+                interpreter_fd=guard,
                 gid5_mapped=not in_userns or new_userns and
                 _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None,
                 console_path=self._console_path,
@@ -466,6 +469,9 @@ def _open_sources_for(cfg, init_pid, sock, report_fd):
 
     step = "mount sources"
     try:
+        # It runs the host's executable in the container's mount namespace: nothing there may
+        # reach its /proc/PID/exe or descriptors (CVE-2019-5736).
+        _libc.prctl(4, 0, op="prctl PR_SET_DUMPABLE")
         fd = os.open("/proc/%d/ns/mnt" % init_pid, os.O_RDONLY | os.O_CLOEXEC)
         _libc.setns(fd, _config.NAMESPACE_TYPES["NEWNS"], "/proc/%d/ns/mnt" % init_pid)
         os.close(fd)

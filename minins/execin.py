@@ -101,14 +101,17 @@ class Entry:
             raise StateError("container %s stopped while we were entering it" % st.get("id"))
         stdio = self._stdio(cfg)
         in_userns = any(t == "NEWUSER" for t, _fd, _p in fds)
+        guard = _process.sealed_interpreter() if _process.needs_sealed_interpreter(
+            cfg, self.lc) else None
 
-        def plan(child_end, runtime_end, tid_addr):
+        def plan(child_end, runtime_end, tid):
             return _process.Plan(
                 kind=EXEC, config=cfg, args=self.args, sock=child_end,
                 runtime_sock=runtime_end, ns_fds=tuple(fds), stdio=stdio,
                 in_userns=in_userns,
                 fork_into_pid_ns=any(t == "NEWPID" for t, _fd, _p in fds),
-                wait_cgroups=mgr is not None, tid_addr=tid_addr,
+                wait_cgroups=mgr is not None, tid_addr=tid.address, tid_fd=tid.fd,
+                interpreter_fd=guard,
                 console=0 if self.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
                 lc=self.lc)

@@ -47,6 +47,10 @@ _PLAN_FIELDS = (
                                      "for a detached init, which outlives it"),
     ("exec_fifo", None, "O_PATH fd of exec.fifo (a detached init waits on it for `start`), or "
                         "None to wait for START on the sync socket"),
+    ("tid_fd", None, "memfd of the page holding ``tid_addr``'s slot, to map it again after a "
+                     "re-exec"),
+    ("interpreter_fd", None, "sealed memfd copy of our interpreter (see :func:`sealed_interpreter`)"
+                             ": the intermediate re-executes from it first, or None"),
     ("lc", _libc, "the system-call layer (minins.libc, or a recording fake in tests)"),
 )
 
@@ -64,15 +68,20 @@ Plan.__doc__ += "\n".join("    ``%s``: %s" % (name, doc) for name, _d, doc in _P
 
 
 class SharedPid:
-    """A 32-bit slot in a MAP_SHARED page: a forked child clones with CLONE_PARENT_SETTID
-    pointing at it, and the kernel writes the new pid where we can read it even if that child
-    dies before it could tell us."""
+    """A 32-bit slot in a MAP_SHARED page of a memfd: a forked child clones with
+    CLONE_PARENT_SETTID pointing at it, and the kernel writes the new pid where we can read it
+    even if that child dies before it could tell us. A child that re-executes maps the same
+    page again from :attr:`fd`."""
 
-    def __init__(self):
+    def __init__(self, fd=None):
         import ctypes
         import mmap
 
-        self._map = mmap.mmap(-1, mmap.PAGESIZE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+        if fd is None:
+            fd = os.memfd_create("minins-pid", os.MFD_CLOEXEC)
+            os.ftruncate(fd, mmap.PAGESIZE)
+        self.fd = fd
+        self._map = mmap.mmap(fd, mmap.PAGESIZE, flags=mmap.MAP_SHARED)
         self._slot = ctypes.c_int32.from_buffer(self._map)
         self.address = ctypes.addressof(self._slot)
 
@@ -85,6 +94,7 @@ class SharedPid:
             del self._slot
             self._map.close()
             self._map = None
+            os.close(self.fd)
 
 
 def watch_pid(pid, lc=_libc):
@@ -132,12 +142,13 @@ class Spawned:
 
 
 def spawn(make_plan, lc=_libc):
-    """Fork the intermediate for the plan that ``make_plan(child_end, runtime_end, tid_addr)``
-    returns; the runtime's side as :class:`Spawned`. The child's end is closed here."""
+    """Fork the intermediate for the plan that ``make_plan(child_end, runtime_end, tid)``
+    returns (``tid`` a :class:`SharedPid`); the runtime's side as :class:`Spawned`. The
+    child's end is closed here."""
     runtime_end, child_end = sync.socketpair()
     tid = SharedPid()
     try:
-        plan = make_plan(child_end, runtime_end, tid.address)
+        plan = make_plan(child_end, runtime_end, tid)
         pid = lc.fork()
     except BaseException:
         child_end.close()
@@ -145,9 +156,86 @@ def spawn(make_plan, lc=_libc):
         tid.close()
         raise
     if pid == 0:
+        if plan.interpreter_fd is not None:
+            _child.reexec(plan)  # never returns
         _child.intermediate(plan)  # never returns
     child_end.close()
     return Spawned(pid, watch_pid(pid, lc), runtime_end, tid)
+
+
+# --- the runtime's executable, out of the container's reach (CVE-2019-5736) -------------------
+
+_INTERPRETER = []  # the sealed copy, made once per runtime process
+
+
+def sealed_interpreter():
+    """A sealed, close-on-exec memfd copy of the running interpreter's executable.
+
+    Every process the runtime sends into a container first re-executes from it
+    (:func:`minins.child.reexec`), so that its ``/proc/PID/exe`` -- which a script starting
+    with ``#!/proc/self/exe`` run by it would inherit -- is this copy, never the host's file:
+    the copy is sealed (F_SEAL_WRITE, memfd_create(2)), and writing to it could only change
+    the copy. runc and crun protect their binary the same way. Made once per runtime process
+    (a copy of the executable, which for a Python linked against libpython is a few KiB).
+    Raises :class:`SyscallError` when the kernel has no memfd (before 3.17)."""
+    if _INTERPRETER:
+        return _INTERPRETER[0]
+    import fcntl
+
+    from .errors import SyscallError
+
+    exe = os.readlink("/proc/self/exe")
+    try:
+        src = os.open(exe, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError(e.errno, "open", exe) from None
+    try:
+        fd = os.memfd_create("minins-runtime", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            size, done = os.fstat(src).st_size, 0
+            while done < size:
+                n = os.sendfile(fd, src, done, size - done)
+                if n == 0:
+                    raise SyscallError(5, "copy", exe, "short read")  # EIO
+                done += n
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                        | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+    except OSError as e:
+        if isinstance(e, SyscallError):
+            raise
+        raise SyscallError(e.errno, "seal a copy of", exe) from None
+    finally:
+        os.close(src)
+    _INTERPRETER.append(fd)
+    return fd
+
+
+def needs_sealed_interpreter(cfg, lc=_libc):
+    """Must the processes entering a container made from ``cfg`` run from the sealed copy?
+
+    Skipped only where writing the runtime's executable is impossible from the container:
+    with a user namespace whose maps contain neither host uid 0 nor the executable's owner,
+    when the file is writable by its owner only (then no process of the container has a uid,
+    nor a capability over the file, that could open it for writing). And with a fake libc
+    (tests of the child's steps), which a re-executed process would not keep."""
+    if lc is not _libc:
+        return False
+    ns = cfg.namespace("NEWUSER")
+    if ns is None or ns.path:
+        return True  # no user namespace, or one we cannot see the maps of
+    try:
+        st = os.stat("/proc/self/exe")
+    except OSError:
+        return True
+    if st.st_mode & 0o022:
+        return True  # group- or world-writable: anyone may
+    from .idmap import container_id_from_mapping
+
+    return any(container_id_from_mapping(uid, cfg.uid_mappings) is not None
+               for uid in (0, st.st_uid))
 
 
 def await_pid(spawned):

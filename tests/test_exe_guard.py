@@ -1,0 +1,190 @@
+"""CVE-2019-5736, the class: no process in a container can write the runtime's executable.
+
+minins runs here under a *copy* of the interpreter in a temp dir (the real one is never
+touched). A script in the container starts with ``#!/proc/self/exe``; when the runtime's own
+process execs it (the init of ``run``, or the process of ``exec``), the kernel runs the
+runtime's executable as its interpreter inside the container. The script keeps a descriptor
+of that executable, lets the runtime exit, and then tries to open it for writing and write,
+again and again until the test says the runtime is gone, and once more after that. Every
+attempt must fail, and the copy's hash must be unchanged. Without the sealed interpreter
+(minins.process.sealed_interpreter) the last attempts succeed. Real kernel, as root."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kernel import Subreaper, needs_root
+
+pytestmark = needs_root
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST_PY = "/usr/bin/python3"
+
+# Run by the runtime's interpreter (the kernel follows #!/proc/self/exe). It keeps an O_PATH
+# descriptor of its own executable and hands it to a loop run by another program, so that
+# nothing executes the runtime's file any more once the runtime exits.
+ATTACK = r'''#!/proc/self/exe
+import os, sys
+fd = os.open("/proc/self/exe", os.O_PATH)
+os.set_inheritable(fd, True)
+loop = ["%(py)s", "-c", %(loop)r, str(fd), os.readlink("/proc/self/exe")]
+if sys.argv[1] == "fork":
+    if os.fork():
+        os._exit(0)
+os.execv(loop[0], loop)
+'''
+
+LOOP = r'''
+import errno, os, sys, time
+fd, exe = int(sys.argv[1]), sys.argv[2]
+seen = []
+def attempt():
+    try:
+        w = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY)
+    except OSError as e:
+        seen.append("open " + errno.errorcode[e.errno]); return
+    try:
+        os.write(w, b"\0")
+        seen.append("WROTE")
+    except OSError as e:
+        seen.append("write " + errno.errorcode[e.errno])
+    finally:
+        os.close(w)
+deadline = time.monotonic() + 60
+while not os.path.exists("/mnt/done") and time.monotonic() < deadline:
+    attempt()
+    time.sleep(0.02)
+attempt()  # the runtime is gone now: nothing else runs its executable
+with open("/mnt/result.tmp", "w") as f:
+    f.write("%s\n%s" % (exe, "\n".join(seen)))
+os.rename("/mnt/result.tmp", "/mnt/result")
+'''
+
+
+def _sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    if not os.path.exists(HOST_PY):
+        pytest.skip("needs %s for the attack's loop" % HOST_PY)
+    pydir = tmp_path / "py"
+    pydir.mkdir()
+    copy = str(pydir / os.path.basename(os.path.realpath(sys.executable)))
+    shutil.copy2(os.path.realpath(sys.executable), copy)
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "x.py").write_text(ATTACK % {"py": HOST_PY, "loop": LOOP})
+    (share / "x.py").chmod(0o755)
+    from minins import config
+
+    cfg = config.default_config()
+    mc = cfg.mount_config.replace(mounts=cfg.mount_config.mounts + (config.Mount(
+        type="bind", source=str(share), destination="/mnt", writable=True),))
+    cfg = cfg.replace(mount_config=mc)
+    cfg_path = tmp_path / "config.json"
+    cfg_path.write_text(config.dumps(cfg))
+    env = dict(os.environ, PYTHONHOME=sys.prefix + ":" + sys.exec_prefix)
+    with Subreaper() as reaper:
+        yield {"copy": copy, "share": share, "cfg": str(cfg_path), "env": env,
+               "root": str(tmp_path / "state")}
+        reaper.reap(60)
+
+
+def _minins(s, *args, timeout=120):
+    import tempfile
+
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.run([s["copy"], "-m", "minins", "--root", s["root"]] + list(args),
+                              cwd=REPO, env=s["env"], stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=out, timeout=timeout)
+        out.seek(0)
+        return proc.returncode, out.read().decode()
+
+
+def _outcome(s, before):
+    (s["share"] / "done").write_text("")  # the runtime has exited
+    result = s["share"] / "result"
+    deadline = time.monotonic() + 90
+    while not result.exists():
+        assert time.monotonic() < deadline, "the attack never reported"
+        time.sleep(0.05)
+    exe, *seen = result.read_text().split("\n")
+    assert seen, "no write was attempted"
+    assert "WROTE" not in seen, seen
+    assert _sha(s["copy"]) == before
+    return exe, seen
+
+
+def test_the_init_of_run_cannot_write_the_runtime(setup):
+    s = setup
+    before = _sha(s["copy"])
+    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "atk", "--",
+                        "/mnt/x.py", "become")
+    assert code == 0, out
+    exe, seen = _outcome(s, before)
+    assert exe.startswith("/memfd:"), exe  # it ran the sealed copy, not the file
+    assert _minins(s, "delete", "--force", "atk")[0] == 0
+
+
+def test_a_process_of_exec_cannot_write_the_runtime(setup):
+    s = setup
+    before = _sha(s["copy"])
+    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "box", "--",
+                        "sleep", "1000")
+    assert code == 0, out
+    code, out = _minins(s, "exec", "box", "--", "/mnt/x.py", "fork")
+    assert code == 0, out
+    exe, seen = _outcome(s, before)
+    assert exe.startswith("/memfd:"), exe
+    assert _minins(s, "delete", "--force", "box")[0] == 0
+
+
+def test_the_guard_is_skipped_only_where_the_write_is_impossible():
+    from minins import config, process
+    from minins.config import Namespace
+
+    default = config.default_config()
+    assert process.needs_sealed_interpreter(default)
+    st = os.stat("/proc/self/exe")
+    maps = (config.IDMap(container_id=0, host_id=st.st_uid + 100000, size=65536),)
+    userns = default.replace(namespaces=default.namespaces + (Namespace(type="NEWUSER"),),
+                             uid_mappings=maps, gid_mappings=maps)
+    # host root and the executable's owner unmapped: no uid inside can write it
+    assert process.needs_sealed_interpreter(userns) == bool(st.st_mode & 0o022)
+    mapped = userns.replace(uid_mappings=(config.IDMap(container_id=0, host_id=st.st_uid,
+                                                       size=1),))
+    assert process.needs_sealed_interpreter(mapped)
+    joined = default.replace(namespaces=default.namespaces + (
+        Namespace(type="NEWUSER", path="/proc/1/ns/user"),))
+    assert process.needs_sealed_interpreter(joined)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_without_a_user_namespace_host_root_could_write_the_file(tmp_path):
+    """The claim behind the skip, checked: a process with a uid that is not the file's owner
+    nor root, and no capability, cannot open an 0755 root-owned file for writing."""
+    f = tmp_path / "exe"
+    f.write_bytes(b"\x7fELF")
+    f.chmod(0o755)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            try:
+                os.open(str(f), os.O_WRONLY)
+                os._exit(1)
+            except PermissionError:
+                os._exit(0)
+        finally:
+            os._exit(2)
+    assert os.waitpid(pid, 0)[1] == 0
