@@ -333,7 +333,9 @@ def test_failures_are_one_line_and_leave_nothing(rootfs, state_root, case, tmp_p
     elif case == "unknown user":
         cfg, words = bb_cfg(rootfs, user="mallory"), "user: no user 'mallory'"
     elif case == "bad working dir":
-        cfg, words = bb_cfg(rootfs, working_dir="/nowhere"), "chdir /nowhere: ENOENT"
+        # a missing one is made (see test_a_missing_working_dir_is_made); this one cannot be
+        cfg, words = bb_cfg(rootfs, working_dir="/etc/passwd/x"), \
+            "mkdir /etc/passwd/x: ENOTDIR"
     else:
         cfg = bb_cfg(rootfs, mount_config=mc.replace(readonly_fs=False, device_nodes=(
             Device(type=99, path="/dev/a/b/c", major_number=1, minor_number=3,
