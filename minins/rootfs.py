@@ -227,12 +227,13 @@ class _Root:
             return self.fd, norm
         return self.held[best], norm[len(best):] or "."
 
-    def open(self, dest, create=None, final_file=False):
+    def open(self, dest, create=None, final_file=False, owner=None):
         """An O_PATH descriptor of ``dest``, resolved once inside the rootfs (from the
-        deepest of our mounts above it); with ``create``, missing components are made."""
+        deepest of our mounts above it); with ``create``, missing components are made
+        (and given to ``owner``, a ``(uid, gid)``, when one is named)."""
         base, rel = self._base(dest)
         if create:
-            return fspath.mkdir_all_in_root(base, rel, final_file=final_file)
+            return fspath.mkdir_all_in_root(base, rel, final_file=final_file, owner=owner)
         return fspath.open_in_root(base, rel)
 
     def hold(self, dest, fd):
@@ -439,8 +440,14 @@ def setup(ctx):
             # Copies of the bind sources, taken while this namespace's mounts are still
             # peers of the host's: a "slave" volume keeps the host's as its master.
             trees = _clone_sources(m, mc, sources)
-        lc.mount(None, "/", None, MS_REC | (MS_SLAVE if mc.no_pivot_root else MS_PRIVATE))
+        # Without the new API a "slave" volume is bound after this, from our copy of the
+        # source's mount: that copy must stay a slave of the host's (the rootfs is then made
+        # private on its own).
+        slave = mc.no_pivot_root or (not m.new_api and any(x.slave for x in mc.mounts))
+        lc.mount(None, "/", None, MS_REC | (MS_SLAVE if slave else MS_PRIVATE))
         root = _open_rootfs(rootfs, cfg, m)
+        if slave and not mc.no_pivot_root:
+            m.change(root.fd, "/", propagation=MS_PRIVATE, recursive=True)
         _system_mounts(ctx, root, m)
         _user_mounts(ctx, root, mc, sources, trees, m)
         _devices(ctx, root, sources, m)
@@ -817,33 +824,9 @@ def ensure_workdir(root, cfg):
         if fd is not None:
             os.close(fd)
             return
-        uid, gid = _user_ids(root, cfg)
-        _make_dirs(root, os.path.normpath("/" + path), uid, gid)
+        os.close(root.open(path, create="dir", owner=_user_ids(root, cfg)))
     except OSError as e:
         raise SyscallError(e.errno, "mkdir", path, "cannot make the working_dir") from None
-
-
-def _make_dirs(root, path, uid, gid):
-    parts = [c for c in path.split("/") if c]
-    done = 0
-    fd = os.dup(root.fd)
-    try:
-        while done < len(parts):
-            # the longest part that exists, resolved inside the root
-            nfd = _open_or_none(root, "/" + "/".join(parts[:done + 1]))
-            if nfd is None:
-                break
-            os.close(fd)
-            fd, done = nfd, done + 1
-        for name in parts[done:]:
-            os.mkdir(name, 0o755, dir_fd=fd)
-            nfd = os.open(name, fspath.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC,
-                          dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-            os.chown(fspath.fd_path(fd), uid, gid)
-    finally:
-        os.close(fd)
 
 
 def _user_ids(root, cfg):
