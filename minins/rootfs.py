@@ -406,18 +406,21 @@ class _Mounter:
 def _reopen(target, dest, inode=None):
     """Fallback only: the root of the mount just made on ``target``, opened by the path the
     kernel reports for ``target``, and refused unless it is provably that mount."""
+    moved = SyscallError(errno.EXDEV, "mount", dest, "the mount point was moved while the "
+                         "container was set up")
     path = fspath.real_path(target)
     try:
         new = os.open(path, fspath.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise moved from None  # the name the kernel gave is gone already
         raise SyscallError(e.errno, "open", dest) from None
     st = os.fstat(new)
     ok = _mount_id(new) != _mount_id(target) and fspath.real_path(new) == path and \
         (inode is None or (st.st_dev, st.st_ino) == inode)
     if not ok:
         os.close(new)
-        raise SyscallError(errno.EXDEV, "mount", dest, "the mount point was moved while "
-                           "the container was set up")
+        raise moved
     return new
 
 

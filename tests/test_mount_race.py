@@ -251,3 +251,21 @@ def test_without_the_race_every_mount_is_where_it_was_asked(world, tmp_path):
     points = {r["point"] for r in rows}
     assert {"/vol", "/tro", "/decoy", "/proc", "/proc/keys", "/proc/sys"} <= points
     assert os.listdir(src) == []
+
+
+def test_the_mount2_fallback_refuses_rather_than_escapes(world, tmp_path):
+    """Without the new mount API the new mount is opened again by path, and used only when
+    it is provably the one just made: a swap then fails the start, never escapes."""
+    from minins import rootfs
+
+    root, src = world
+    saved = rootfs._new_api[0]
+    rootfs._new_api[0] = False  # the init is forked from here: it takes the fallback
+    try:
+        escapes, wrong, failed, swapped = race(root, src, STARTS // 3,
+                                               str(tmp_path / "state"))
+    finally:
+        rootfs._new_api[0] = saved
+    assert escapes == [] and wrong == [], (summary(escapes), summary(wrong))
+    assert [f for f in failed if "moved while the container was set up" not in f] == []
+    assert swapped > 0
