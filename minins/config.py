@@ -395,14 +395,53 @@ def rootless(cfg, uid, gid):
     )
 
 
+# Where Unix sockets usually live on a host, each with the mode of its tmpfs: a read-only
+# bind does not stop connect(2), so the default container gets an empty tmpfs over every one
+# of them (the host's daemons: docker, containerd, systemd, dbus under /run; X11 under /tmp;
+# LXD, incus, kubelet under /var/lib; postfix under /var/spool; snaps under /var/snap; agents
+# and editors' servers in home directories). /dev (with /dev/shm and /dev/log) is the
+# container's own anyway.
+SOCKET_PLACES = (
+    ("/tmp", "mode=1777"), ("/run", "mode=755"), ("/var/run", "mode=755"),
+    ("/var/tmp", "mode=1777"), ("/var/lib", "mode=755"), ("/var/spool", "mode=755"),
+    ("/var/snap", "mode=755"), ("/home", "mode=755"), ("/root", "mode=700"),
+)
+
+
+def socket_covers(places=SOCKET_PLACES, isdir=None, realpath=None):
+    """The tmpfs mounts that hide the host's socket places (the default's ``mounts``):
+    /tmp and /run always, the others where this host has them (a missing mount point in
+    the read-only host / could not be made), once each (/var/run is mostly a link to
+    /run)."""
+    import os
+
+    isdir = isdir or os.path.isdir
+    realpath = realpath or os.path.realpath
+    out, seen = [], []
+    for path, data in places:
+        if path not in ("/tmp", "/run"):
+            if not isdir(path):
+                continue
+            real = realpath(path)
+            if any(real == s or real.startswith(s.rstrip("/") + "/") for s in seen):
+                continue
+        seen.append(realpath(path))
+        out.append(Mount(type="tmpfs", destination=path, writable=True, data=data))
+    return tuple(out)
+
+
 def default_config():
     """What ``minins run`` uses without ``--config``: needs no image.
 
     New mount, uts, ipc, pid and net namespaces; the host's ``/`` bound read-only as the
-    rootfs; fresh ``/proc``, a minimal ``/dev``, tmpfs on ``/tmp`` and ``/run``; ``lo`` up; hostname
-    ``minins``; restrict_sys; the default capability set of today's runtimes;
-    no_new_privileges; a cgroup of its own (named after the container, below the caller's
-    cgroup) with the default device rules, so that pause, stats and kill --all work.
+    rootfs; fresh ``/proc``, a minimal ``/dev``; an empty tmpfs over each place where the
+    host's Unix sockets usually are (:data:`SOCKET_PLACES`: ``/tmp``, ``/run``,
+    ``/var/tmp``, ``/var/lib``, ``/var/spool``, ``/var/snap``, ``/home``, ``/root``, those
+    this host has); ``lo`` up; hostname ``minins``; restrict_sys; the default capability
+    set of today's runtimes; no_new_privileges; a cgroup of its own (named after the
+    container, below the caller's cgroup) with the default device rules, so that pause,
+    stats and kill --all work. What it does not isolate: README, "What the default
+    isolates".
     """
     return Config(
         root_fs="/",
@@ -418,10 +457,9 @@ def default_config():
         cgroups=Cgroup(),
         mount_config=MountConfig(
             readonly_fs=True,
-            # /run of its own: the host's sockets (docker, containerd, systemd) must not be
-            # reachable through the read-only host /
-            mounts=(Mount(type="tmpfs", destination="/tmp", writable=True, data="mode=1777"),
-                    Mount(type="tmpfs", destination="/run", writable=True, data="mode=755")),
+            # the host's sockets (docker, containerd, systemd, ...) must not be reachable
+            # through the read-only host /
+            mounts=socket_covers(),
             device_nodes=DEFAULT_DEVICE_NODES,
         ),
     )

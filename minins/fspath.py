@@ -42,10 +42,11 @@ def open_in_root(rootfd, path, flags=O_PATH, lc=_libc):
     return _walk(rootfd, path, flags)
 
 
-def _walk(rootfd, path, flags, create=None, mode=0o755):
+def _walk(rootfd, path, flags, create=None, mode=0o755, owner=None):
     """The by-hand resolution: an fd opened with ``flags`` on the final component. With
     ``create`` ("dir" or "file"), missing components are made on the way (directories, and
-    the last one as ``create`` says), symlink targets included -- always inside the root."""
+    the last one as ``create`` says), symlink targets included -- always inside the root --
+    and given to ``owner`` (``(uid, gid)``) when one is named."""
     todo = _components(path)
     stack = [os.dup(rootfd)]  # descriptors of the directories from the root down
     links = 0
@@ -64,6 +65,8 @@ def _walk(rootfd, path, flags, create=None, mode=0o755):
                     raise
                 _make(name, stack[-1], mode, last and create == "file", path)
                 fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+                if owner is not None and not stat.S_ISLNK(os.fstat(fd).st_mode):
+                    os.chown(fd_path(fd), owner[0], owner[1])
             if stat.S_ISLNK(os.fstat(fd).st_mode):
                 links += 1
                 if links > _MAX_LINKS:
@@ -102,11 +105,12 @@ def fd_path(fd):
     return "/proc/self/fd/%d" % fd
 
 
-def mkdir_all_in_root(rootfd, path, mode=0o755, final_file=False):
+def mkdir_all_in_root(rootfd, path, mode=0o755, final_file=False, owner=None):
     """Create ``path`` inside the root -- directories, and an empty file at the end when
-    ``final_file`` -- following existing symlinks only inside the root. Returns an O_PATH fd
-    of the final component."""
-    return _walk(rootfd, path, O_PATH, "file" if final_file else "dir", mode)
+    ``final_file`` -- following existing symlinks only inside the root; what is made is
+    given to ``owner`` (``(uid, gid)``) when one is named. Returns an O_PATH fd of the final
+    component."""
+    return _walk(rootfd, path, O_PATH, "file" if final_file else "dir", mode, owner)
 
 
 def _make(name, parent, mode, as_file, path):

@@ -8,13 +8,14 @@ place (``tests/fakes.py``; ``tests/test_libc.py`` keeps the two in step).
 
 libc is opened with ``ctypes.CDLL(None, use_errno=True)`` and every prototype is declared.
 Calls that glibc or musl do not both wrap (pivot_root, capget/capset, setns's friends
-pidfd_open and close_range, bpf, openat2, prlimit64, clone) go through ``syscall(2)`` with the
+pidfd_open and close_range, bpf, openat2, prlimit64, clone, the new mount API) go through ``syscall(2)`` with the
 number for the running architecture from :mod:`minins.arch`; no glibc-only symbol is used, so
 minins runs on musl too.
 
 Man pages: unshare(2), setns(2), mount(2), umount(2), pivot_root(2), chroot(2), prctl(2),
 capget(2), prlimit(2), clone(2), pidfd_open(2), pidfd_send_signal(2), close_range(2),
-eventfd(2), inotify(7), bpf(2), openat2(2), ioctl(2), sethostname(2).
+eventfd(2), inotify(7), bpf(2), openat2(2), ioctl(2), sethostname(2), open_tree(2),
+move_mount(2), fsopen(2), fsconfig(2), fsmount(2), mount_setattr(2).
 """
 import ctypes as _ct
 import os as _os
@@ -310,6 +311,86 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
     if fd == -1:
         raise _fail("openat2", _s(path))
     return fd
+
+
+# The new mount API (Linux 5.2; mount_setattr 5.12): mounts made and changed through
+# descriptors, never through a path looked up again (open_tree(2), move_mount(2), fsopen(2),
+# fsconfig(2), fsmount(2), mount_setattr(2); include/uapi/linux/mount.h).
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = _os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_STRICTATIME = 0x20
+
+
+class _MountAttr(_ct.Structure):
+    _fields_ = [("attr_set", c_uint64), ("attr_clr", c_uint64), ("propagation", c_uint64),
+                ("userns_fd", c_uint64)]
+
+
+_open_tree = _sys("open_tree", c_int, c_char_p, c_uint)
+_move_mount = _sys("move_mount", c_int, c_char_p, c_int, c_char_p, c_uint)
+_fsopen = _sys("fsopen", c_char_p, c_uint)
+_fsconfig = _sys("fsconfig", c_int, c_uint, c_char_p, c_char_p, c_int)
+_fsmount = _sys("fsmount", c_int, c_uint, c_uint)
+_mount_setattr = _sys("mount_setattr", c_int, c_char_p, c_uint, c_void_p, _ct.c_size_t)
+
+
+def open_tree(dirfd, path, flags, name=None):
+    """A descriptor of the mount at ``dirfd``/``path``; with OPEN_TREE_CLONE a detached copy
+    of it (and of its submounts with AT_RECURSIVE). ``name`` only names it in an error."""
+    fd = _open_tree(dirfd, _b(path), flags)
+    if fd == -1:
+        raise _fail("open_tree", name or _s(path))
+    return fd
+
+
+def move_mount(from_fd, from_path, to_fd, to_path, flags, name=None):
+    """Attach (or move) the mount ``from_fd``/``from_path`` onto ``to_fd``/``to_path``."""
+    if _move_mount(from_fd, _b(from_path), to_fd, _b(to_path), flags) == -1:
+        raise _fail("move_mount", name or _s(to_path))
+
+
+def fsopen(fstype, flags=FSOPEN_CLOEXEC):
+    """A filesystem context for a new superblock of ``fstype``."""
+    fd = _fsopen(_b(fstype), flags)
+    if fd == -1:
+        raise _fail("fsopen", fstype)
+    return fd
+
+
+def fsconfig(fd, cmd, key=None, value=None, aux=0, name=None):
+    """One parameter (or command) of the filesystem context ``fd``."""
+    if _fsconfig(fd, cmd, _b(key), _b(value), aux) == -1:
+        raise _fail("fsconfig", name, detail=key if value is None else "%s=%s" % (key, value))
+
+
+def fsmount(fd, flags, attr_flags, name=None):
+    """A detached mount of the superblock made by the context ``fd``, with MOUNT_ATTR_*."""
+    mfd = _fsmount(fd, flags, attr_flags)
+    if mfd == -1:
+        raise _fail("fsmount", name)
+    return mfd
+
+
+def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, name=None):
+    """Change the per-mount attributes (MOUNT_ATTR_*) and the propagation (MS_PRIVATE,
+    MS_SLAVE, ...) of the mount at ``dirfd``/``path``; of its submounts too with
+    AT_RECURSIVE."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+    if _mount_setattr(dirfd, _b(path), flags, _ct.byref(attr), _ct.sizeof(attr)) == -1:
+        raise _fail("mount_setattr", name or _s(path))
 
 
 _fstatfs = _fn("fstatfs", c_int, c_int, c_void_p)

@@ -30,6 +30,8 @@ import os
 import stat
 
 from . import fspath
+from . import libc as _libc
+from . import users as _users
 from .config import MountConfig
 from .errors import ConfigError, SyscallError
 
@@ -150,21 +152,276 @@ def device_plan(cfg):
 
 
 # --- applying the plan -----------------------------------------------------------------------
+#
+# One handle per destination (the class of runc's CVE-2021-30465). A destination is resolved
+# once, inside the rootfs, to an O_PATH descriptor; everything done to it afterwards goes
+# through that descriptor or through the descriptor of the mount made on it:
+#
+# * with the new mount API (Linux 5.12 for mount_setattr(2)), a mount is built detached --
+#   open_tree(2) for a bind, fsopen(2)/fsmount(2) for a filesystem -- with its read-only
+#   flag and its propagation set *before* move_mount(2) attaches it onto the descriptor; the
+#   descriptor of the detached mount then names the attached one, for what comes later
+#   (the masks under /proc, the nodes in /dev, a mount nested below another);
+# * without it, mount(2) targets /proc/self/fd/N of the descriptor; the new mount is then
+#   opened once by the path the kernel reports for that descriptor, and used only if it is
+#   provably the mount just made (another mount id than the mount point's, the same path,
+#   the source's inode for a bind); anything else fails the start (runc's reopenAfterMount).
+#
+# A destination below one of our own mounts is resolved from the descriptor of that mount,
+# never from the rootfs again: no name above it is looked up twice. (A symlink met there is
+# resolved inside that mount.)
+
+_new_api = [None]  # None until probed: the kernel has open_tree/move_mount/mount_setattr
+
+
+def _open_or_none(root, path):
+    """``root.open(path)``, or ``None`` when it does not exist."""
+    try:
+        return root.open(path)
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise
+        return None
+
+
+def _has_new_api(lc):
+    if _new_api[0] is None:
+        try:
+            lc.mount_setattr(-1, "", _libc.AT_EMPTY_PATH)  # a no-op, or EBADF
+            _new_api[0] = True
+        except OSError as e:
+            # ENOSYS before Linux 5.12; EPERM from seccomp profiles that predate the calls
+            _new_api[0] = e.errno not in (errno.ENOSYS, errno.EPERM)
+    return _new_api[0]
+
+
+def _normalize(dest):
+    """``/a/b`` for ``dest``, or ``None`` when it climbs with ``..`` (then no prefix of it
+    can be trusted to name one of our mounts)."""
+    parts = [c for c in dest.split("/") if c and c != "."]
+    if ".." in parts:
+        return None
+    return "/" + "/".join(parts)
+
 
 class _Root:
-    """The rootfs while it is being set up: its path and an O_PATH fd of it."""
+    """The rootfs while it is being set up: a descriptor of its root, its path (for messages
+    and the fallback only), and the descriptor of the root of every mount made on it so
+    far, by destination."""
 
-    def __init__(self, path):
+    def __init__(self, fd, path):
+        self.fd = fd
         self.path = path
-        self.fd = os.open(path, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.held = {}
 
-    def open(self, dest, create=None, final_file=False):
+    def _base(self, dest):
+        norm = _normalize(dest)
+        if norm is None:
+            return self.fd, dest
+        best = None
+        for point in self.held:
+            if (norm == point or norm.startswith(point + "/")) and \
+                    (best is None or len(point) > len(best)):
+                best = point
+        if best is None:
+            return self.fd, norm
+        return self.held[best], norm[len(best):] or "."
+
+    def open(self, dest, create=None, final_file=False, owner=None):
+        """An O_PATH descriptor of ``dest``, resolved once inside the rootfs (from the
+        deepest of our mounts above it); with ``create``, missing components are made
+        (and given to ``owner``, a ``(uid, gid)``, when one is named)."""
+        base, rel = self._base(dest)
         if create:
-            return fspath.mkdir_all_in_root(self.fd, dest, final_file=final_file)
-        return fspath.open_in_root(self.fd, dest)
+            return fspath.mkdir_all_in_root(base, rel, final_file=final_file, owner=owner)
+        return fspath.open_in_root(base, rel)
+
+    def hold(self, dest, fd):
+        """Keep ``fd`` (the root of the mount made at ``dest``) for what goes below it."""
+        norm = _normalize(dest)
+        if norm is None:
+            os.close(fd)
+            return
+        old = self.held.pop(norm, None)
+        if old is not None:
+            os.close(old)
+        self.held[norm] = fd
 
     def close(self):
+        for fd in self.held.values():
+            os.close(fd)
+        self.held.clear()
         os.close(self.fd)
+
+
+_ATTRS = ((MS_RDONLY, _libc.MOUNT_ATTR_RDONLY), (MS_NOSUID, _libc.MOUNT_ATTR_NOSUID),
+          (MS_NODEV, _libc.MOUNT_ATTR_NODEV), (MS_NOEXEC, _libc.MOUNT_ATTR_NOEXEC),
+          (MS_STRICTATIME, _libc.MOUNT_ATTR_STRICTATIME))
+
+
+def mount_attrs(flags):
+    """The MOUNT_ATTR_* bits for the per-mount MS_* ``flags`` (pure)."""
+    out = 0
+    for ms, attr in _ATTRS:
+        if flags & ms:
+            out |= attr
+    return out
+
+
+def fs_options(data):
+    """``[(key, value or None)]`` of a mount(2) data string, for fsconfig(2) (pure): commas
+    split options except inside double quotes, which are dropped (``context="a,b"``)."""
+    out, cur, quoted = [], [], False
+    for ch in (data or "") + ",":
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            opt = "".join(cur)
+            cur = []
+            if opt:
+                key, eq, value = opt.partition("=")
+                out.append((key, value if eq else None))
+        else:
+            cur.append(ch)
+    return out
+
+
+_T_EMPTY = _libc.MOVE_MOUNT_F_EMPTY_PATH | _libc.MOVE_MOUNT_T_EMPTY_PATH
+
+
+class _Mounter:
+    """Mounts made onto descriptors (see above): each call takes the target's O_PATH
+    descriptor and returns one of the root of the new mount (the caller closes both)."""
+
+    def __init__(self, lc):
+        self.lc = lc
+        self.new_api = _has_new_api(lc)
+
+    def clone(self, src, dest, recursive=True, readonly=False, propagation=MS_PRIVATE):
+        """New API only: a detached copy of the mount tree at ``src``, made read-only and
+        given its propagation while nobody can see it."""
+        lc = self.lc
+        flags = _libc.OPEN_TREE_CLONE | _libc.OPEN_TREE_CLOEXEC | _libc.AT_EMPTY_PATH
+        rec = _libc.AT_RECURSIVE if recursive else 0
+        tree = lc.open_tree(src, "", flags | rec, name=dest)
+        try:
+            self.change(tree, dest, readonly, propagation, recursive)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
+
+    def attach(self, tree, target, dest):
+        """Put the detached ``tree`` onto ``target`` (new API)."""
+        self.lc.move_mount(tree, "", target, "", _T_EMPTY, name=dest)
+
+    def bind(self, src, target, dest, recursive=True, readonly=False, propagation=MS_PRIVATE):
+        """A bind of ``src`` onto ``target``, read-only (with its submounts) when asked."""
+        if self.new_api:
+            tree = self.clone(src, dest, recursive, readonly, propagation)
+            try:
+                self.attach(tree, target, dest)
+            except BaseException:
+                os.close(tree)
+                raise
+            return tree
+        self._mount(fspath.fd_path(src), target, None, MS_BIND | (MS_REC if recursive else 0),
+                    None, dest)
+        st = os.fstat(src)
+        new = _reopen(target, dest, (st.st_dev, st.st_ino))
+        try:
+            self.change(new, dest, readonly, propagation, recursive)
+        except BaseException:
+            os.close(new)
+            raise
+        return new
+
+    def filesystem(self, fstype, source, flags, data, target, dest, readonly=False):
+        """A new ``fstype`` mount onto ``target``; ``readonly`` makes the mount (not the
+        superblock, which sysfs may share with the host's) read-only."""
+        lc = self.lc
+        if not self.new_api:
+            self._mount(source, target, fstype, flags, data, dest)
+            new = _reopen(target, dest)
+            try:
+                if readonly and not flags & MS_RDONLY:
+                    self.change(new, dest, readonly=True)
+            except BaseException:
+                os.close(new)
+                raise
+            return new
+        ctx = lc.fsopen(fstype)
+        try:
+            lc.fsconfig(ctx, _libc.FSCONFIG_SET_STRING, "source", source, name=dest)
+            for key, value in fs_options(data):
+                if value is None:
+                    lc.fsconfig(ctx, _libc.FSCONFIG_SET_FLAG, key, name=dest)
+                else:
+                    lc.fsconfig(ctx, _libc.FSCONFIG_SET_STRING, key, value, name=dest)
+            lc.fsconfig(ctx, _libc.FSCONFIG_CMD_CREATE, name=dest)
+            attrs = mount_attrs(flags | (MS_RDONLY if readonly else 0))
+            mnt = lc.fsmount(ctx, _libc.FSMOUNT_CLOEXEC, attrs, name=dest)
+        except SyscallError as e:
+            raise SyscallError(e.errno, "mount", dest, e.detail) from None
+        finally:
+            os.close(ctx)
+        try:
+            self.attach(mnt, target, dest)
+        except BaseException:
+            os.close(mnt)
+            raise
+        return mnt
+
+    def change(self, mnt, dest, readonly=False, propagation=0, recursive=False):
+        """Make the mount whose root is ``mnt`` read-only and/or give it ``propagation``."""
+        if not (readonly or propagation):
+            return
+        lc = self.lc
+        try:
+            if self.new_api:
+                lc.mount_setattr(mnt, "", _libc.AT_EMPTY_PATH | (_libc.AT_RECURSIVE
+                                                                 if recursive else 0),
+                                 _libc.MOUNT_ATTR_RDONLY if readonly else 0, 0, propagation,
+                                 name=dest)
+                return
+            if readonly:
+                lc.mount(None, fspath.fd_path(mnt), None,
+                         MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(mnt))
+                if recursive:
+                    _make_readonly(fspath.real_path(mnt), lc, skip=())
+            if propagation:
+                lc.mount(None, fspath.fd_path(mnt), None,
+                         propagation | (MS_REC if recursive else 0))
+        except SyscallError as e:
+            raise SyscallError(e.errno, "remount read-only" if readonly else "mount", dest,
+                               e.detail) from None
+
+    def _mount(self, source, target, fstype, flags, data, dest):
+        try:
+            self.lc.mount(source, fspath.fd_path(target), fstype, flags, data)
+        except SyscallError as e:
+            raise SyscallError(e.errno, "mount", dest) from None
+
+
+def _reopen(target, dest, inode=None):
+    """Fallback only: the root of the mount just made on ``target``, opened by the path the
+    kernel reports for ``target``, and refused unless it is provably that mount."""
+    moved = SyscallError(errno.EXDEV, "mount", dest, "the mount point was moved while the "
+                         "container was set up")
+    path = fspath.real_path(target)
+    try:
+        new = os.open(path, fspath.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise moved from None  # the name the kernel gave is gone already
+        raise SyscallError(e.errno, "open", dest) from None
+    st = os.fstat(new)
+    ok = _mount_id(new) != _mount_id(target) and fspath.real_path(new) == path and \
+        (inode is None or (st.st_dev, st.st_ino) == inode)
+    if not ok:
+        os.close(new)
+        raise moved
+    return new
 
 
 def setup(ctx):
@@ -178,49 +435,105 @@ def setup(ctx):
     # in the caller's mount namespace -- before staging could cover one of them and out of
     # reach of a symlink swapped in later.
     sources = open_sources(cfg, ctx.in_userns, ctx.console_path, ctx.sources)
+    trees = {}
+    root = None
     try:
-        lc.mount(None, "/", None, MS_REC | (MS_SLAVE if mc.no_pivot_root else MS_PRIVATE))
-        host_root = os.path.samefile(rootfs, "/")
-        rootfs = _bind_rootfs(rootfs, lc)
-        root = _Root(rootfs)
-        try:
-            if mc.readonly_fs:
-                # Read-only from the start, so nothing is ever written into the rootfs after
-                # this. An image gets its mount points made first, as every runtime does; the
-                # host's own / gets none (they would be made on the host): a missing one is an
-                # EROFS error there.
-                for point, as_file in ([] if host_root else mount_points(ctx.config)):
-                    os.close(root.open(point, create="dir", final_file=as_file))
-                _make_readonly(rootfs, lc)
-            _system_mounts(ctx, root)
-            _user_mounts(ctx, root, mc, sources)
-            _devices(ctx, root, mc, sources)
-            _dev_links(ctx, root, sources)
-        finally:
-            root.close()
+        m = _Mounter(lc)
+        if m.new_api:
+            # Copies of the bind sources, taken while this namespace's mounts are still
+            # peers of the host's: a "slave" volume keeps the host's as its master.
+            trees = _clone_sources(m, mc, sources)
+        # Without the new API a "slave" volume is bound after this, from our copy of the
+        # source's mount: that copy must stay a slave of the host's (the rootfs is then made
+        # private on its own).
+        slave = mc.no_pivot_root or (not m.new_api and any(x.slave for x in mc.mounts))
+        lc.mount(None, "/", None, MS_REC | (MS_SLAVE if slave else MS_PRIVATE))
+        root = _open_rootfs(rootfs, cfg, m)
+        if slave and not mc.no_pivot_root:
+            m.change(root.fd, "/", propagation=MS_PRIVATE, recursive=True)
+        _system_mounts(ctx, root, m)
+        _user_mounts(ctx, root, mc, sources, trees, m)
+        _devices(ctx, root, sources, m)
+        _dev_links(ctx, root, sources, m)
+        ensure_workdir(root, cfg)
+        if cfg.restrict_sys:
+            restrict(root, m)
+        _reopen_dev_null(root)
+        _enter(root, mc, lc)
     finally:
+        close_sources(trees)
         close_sources(sources)
-    _enter(rootfs, mc, lc)
-    _reopen_dev_null()
-    if cfg.restrict_sys:
-        restrict(lc)
+        if root is not None:
+            root.close()
     os.umask(0o022)
 
 
-def _bind_rootfs(rootfs, lc):
+def _clone_sources(m, mc, sources):
+    trees = {}
     try:
-        if not stat.S_ISDIR(os.stat(rootfs).st_mode):
-            raise SyscallError(errno.ENOTDIR, "open rootfs", rootfs)
+        for i, mnt in enumerate(mc.mounts):
+            if mnt.type == "bind" and i in sources:
+                trees[i] = m.clone(sources[i], mnt.destination, readonly=not mnt.writable,
+                                   propagation=MS_SLAVE if mnt.slave else MS_PRIVATE)
+    except BaseException:
+        close_sources(trees)
+        raise
+    return trees
+
+
+def _open_rootfs(rootfs, cfg, m):
+    """The rootfs as a mount of its own (what pivot_root needs), read-only at once with
+    ``readonly_fs``; a :class:`_Root` of it."""
+    mc = cfg.mount_config or MountConfig()
+    try:
+        fd = os.open(rootfs, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        if isinstance(e, SyscallError):
-            raise
         raise SyscallError(e.errno, "open rootfs", rootfs) from None
-    if not os.path.samefile(rootfs, "/"):
-        lc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
-        return rootfs
-    # The rootfs is our root: stage it in a private tmpfs (pivot_root needs a new root that
-    # is not the current one). The staging tmpfs's own copy inside the tree is dropped so the
-    # container sees the host's directory there, not the staging area.
+    try:
+        st, top = os.fstat(fd), os.stat("/")
+        host_root = (st.st_dev, st.st_ino) == (top.st_dev, top.st_ino)
+        if m.new_api:
+            tree = m.clone(fd, "/", propagation=0)
+            try:
+                path = _stage(m.lc) if host_root else rootfs
+                if host_root:
+                    m.lc.move_mount(tree, "", -100, path, _libc.MOVE_MOUNT_F_EMPTY_PATH,
+                                    name=path)  # AT_FDCWD
+                else:
+                    m.attach(tree, fd, rootfs)
+            except BaseException:
+                os.close(tree)
+                raise
+            root = _Root(tree, path)
+        else:
+            path = _bind_rootfs(rootfs, host_root, m.lc)
+            root = _Root(os.open(path, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), path)
+    finally:
+        os.close(fd)
+    try:
+        if mc.readonly_fs:
+            # Read-only from the start, so nothing is ever written into the rootfs after
+            # this. An image gets its mount points (and working directory) made first, as
+            # every runtime does; the host's own / gets none (they would be made on the
+            # host): a missing one is an EROFS error there.
+            if not host_root:
+                for point, as_file in mount_points(cfg):
+                    os.close(root.open(point, create="dir", final_file=as_file))
+                if not _below_a_mount(cfg, cfg.working_dir or "/"):
+                    ensure_workdir(root, cfg)
+            if m.new_api:
+                m.change(root.fd, "/", readonly=True, recursive=True)
+            else:
+                _make_readonly(root.path, m.lc)
+    except BaseException:
+        root.close()
+        raise
+    return root
+
+
+def _stage(lc):
+    """A private tmpfs to hold a copy of the host's / (pivot_root cannot pivot onto the
+    root it is leaving); the path to put it at."""
     for base in ("/tmp", "/run", "/mnt", "/dev"):
         if os.path.isdir(base) and not os.path.islink(base):
             break
@@ -229,9 +542,35 @@ def _bind_rootfs(rootfs, lc):
     lc.mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700,size=4k")
     staged = base + "/.minins-root"
     os.mkdir(staged, 0o755)
+    return staged
+
+
+def _bind_rootfs(rootfs, host_root, lc):
+    """Fallback: the rootfs bound onto itself, or the host's / into a staging tmpfs."""
+    if not host_root:
+        lc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+        return rootfs
+    # The staging tmpfs's own copy inside the tree is dropped so the container sees the
+    # host's directory there, not the staging area.
+    staged = _stage(lc)
+    base = os.path.dirname(staged)
     lc.mount("/", staged, None, MS_BIND | MS_REC)
     lc.umount2(staged + base, MNT_DETACH)
     return staged
+
+
+def _below_a_mount(cfg, path):
+    """Whether ``path`` is at or below a mount of the plan (pure): what is made there goes
+    into that mount, not into the rootfs."""
+    norm = _normalize(path)
+    if norm is None:
+        return False
+    mc = cfg.mount_config or MountConfig()
+    for dest in COVERED + tuple(m.destination for m in mc.mounts):
+        point = _normalize(dest)
+        if point is not None and (norm == point or norm.startswith(point.rstrip("/") + "/")):
+            return True
+    return False
 
 
 def _mountinfo():
@@ -289,47 +628,42 @@ def _flags_of(opts):
     return flags
 
 
-def _mount_at(source, root, dest, fstype, flags, data, lc, create="dir", final_file=False):
-    fd = root.open(dest, create=create, final_file=final_file)
-    try:
-        lc.mount(source, fspath.fd_path(fd), fstype, flags, data)
-    except SyscallError as e:
-        raise SyscallError(e.errno, "mount", dest) from None
-    finally:
-        os.close(fd)
-
-
-def _system_mounts(ctx, root):
-    lc, cfg = ctx.lc, ctx.config
-    for m in system_mounts(cfg, ctx.in_userns, ctx.gid5_mapped):
+def _system_mounts(ctx, root, m):
+    cfg = ctx.config
+    for sm in system_mounts(cfg, ctx.in_userns, ctx.gid5_mapped):
+        target = root.open(sm.dest, create="dir")
         try:
-            _mount_at(m.source, root, m.dest, m.fstype, m.flags, m.data, lc)
-        except SyscallError as e:
-            if e.errno == errno.EBUSY:
-                # The very same superblock is already mounted there (sysfs or mqueue of the
-                # host's namespace, in a rootfs bound from the host's /): keep that mount,
-                # and with it whatever the host has below it -- read-only too, when asked.
-                if m.readonly:
-                    _make_readonly(root.path + m.dest, lc, skip=())
-                continue
-            if not (m.fallback_bind and e.errno == errno.EPERM):
-                raise
-            if not os.path.exists(m.dest):  # the host has none to lend either
-                continue
-            _mount_at(m.dest, root, m.dest, None, MS_BIND | MS_REC, None, lc)
-            _make_readonly(root.path + m.dest, lc, skip=())
-            continue
-        if m.readonly:
-            _remount_ro(root, m.dest, lc)
+            try:
+                mnt = m.filesystem(sm.fstype, sm.source, sm.flags, sm.data, target, sm.dest,
+                                   readonly=sm.readonly)
+            except SyscallError as e:
+                mnt = _system_mount_failed(ctx, root, m, sm, target, e)
+            if mnt is not None:
+                root.hold(sm.dest, mnt)
+        finally:
+            os.close(target)
 
 
-def _remount_ro(root, dest, lc, extra=0):
-    fd = root.open(dest)
+def _system_mount_failed(ctx, root, m, sm, target, e):
+    """What to do when a system mount is refused; the root of the mount that stands in for
+    it, or ``None``."""
+    if e.errno == errno.EBUSY:
+        # (mount(2) only) The very same superblock is already mounted there (sysfs or
+        # mqueue of the host's namespace, in a rootfs bound from the host's /): keep that
+        # mount, and with it whatever the host has below it -- read-only too, when asked.
+        mnt = os.dup(target)
+        m.change(mnt, sm.dest, readonly=sm.readonly, recursive=True)
+        return mnt
+    if not (sm.fallback_bind and e.errno == errno.EPERM):
+        raise e
+    try:  # the host's own, bound read-only instead
+        src = os.open(sm.dest, fspath.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None  # the host has none to lend either
     try:
-        flags = _locked_flags(fd) | extra
-        lc.mount(None, fspath.fd_path(fd), None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
+        return m.bind(src, target, sm.dest, readonly=True)
     finally:
-        os.close(fd)
+        os.close(src)
 
 
 def _locked_flags(fd):
@@ -384,66 +718,49 @@ def close_sources(sources):
     sources.clear()
 
 
-def _user_mounts(ctx, root, mc, sources):
-    lc = ctx.lc
-    for i, m in enumerate(mc.mounts):
+def _user_mounts(ctx, root, mc, sources, trees, m):
+    for i, mnt in enumerate(mc.mounts):
         field = "mount_config.mounts[%d]" % i
         src = sources.get(i)
         is_file = src is not None and not stat.S_ISDIR(os.fstat(src).st_mode)
-        fd = root.open(m.destination, create="dir", final_file=is_file)
+        target = root.open(mnt.destination, create="dir", final_file=is_file)
         try:
-            _refuse_kernel_fs(root, fd, field, m.destination)
-            target = fspath.fd_path(fd)
-            try:
-                if m.type == "tmpfs":
-                    data = ",".join(x for x in (m.data, _label_opt(ctx.config).lstrip(",")) if x)
-                    lc.mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data or None)
-                    continue
-                lc.mount(fspath.fd_path(src), target, None, MS_BIND | MS_REC)
-            except SyscallError as e:
-                raise SyscallError(e.errno, "mount", m.destination) from None
+            _refuse_kernel_fs(root, target, field, mnt.destination)
+            propagation = MS_SLAVE if mnt.slave else MS_PRIVATE
+            if mnt.type == "tmpfs":
+                data = ",".join(x for x in (mnt.data, _label_opt(ctx.config).lstrip(","))
+                                if x)
+                new = m.filesystem("tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, data or None,
+                                   target, mnt.destination, readonly=not mnt.writable)
+            elif i in trees:
+                m.attach(trees[i], target, mnt.destination)
+                new = trees.pop(i)
+            else:
+                new = m.bind(src, target, mnt.destination, readonly=not mnt.writable,
+                             propagation=propagation)
+            root.hold(mnt.destination, new)
         finally:
-            os.close(fd)
-        if not m.writable:
-            _bind_readonly(root, m.destination, lc)
-        if m.private or m.slave:
-            fd = root.open(m.destination)
-            try:
-                lc.mount(None, fspath.fd_path(fd), None,
-                         MS_REC | (MS_PRIVATE if m.private else MS_SLAVE))
-            finally:
-                os.close(fd)
+            os.close(target)
 
 
 def _refuse_kernel_fs(root, fd, field, destination):
     """A volume may not land on the container's /proc or /sys, wherever an image symlink
     points it: restrict_sys and the LSM labels rely on them being the kernel's (the class of
     runc's CVE-2019-19921)."""
-    real = fspath.real_path(fd)
     for kernel in ("/proc", "/sys"):
-        top = root.path.rstrip("/") + kernel
-        if real == top or real.startswith(top + "/"):
+        held = root.held.get(kernel)
+        if held is not None and _same_mount_or_below(fd, held):
             raise ConfigError(field + ".destination", "%s resolves to %s inside the rootfs; "
                               "mounting over %s is refused" % (destination, kernel, kernel))
 
 
-def _bind_readonly(root, destination, lc):
-    """Read-only by remount: the bound mount itself through its fd (an error if the kernel
-    refuses), then whatever was bound along with it."""
-    fd = root.open(destination)
-    try:
-        mid = _mount_id(fd)
-        opts = next((o for m, _p, o in _mountinfo() if m == mid), [])
-        lc.mount(None, fspath.fd_path(fd), None,
-                 MS_BIND | MS_REMOUNT | MS_RDONLY | _flags_of(opts))
-        _make_readonly(fspath.real_path(fd), lc, skip=())
-    except SyscallError as e:
-        raise SyscallError(e.errno, "remount read-only", destination) from None
-    finally:
-        os.close(fd)
+def _same_mount_or_below(fd, top):
+    """Whether ``fd`` is on the mount whose root is ``top``, or on a mount below it."""
+    real, base = fspath.real_path(fd), fspath.real_path(top)
+    return real == base or real.startswith(base.rstrip("/") + "/")
 
 
-def _devices(ctx, root, mc, sources):
+def _devices(ctx, root, sources, m):
     lc = ctx.lc
     old = os.umask(0)
     try:
@@ -458,8 +775,7 @@ def _devices(ctx, root, mc, sources):
                         pass
                     elif e.errno == errno.EPERM and path in sources:
                         # mknod is refused in a user namespace: bind the host's node.
-                        _mount_at(fspath.fd_path(sources[path]), root, path, None, MS_BIND,
-                                  None, lc, final_file=True)
+                        _bind_file(root, m, sources[path], path)
                         continue
                     else:
                         raise SyscallError(e.errno, "mknod", path) from None
@@ -470,7 +786,15 @@ def _devices(ctx, root, mc, sources):
         os.umask(old)
 
 
-def _dev_links(ctx, root, sources):
+def _bind_file(root, m, src, dest):
+    target = root.open(dest, create="dir", final_file=True)
+    try:
+        os.close(m.bind(src, target, dest, recursive=False, propagation=0))
+    finally:
+        os.close(target)
+
+
+def _dev_links(ctx, root, sources, m):
     links = DEV_LINKS + (("pts/ptmx", "/dev/ptmx"),)
     if os.path.exists("/proc/kcore"):
         links += (("/proc/kcore", "/dev/core"),)
@@ -488,17 +812,65 @@ def _dev_links(ctx, root, sources):
     finally:
         os.close(dfd)
     if "console" in sources:
-        _mount_at(fspath.fd_path(sources["console"]), root, "/dev/console", None, MS_BIND,
-                  None, ctx.lc, final_file=True)
+        _bind_file(root, m, sources["console"], "/dev/console")
 
 
-def _enter(rootfs, mc, lc):
-    os.chdir(rootfs)
+def ensure_workdir(root, cfg):
+    """Create ``cfg.working_dir`` inside the rootfs when it is missing, as runc and crun do:
+    each missing directory mode 0755, owned by the process's user (looked up in the
+    rootfs's ``/etc/passwd`` and ``/etc/group``). Resolved inside the root like every mount
+    destination (a symlink in the image cannot lead it onto the host); nothing happens when
+    it exists. Raises SyscallError("mkdir", working_dir) when it cannot be made."""
+    path = cfg.working_dir or "/"
+    try:
+        fd = _open_or_none(root, path)
+        if fd is not None:
+            os.close(fd)
+            return
+        os.close(root.open(path, create="dir", owner=_user_ids(root, cfg)))
+    except OSError as e:
+        raise SyscallError(e.errno, "mkdir", path, "cannot make the working_dir") from None
+
+
+def _user_ids(root, cfg):
+    """``(uid, gid)`` of the configured user in the rootfs's passwd and group files."""
+    def read(name):
+        try:
+            fd = root.open(name)
+        except OSError:
+            return ""
+        try:
+            return _read_small(fspath.fd_path(fd))
+        finally:
+            os.close(fd)
+
+    user = _users.resolve_user(cfg.user, read("/etc/passwd"), read("/etc/group"),
+                               cfg.additional_groups)
+    return user.uid, user.gid
+
+
+def _read_small(path, limit=4 << 20):
+    """A regular file of at most ``limit`` bytes, or "" (never a FIFO nor a device)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def _enter(root, mc, lc):
+    os.fchdir(root.fd)
     if mc.no_pivot_root:
-        lc.mount(rootfs, "/", None, MS_MOVE)
+        lc.mount(".", "/", None, MS_MOVE)
         lc.chroot(".")
     elif mc.pivot_dir:
-        _pivot_through(rootfs, mc.pivot_dir, lc)
+        _pivot_through(root, mc.pivot_dir, lc)
     else:
         # The old root is stacked on top of the new one, then lazily detached: no directory
         # needed, so this works on a read-only rootfs.
@@ -507,48 +879,58 @@ def _enter(rootfs, mc, lc):
     os.chdir("/")
 
 
-def _pivot_through(rootfs, pivot_dir, lc):
+def _pivot_through(root, pivot_dir, lc):
     """pivot_root with the old root put in a fresh directory under ``pivot_dir`` (which the
     configuration makes writable for a read-only rootfs), made inside the rootfs."""
-    rootfd = os.open(rootfs, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        base = fspath.mkdir_all_in_root(rootfd, pivot_dir)
-    finally:
-        os.close(rootfd)
+    base = root.open(pivot_dir, create="dir")
     try:
         name = ".pivot_root%s" % os.urandom(4).hex()
         os.mkdir(name, 0o700, dir_fd=base)
-        where = fspath.real_path(base) + "/" + name
+        where = fspath.real_path(base).rstrip("/") + "/" + name
     finally:
         os.close(base)
-    lc.pivot_root(rootfs, where)
+    rootfs = fspath.real_path(root.fd)
+    lc.pivot_root(".", where)
     inside = "/" + os.path.relpath(where, rootfs)
     os.chdir("/")
     lc.umount2(inside, MNT_DETACH)
     os.rmdir(inside)
 
 
-def _reopen_dev_null():
-    """stdio that was the host's /dev/null becomes the container's (seed step 9.7)."""
-    try:
-        null = os.stat("/dev/null")
-    except OSError:
+def _reopen_dev_null(root):
+    """stdio that was the host's /dev/null becomes the container's (seed step 9.7), opened
+    through the container's /dev we hold (never by a path the image could redirect)."""
+    dev = _open_or_none(root, "/dev")
+    if dev is None:
         return
-    for fd in (0, 1, 2):
+    try:
         try:
-            st = os.fstat(fd)
+            new = os.open("null", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
         except OSError:
-            continue
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev and \
-                (st.st_dev, st.st_ino) != (null.st_dev, null.st_ino):
-            new = os.open("/dev/null", os.O_RDWR)
-            os.dup2(new, fd)
-            os.close(new)
+            return
+    finally:
+        os.close(dev)
+    try:
+        null = os.fstat(new)
+        if not stat.S_ISCHR(null.st_mode):
+            return
+        for fd in (0, 1, 2):
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == null.st_rdev and \
+                    (st.st_dev, st.st_ino) != (null.st_dev, null.st_ino):
+                os.dup2(new, fd)
+    finally:
+        os.close(new)
 
 
 def _make_readonly(top, lc, skip=COVERED):
-    """Remount read-only every mount at or below ``top`` that is visible at its mount point
-    (a hidden, stacked one needs nothing), except below the paths our own mounts cover."""
+    """Fallback only: remount read-only every mount at or below ``top`` that is visible at
+    its mount point (a hidden, stacked one needs nothing), except below the paths our own
+    mounts cover. Each is opened without following a symlink and used only when its mount
+    id is the one mountinfo lists there."""
     for mid, point, opts in _mounts_under(top, skip):
         if "ro" in opts:
             continue
@@ -572,33 +954,38 @@ def _mount_id(fd):
     return None
 
 
-def restrict(lc):
-    """restrict_sys: the kernel tunables read-only, the sensitive files hidden (after pivot)."""
-    from .security import require_procfs
-
-    require_procfs("/proc")
+def restrict(root, m):
+    """restrict_sys: the kernel tunables read-only, the sensitive files hidden. Done before
+    pivot_root, below the /proc and /sys mounts we hold: never through the container's own
+    /proc, whose name in the rootfs an image's owner could swap for a decoy."""
     for path in READONLY_PATHS:
+        fd = _open_or_none(root, path)
+        if fd is None:
+            continue
         try:
-            lc.mount(path, path, None, MS_BIND | MS_REC)
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                continue
-            raise
-        fd = os.open(path, fspath.O_PATH | os.O_CLOEXEC)
-        try:
-            lc.mount(None, fspath.fd_path(fd), None,
-                     MS_BIND | MS_REMOUNT | MS_RDONLY | _locked_flags(fd))
+            os.close(m.bind(fd, fd, path, readonly=True, propagation=0))
         finally:
             os.close(fd)
-    for path in MASKED_PATHS:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            lc.mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        else:
-            lc.mount("/dev/null", path, None, MS_BIND)
+    null = None
+    try:
+        for path in MASKED_PATHS:
+            fd = _open_or_none(root, path)
+            if fd is None:
+                continue
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    mnt = m.filesystem("tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV
+                                       | MS_NOEXEC, None, fd, path)
+                else:
+                    if null is None:
+                        null = root.open("/dev/null")
+                    mnt = m.bind(null, fd, path, recursive=False, propagation=0)
+                os.close(mnt)
+            finally:
+                os.close(fd)
+    finally:
+        if null is not None:
+            os.close(null)
 
 
 def _require_selinux(field):

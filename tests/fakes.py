@@ -91,6 +91,27 @@ class FakeLibc:
     def openat2(self, dirfd, path, flags, mode=0, resolve=0):
         return self._call("openat2", dirfd, path, flags, resolve, path=path)
 
+    def open_tree(self, dirfd, path, flags, name=None):
+        return self._call("open_tree", dirfd, path, flags, path=name or path)
+
+    def move_mount(self, from_fd, from_path, to_fd, to_path, flags, name=None):
+        return self._call("move_mount", from_fd, from_path, to_fd, to_path, flags,
+                          path=name or to_path)
+
+    def fsopen(self, fstype, flags=1):
+        return self._call("fsopen", fstype, flags, path=fstype)
+
+    def fsconfig(self, fd, cmd, key=None, value=None, aux=0, name=None):
+        return self._call("fsconfig", fd, cmd, key, value, aux, path=name)
+
+    def fsmount(self, fd, flags, attr_flags, name=None):
+        return self._call("fsmount", fd, flags, attr_flags, path=name)
+
+    def mount_setattr(self, dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0,
+                      name=None):
+        return self._call("mount_setattr", dirfd, path, flags, attr_set, attr_clr,
+                          propagation, path=name or path)
+
     def fstatfs_type(self, fd):
         return self._call("fstatfs_type", fd) or 0x9FA0
 

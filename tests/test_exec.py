@@ -12,7 +12,8 @@ from minins import config
 from minins.config import Namespace
 from minins.errors import ConfigError, SyscallError
 
-from kernel import children, needs_root, needs_userns, open_fds, run_captured
+from kernel import (children, container_python, needs_root, needs_userns, open_fds,
+                    run_captured)
 
 pytestmark = needs_root
 
@@ -130,7 +131,7 @@ def test_exit_codes(state_root, script, expected):
 def test_segfault_gives_139(state_root):
     # PID 1 ignores signals it has no handler for only when they come from inside its
     # namespace; a real fault is delivered regardless.
-    code = minins.run(cfg_with(), [sys.executable, "-c",
+    code = minins.run(cfg_with(), [container_python(), "-c",
                                    "import ctypes; ctypes.string_at(0)"],
                       state_root=state_root)
     assert code == 139

@@ -16,7 +16,7 @@ from minins.config import Namespace
 from minins.container import Container
 from minins.errors import StateError
 
-from kernel import Subreaper, children, needs_root, needs_userns, open_fds
+from kernel import Subreaper, children, container_python, needs_root, needs_userns, open_fds
 
 pytestmark = needs_root
 
@@ -272,7 +272,7 @@ def test_oom_events_are_printed_as_they_come(state_root):
                                 "oomy"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         _wait_for_event_fd(watcher.pid)  # registered: an OOM from now on is seen
-        code, _ = r.exec_out([sys.executable, "-c", "b = []\nwhile True: b.append(bytearray("
+        code, _ = r.exec_out([container_python(), "-c", "b = []\nwhile True: b.append(bytearray("
                                                     "1 << 20))"])
         assert code == 137
         import select
@@ -399,7 +399,7 @@ def test_takeover_attempts_from_inside_fail_while_exec_joins(box, monkeypatch):
             for pid in joining:
                 with open("/proc/%d/status" % pid) as f:
                     nspid = [line.split()[-1] for line in f if line.startswith("NSpid")][0]
-                code, out = Running.exec_out(box, [sys.executable, "-c", attack, nspid])
+                code, out = Running.exec_out(box, [container_python(), "-c", attack, nspid])
                 seen[pid] = (code, out)
         return real_send(sock, kind, payload)
 

@@ -17,7 +17,8 @@ from minins import config, state
 from minins.config import Device, Mount, MountConfig, Namespace, Rlimit
 from minins.errors import ConfigError, SyscallError
 
-from kernel import Subreaper, needs_root, needs_userns, open_fds, run_captured
+from kernel import (Subreaper, container_python, needs_root, needs_userns, open_fds,
+                    run_captured)
 from rootfs_util import build_rootfs
 
 pytestmark = needs_root
@@ -102,7 +103,7 @@ def test_writes_to_read_only_paths_fail_with_erofs(rootfs, state_root):
 
 def test_erofs_errno_from_python(state_root):
     code, out, err = run_captured(config.default_config(), [
-        sys.executable, "-c",
+        container_python(), "-c",
         "import os\ntry:\n    os.mkdir('/usr/minins-x')\nexcept OSError as e:\n"
         "    print(e.errno)"], state_root=state_root)
     assert (code, out.strip()) == (0, str(errno.EROFS))
@@ -333,7 +334,9 @@ def test_failures_are_one_line_and_leave_nothing(rootfs, state_root, case, tmp_p
     elif case == "unknown user":
         cfg, words = bb_cfg(rootfs, user="mallory"), "user: no user 'mallory'"
     elif case == "bad working dir":
-        cfg, words = bb_cfg(rootfs, working_dir="/nowhere"), "chdir /nowhere: ENOENT"
+        # a missing one is made (see test_a_missing_working_dir_is_made); this one cannot be
+        cfg, words = bb_cfg(rootfs, working_dir="/etc/passwd/x"), \
+            "mkdir /etc/passwd/x: ENOTDIR"
     else:
         cfg = bb_cfg(rootfs, mount_config=mc.replace(readonly_fs=False, device_nodes=(
             Device(type=99, path="/dev/a/b/c", major_number=1, minor_number=3,
@@ -388,7 +391,7 @@ def test_a_volume_cannot_land_on_proc_or_sys_through_an_image_symlink(rootfs, st
             Mount(type="bind", source=str(tmp_path), destination="/vol", writable=True),)))
         with pytest.raises(ConfigError) as e:
             minins.run(cfg, ["true"], state_root=state_root)
-        assert e.value.field == "mount_config.mounts[2].destination"
+        assert e.value.field == "mount_config.mounts[%d].destination" % len(mc.mounts)
         assert "resolves to %s" % target.split("/")[1].join(["/", ""]) in str(e.value)
     finally:
         os.unlink(link)
