@@ -92,10 +92,18 @@ def setup(tmp_path):
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(config.dumps(cfg))
     env = dict(os.environ, PYTHONHOME=sys.prefix + ":" + sys.exec_prefix)
+    root = str(tmp_path / "state")
     with Subreaper() as reaper:
-        yield {"copy": copy, "share": share, "cfg": str(cfg_path), "env": env,
-               "root": str(tmp_path / "state")}
-        reaper.reap(60)
+        try:
+            yield {"copy": copy, "share": share, "cfg": str(cfg_path), "env": env,
+                   "root": root}
+        finally:
+            (share / "done").write_text("")  # ends the attack's loop, if it still runs
+            from minins import lifecycle
+
+            for row in lifecycle.list_containers(root):
+                lifecycle.delete(row["data_path"], force=True)
+            reaper.reap(60)
 
 
 def _minins(s, *args, timeout=120):
@@ -126,25 +134,25 @@ def _outcome(s, before):
 def test_the_init_of_run_cannot_write_the_runtime(setup):
     s = setup
     before = _sha(s["copy"])
-    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "atk", "--",
+    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "atk%d" % os.getpid(), "--",
                         "/mnt/x.py", "become")
     assert code == 0, out
     exe, seen = _outcome(s, before)
     assert exe.startswith("/memfd:"), exe  # it ran the sealed copy, not the file
-    assert _minins(s, "delete", "--force", "atk")[0] == 0
+    assert _minins(s, "delete", "--force", "atk%d" % os.getpid())[0] == 0
 
 
 def test_a_process_of_exec_cannot_write_the_runtime(setup):
     s = setup
     before = _sha(s["copy"])
-    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "box", "--",
+    code, out = _minins(s, "run", "-d", "--config", s["cfg"], "--id", "box%d" % os.getpid(), "--",
                         "sleep", "1000")
     assert code == 0, out
-    code, out = _minins(s, "exec", "box", "--", "/mnt/x.py", "fork")
+    code, out = _minins(s, "exec", "box%d" % os.getpid(), "--", "/mnt/x.py", "fork")
     assert code == 0, out
     exe, seen = _outcome(s, before)
     assert exe.startswith("/memfd:"), exe
-    assert _minins(s, "delete", "--force", "box")[0] == 0
+    assert _minins(s, "delete", "--force", "box%d" % os.getpid())[0] == 0
 
 
 def test_the_guard_is_skipped_only_where_the_write_is_impossible():

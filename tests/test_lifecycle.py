@@ -334,6 +334,12 @@ def test_fifty_execs_leave_no_zombie_and_no_leftover(box):
     assert sorted(os.listdir(box.data_path)) == ["state.json"]
 
 
+def _handles(pid, sig):
+    with open("/proc/%d/status" % pid) as f:
+        caught = [int(ln.split()[1], 16) for ln in f if ln.startswith("SigCgt:")][0]
+    return bool(caught >> (sig - 1) & 1)
+
+
 def test_run_forwards_signals_and_cleans_up(state_root):
     proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", state_root, "run",
                              "--id", "sig", "--", "sh", "-c",
@@ -346,6 +352,11 @@ def test_run_forwards_signals_and_cleans_up(state_root):
                 break
         except StateError:
             pass
+        time.sleep(0.01)
+    # PID 1 of a namespace gets only the signals it handles: wait for the shell's trap, or
+    # the SIGTERM would be dropped (then the second one kills it, 137)
+    pid = lifecycle.describe(data_path)["pid"]
+    while time.monotonic() < deadline and not _handles(pid, signal.SIGTERM):
         time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 42
