@@ -303,7 +303,10 @@ def cmd_list(args, root):
         for r in rows:
             sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
                                                              r["created"], r["data_path"]))
-    return 0
+    refused = [r["error"] for r in rows if r.get("error")]
+    for message in refused:  # listed as "unknown"; each refusal said once, on stderr
+        sys.stderr.write("minins: error: %s\n" % message.replace("\n", " "))
+    return EXIT_MININS if refused else 0
 
 
 COMMANDS = {

@@ -47,7 +47,9 @@ SIGKILL = 9
 def running_state(data_path):
     """The container's state, checked against the kernel; ``(state, pidfd)`` with the init
     pinned. :class:`StateError` when it is not running."""
-    st = _state.load(data_path)
+    from . import statecheck
+
+    st = statecheck.load(data_path)
     pid = st["init_pid"]
     try:
         pidfd = _libc.pidfd_open(pid)
@@ -101,9 +103,9 @@ class Entry:
         cfg = cfg.replace(**self._overrides(cfg))
         mgr = None
         if st.get("cgroup_paths"):
-            from . import cgroups
+            from . import cgroups, statecheck
 
-            mgr = cgroups.load_manager(st["cgroup_paths"])
+            mgr = cgroups.load_manager(st["cgroup_paths"], fs=statecheck.SAFE_FS)
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
         self._step = "namespaces"

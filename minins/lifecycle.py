@@ -17,6 +17,7 @@ import errno
 import os
 
 from . import state as _state
+from . import statecheck as _statecheck
 from .errors import StateError, SyscallError
 
 CREATED_MARKER = "created"
@@ -36,7 +37,7 @@ def _manager(st):
         return None
     from . import cgroups
 
-    return cgroups.load_manager(st["cgroup_paths"])
+    return cgroups.load_manager(st["cgroup_paths"], fs=_statecheck.SAFE_FS)
 
 
 def status(st, mgr=None):
@@ -58,7 +59,7 @@ def status(st, mgr=None):
 
 def describe(data_path):
     """The state as ``minins state`` prints it."""
-    st = _state.load(data_path)
+    st = _statecheck.load(data_path)
     s = status(st)
     return {
         "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
@@ -76,7 +77,7 @@ def describe(data_path):
 
 
 def _require(data_path, wanted, doing):
-    st = _state.load(data_path)
+    st = _statecheck.load(data_path)
     mgr = _manager(st)
     s = status(st, mgr)
     if s not in wanted:
@@ -206,7 +207,7 @@ def delete(data_path, force=False, timeout=10.0):
     still runs is refused, unless ``force``: then it is killed first (SIGKILL, thawed)."""
     import time
 
-    st = _state.load(data_path)
+    st = _statecheck.load(data_path)
     mgr = _manager(st)
     s = status(st, mgr)
     if s != "stopped":
