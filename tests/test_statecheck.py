@@ -124,10 +124,13 @@ class Target:
     def close(self):
         for path in self.made:  # a frozen v1 task cannot die: thaw first (if it went wrong)
             try:
-                with open(os.path.join(path, "freezer.state"), "w") as f:
-                    f.write("THAWED")
+                fd = os.open(os.path.join(path, "freezer.state"), os.O_WRONLY)  # no O_CREAT
             except OSError:
-                pass
+                continue
+            try:
+                os.write(fd, b"THAWED")
+            finally:
+                os.close(fd)
         if self.sleep.poll() is None:
             self.sleep.kill()
         self.sleep.wait()
