@@ -43,6 +43,9 @@ Global options:
 """
 
 
+HOSTNAME_H = ("run", "create", "config")  # -h is --hostname there, as in docker
+
+
 class UsageError(ConfigError):
     def __init__(self, message):
         ConfigError.__init__(self, "", message)
@@ -102,8 +105,10 @@ def main(argv=None):
         handler = COMMANDS.get(command)
         if handler is None:
             raise UsageError("unknown command %r (see minins --help)" % command)
-        if "-h" in args[:1] or "--help" in args[:1]:
-            sys.stdout.write(USAGE)
+        if args[:1] == ["--help"] or (args[:1] == ["-h"] and command not in HOSTNAME_H):
+            from . import runopts
+
+            sys.stdout.write(runopts.help_text(command))
             return 0
         return handler(args, values.get("--root"))
     except MininsError as e:
@@ -137,38 +142,31 @@ def _fail(e):
 # --- run and config ---------------------------------------------------------------------------
 
 def cmd_config(args, root):
-    if args:
-        raise UsageError("config takes no arguments")
-    from . import config
+    from . import config, runopts
 
-    sys.stdout.write(config.dumps(config.default_config()) + "\n")
+    values, _ = runopts.parse(args, "config")
+    if values.get("help"):
+        sys.stdout.write(runopts.help_text("config"))
+        return 0
+    cfg = runopts.build_config(values, os.geteuid(), os.getegid())
+    sys.stdout.write(config.dumps(cfg) + "\n")
     return 0
 
 
 def cmd_run(args, root):
-    values, command = parse(args, {"--config": True, "--rootfs": True, "--data-path": True,
-                                   "--id": True, "--tty": False, "-t": False})
-    if not command:
-        raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
-    from . import config as _config
+    from . import runopts
 
-    if "--config" in values:
-        cfg = _config.load(values["--config"])
-    else:
-        cfg = _config.default_config()
-        if os.geteuid() != 0:
-            cfg = cfg.replace(cgroups=None)  # an unprivileged user cannot make cgroups
-    if "--rootfs" in values:
-        cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
-    if values.get("--tty") or values.get("-t"):
-        cfg = cfg.replace(tty=True)
-    if os.geteuid() != 0:
-        # rootless: a user namespace that maps only our own ids, no setuid helper
-        cfg = _config.rootless(cfg, os.geteuid(), os.getegid())
+    values, command = runopts.parse(args, "run")
+    if values.get("help"):
+        sys.stdout.write(runopts.help_text("run"))
+        return 0
+    if values.get("detach"):
+        raise UsageError("run -d/--detach is not available in this build")
+    cfg = runopts.build_config(values, os.geteuid(), os.getegid())
     from . import runner
 
-    return runner.run_foreground(cfg, command, container_id=values.get("--id"),
-                                 data_path=values.get("--data-path"), state_root=root)
+    return runner.run_foreground(cfg, command, container_id=values.get("id"),
+                                 data_path=values.get("data_path"), state_root=root)
 
 
 # --- a running container ---------------------------------------------------------------------
