@@ -421,12 +421,17 @@ def test_tmpfs_and_read_only_inside(tmp_path):
     script = ("grep ' /mnt ' /proc/mounts | cut -d' ' -f3,4 | tr , ' ' | "
               "grep -o 'tmpfs\\|size=[0-9a-z]*\\|ro\\b' | tr '\\n' ' '; echo; "
               "touch /rootfile 2>/dev/null && echo writable || echo read-only")
-    out = _run_both(tmp_path, ["--rootfs", rootfs, "--tmpfs", "/mnt:size=1m"], script)
+    dflt = config.default_config()
+    writable = tmp_path / "writable.json"  # the default has readonly_fs already
+    writable.write_text(config.dumps(dflt.replace(
+        mount_config=dflt.mount_config.replace(readonly_fs=False))))
+    base = ["--config", str(writable), "--rootfs", rootfs]
+    out = _run_both(tmp_path, base + ["--tmpfs", "/mnt:size=1m"], script)
     assert out == "tmpfs size=1024k \nwritable\n"
     os.unlink(os.path.join(rootfs, "rootfile"))
-    out = _run_both(tmp_path, ["--rootfs", rootfs, "--read-only", "--tmpfs", "/mnt:ro"],
-                    script)
+    out = _run_both(tmp_path, base + ["--read-only", "--tmpfs", "/mnt:ro"], script)
     assert out.split("\n")[1] == "read-only"
+    assert not os.path.exists(os.path.join(rootfs, "rootfile"))
 
 
 @needs_root
