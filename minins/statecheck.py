@@ -37,6 +37,7 @@ filesystem boundary.
 Man pages: statfs(2) (the magic numbers), proc(5) (``mountinfo``, ``cgroup``, ``ns``,
 ``status``), namespaces(7), cgroups(7).
 """
+import errno as _errno
 import os
 import stat as _stat
 
@@ -72,13 +73,14 @@ def verify(state, data_path, *, proc="/proc", owner=True):
         check_owner(data_path)
     where = os.path.join(data_path, _state.STATE_FILE)
     paths = state.get("cgroup_paths") or {}
+    mounts = read_mounts(proc) if paths else None
     if paths:
-        check_cgroup_paths(state, data_path, paths, proc, where)
+        check_cgroup_paths(state, data_path, paths, proc, where, mounts)
     if _state.init_alive(state, proc):
         if not paths and not own_namespaces(state):
             _refuse(where, "init_pid", "process %d is tied to no cgroup and no namespace of "
                     "its own: it cannot be told from a host process" % state["init_pid"])
-        check_init(state, paths, proc, where)
+        check_init(state, paths, proc, where, mounts)
 
 
 def _refuse(where, field, message):
@@ -216,8 +218,11 @@ def cgroup_names(state, data_path):
     return names
 
 
-def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"):
-    mounts = read_mounts(proc)
+def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json",
+                       mounts=None):
+    """Each of ``paths`` is this container's cgroup (see the module docstring, 2).
+    ``mounts``: :func:`read_mounts`, read here when not given."""
+    mounts = mounts if mounts is not None else read_mounts(proc)
     with open("%s/self/cgroup" % proc) as f:
         own = _proc_cgroups(f.read())
     names = cgroup_names(state, data_path)
@@ -230,9 +235,6 @@ def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"
         if ".." in parts or "." in parts or "" in parts:
             _refuse(where, field, "%s is not a normalised path (no '.', '..', '//' or "
                     "trailing '/')" % path)
-        if os.path.realpath(path) != path:
-            _refuse(where, field, "%s goes through a symlink (to %s)"
-                    % (path, os.path.realpath(path)))
         hier = mount_of(path, mounts)
         if hier is None or not _of_hierarchy(key, hier):
             _refuse(where, field, "%s is not inside a mounted %s hierarchy (it is on %s; see "
@@ -249,23 +251,65 @@ def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"
         mine = _absolute(hier, own.get(key, "/")) if key in own else None
         if mine is not None and _below(mine, path):
             _refuse(where, field, "%s holds the caller's own cgroup (%s)" % (path, mine))
-        magic = _fs_magic(path)
+        try:
+            magic = _fs_magic(path, symlinks=False)
+        except _Symlink:
+            _refuse(where, field, "%s goes through a symlink (to %s)"
+                    % (path, os.path.realpath(path)))
         if magic is not None and magic not in CGROUP_MAGICS:
             _refuse(where, field, "%s is not a cgroup directory (filesystem magic %#x)"
                     % (path, magic))
 
 
-def _fs_magic(path):
-    """statfs(2)'s ``f_type`` of the directory ``path`` (not following a symlink); ``None``
-    when it does not exist."""
+class _Symlink(Exception):
+    pass
+
+
+_AT_FDCWD = -100
+_have_openat2 = [True]
+
+
+def _open_dir(path, symlinks):
+    """An ``O_PATH`` descriptor of the directory ``path``, or ``None`` when it does not
+    exist. The last component is never followed; with ``symlinks=False`` no component may be
+    a symlink (:class:`_Symlink`): one openat2(2) with ``RESOLVE_NO_SYMLINKS`` (Linux 5.6),
+    else realpath(3) and open(2)."""
     from . import libc
 
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+    if not symlinks and _have_openat2[0]:
+        try:
+            return libc.openat2(_AT_FDCWD, path, flags, resolve=libc.RESOLVE_NO_SYMLINKS)
+        except OSError as e:
+            if e.errno == _errno.ENOENT:
+                if os.path.realpath(path) != path:  # rare: say which, not just "missing"
+                    raise _Symlink(path) from None
+                return None
+            if e.errno == _errno.ELOOP:
+                raise _Symlink(path) from None
+            if e.errno not in (_errno.ENOSYS, _errno.EPERM):  # before 5.6; old seccomp
+                raise SyscallError(e.errno, "openat2", path) from None
+            _have_openat2[0] = False
+    if not symlinks and os.path.realpath(path) != path:
+        raise _Symlink(path)
     try:
-        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
+        return os.open(path, flags)
     except FileNotFoundError:
         return None
     except OSError as e:
+        if e.errno == _errno.ELOOP:
+            raise _Symlink(path) from None
         raise SyscallError(e.errno, "open", path) from None
+
+
+def _fs_magic(path, symlinks=True):
+    """statfs(2)'s ``f_type`` of the directory ``path`` (its last component not followed);
+    ``None`` when it does not exist."""
+    from . import libc
+
+    fd = _open_dir(path, symlinks)
+    if fd is None:
+        return None
     try:
         return libc.fstatfs_type(fd)
     finally:
@@ -274,7 +318,7 @@ def _fs_magic(path):
 
 # --- 3. the init ----------------------------------------------------------------------------
 
-def check_init(state, paths, proc="/proc", where="state.json"):
+def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
     """The live process ``init_pid`` is the container's: in its cgroups, in its
     namespaces."""
     pid = state["init_pid"]
@@ -285,7 +329,7 @@ def check_init(state, paths, proc="/proc", where="state.json"):
                 its = _proc_cgroups(f.read())
         except (FileNotFoundError, ProcessLookupError):
             return  # it exited since: nothing will be signalled
-        mounts = read_mounts(proc)
+        mounts = mounts if mounts is not None else read_mounts(proc)
         for key in sorted(paths):
             hier = mount_of(paths[key], mounts)
             at = _absolute(hier, its[key]) if hier is not None and key in its else None

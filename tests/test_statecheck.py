@@ -278,7 +278,8 @@ def test_verify_names_each_field(target, tmp_path):
         cases.append(({key: own}, "caller's own cgroup"))
     link = str(tmp_path / "link")
     os.symlink(target.bases[key], link)
-    cases.append(({key: os.path.join(link, target.id)}, "symlink"))
+    # a symlink into the hierarchy is not on its mount (cgroupfs itself has no symlinks)
+    cases.append(({key: os.path.join(link, target.id)}, "not inside a mounted"))
     for paths, words in cases:
         forged = dict(good, cgroup_paths=paths)
         with pytest.raises(StateError, match="cgroup_paths.%s: .*%s" % (key, words)):
@@ -357,3 +358,13 @@ def test_safe_removal_does_not_cross_into_another_filesystem(target):
     assert status == 0, out
     assert "another filesystem is mounted there" in out and out.endswith("|1"), out
     assert os.path.isdir(inner) and stat.S_ISDIR(os.lstat(top).st_mode)
+
+
+def test_a_symlink_anywhere_in_a_path_is_seen(tmp_path):
+    (tmp_path / "real" / "leaf").mkdir(parents=True)
+    os.symlink(str(tmp_path / "real"), str(tmp_path / "link"))
+    assert statecheck._fs_magic(str(tmp_path / "real" / "leaf"), symlinks=False) is not None
+    for path in (tmp_path / "link" / "leaf", tmp_path / "link" / "missing", tmp_path / "link"):
+        with pytest.raises(statecheck._Symlink):
+            statecheck._fs_magic(str(path), symlinks=False)
+    assert statecheck._fs_magic(str(tmp_path / "real" / "missing"), symlinks=False) is None
