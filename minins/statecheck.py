@@ -256,6 +256,8 @@ def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"
         except _Symlink:
             _refuse(where, field, "%s goes through a symlink (to %s)"
                     % (path, os.path.realpath(path)))
+        except SyscallError as e:
+            _refuse(where, field, "%s: %s" % (path, e))
         if magic is not None and magic not in CGROUP_MAGICS:
             _refuse(where, field, "%s is not a cgroup directory (filesystem magic %#x)"
                     % (path, magic))
@@ -285,7 +287,8 @@ def _open_dir(path, symlinks):
                 if os.path.realpath(path) != path:  # rare: say which, not just "missing"
                     raise _Symlink(path) from None
                 return None
-            if e.errno == _errno.ELOOP:
+            if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR
+                                           and os.path.islink(path)):
                 raise _Symlink(path) from None
             if e.errno not in (_errno.ENOSYS, _errno.EPERM):  # before 5.6; old seccomp
                 raise SyscallError(e.errno, "openat2", path) from None
@@ -297,7 +300,7 @@ def _open_dir(path, symlinks):
     except FileNotFoundError:
         return None
     except OSError as e:
-        if e.errno == _errno.ELOOP:
+        if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR and os.path.islink(path)):
             raise _Symlink(path) from None
         raise SyscallError(e.errno, "open", path) from None
 
