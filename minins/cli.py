@@ -19,9 +19,9 @@ EXIT_NOT_FOUND = 127
 USAGE = """usage: minins [--root DIR] COMMAND [OPTIONS] [ARGS]
 
 Commands:
-  run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty] [--] CMD [ARG...]
-          run CMD in a new container; exit with its exit code
-  config  print the default configuration (container.json)
+  run     [OPTIONS] [--data-path DIR] [--id ID] [--] CMD [ARG...]
+          run CMD in a new container; exit with its exit code (see minins run --help)
+  config  [OPTIONS]  print the configuration run would use (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
           [--] CMD [ARG...]
           run CMD inside a running container
@@ -39,7 +39,7 @@ Commands:
 
 Global options:
   --root DIR   the state root (default /run/minins; $XDG_RUNTIME_DIR/minins when not root)
-  -h, --help   this help
+  -h, --help   this help; minins COMMAND --help: the command's own
 """
 
 

@@ -32,6 +32,7 @@ COMMANDS = [
     ["resume", "{id}"],
     ["ps", "{id}"],
     ["stats", "{id}"],
+    ["oom", "{id}"],
     ["delete", "--force", "{id}"],
     ["list"],
 ]
