@@ -186,8 +186,8 @@ def parse(args, command):
                 if option[2] == FLAG:
                     _store(values, option, True)
                     continue
-                value = arg[j:]
-                if not value:
+                value = arg[j + 1:] if arg[j:j + 1] == "=" else arg[j:]  # -e=K=V: pflag's
+                if not value and j == len(arg):
                     if i == len(args):
                         raise _usage_error("option -%s needs a value (%s)"
                                            % (option[1], option[3]))

@@ -318,15 +318,19 @@ def invocations(draw):
             continue
         opt = draw(st.sampled_from(VALUED))
         value = draw(NAME if draw(st.booleans()) else st.just("-x"))  # a dash is a value too
-        style = draw(st.sampled_from(["long", "long=", "short", "short+"]))
+        style = draw(st.sampled_from(["long", "long=", "short", "short+", "short="]))
         if not opt[1] and style.startswith("short"):
             style = "long"
+        if style == "short+" and value.startswith("="):
+            style = "short"  # -e=X means X, as in pflag
         if style == "long":
             argv += ["--" + opt[0], value]
         elif style == "long=":
             argv.append("--%s=%s" % (opt[0], value))
         elif style == "short":
             argv += ["-" + opt[1], value]
+        elif style == "short=":
+            argv.append("-%s=%s" % (opt[1], value))
         else:
             argv.append("-" + opt[1] + value)
         key = opt[0].replace("-", "_")
