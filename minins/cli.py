@@ -19,15 +19,14 @@ EXIT_NOT_FOUND = 127
 USAGE = """usage: minins [--root DIR] COMMAND [OPTIONS] [ARGS]
 
 Commands:
-  run     [-d] [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty]
-          [--pid-file FILE] [--] CMD [ARG...]
+  run     [OPTIONS] [-d] [--id ID] [--pid-file FILE] [--] CMD [ARG...]
           run CMD in a new container; exit with its exit code (with -d: create and start it
-          detached, exit 0)
-  create  [--config FILE] [--rootfs DIR] [--id ID] [--pid-file FILE] [--] CMD [ARG...]
+          detached, exit 0) (see minins run --help)
+  create  [OPTIONS] --id ID [--pid-file FILE] [--] CMD [ARG...]
           everything up to running CMD; the container outlives this process (`created`)
   start   ID                            let a created container run its command
   stop    [-t SECONDS] ID               SIGTERM, then SIGKILL after SECONDS (default 10)
-  config  print the default configuration (container.json)
+  config  [OPTIONS]  print the configuration run would use (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
           [--] CMD [ARG...]
           run CMD inside a running container
@@ -45,8 +44,11 @@ Commands:
 
 Global options:
   --root DIR   the state root (default /run/minins; $XDG_RUNTIME_DIR/minins when not root)
-  -h, --help   this help
+  -h, --help   this help; minins COMMAND --help: the command's own
 """
+
+
+HOSTNAME_H = ("run", "create", "config")  # -h is --hostname there, as in docker
 
 
 class UsageError(ConfigError):
@@ -108,8 +110,10 @@ def main(argv=None):
         handler = COMMANDS.get(command)
         if handler is None:
             raise UsageError("unknown command %r (see minins --help)" % command)
-        if "-h" in args[:1] or "--help" in args[:1]:
-            sys.stdout.write(USAGE)
+        if args[:1] == ["--help"] or (args[:1] == ["-h"] and command not in HOSTNAME_H):
+            from . import runopts
+
+            sys.stdout.write(runopts.help_text(command))
             return 0
         return handler(args, values.get("--root"))
     except MininsError as e:
@@ -143,59 +147,48 @@ def _fail(e):
 # --- run and config ---------------------------------------------------------------------------
 
 def cmd_config(args, root):
-    if args:
-        raise UsageError("config takes no arguments")
-    from . import config
+    from . import config, runopts
 
-    sys.stdout.write(config.dumps(config.default_config()) + "\n")
+    values, _ = runopts.parse(args, "config")
+    if values.get("help"):
+        sys.stdout.write(runopts.help_text("config"))
+        return 0
+    cfg = runopts.build_config(values, os.geteuid(), os.getegid())
+    sys.stdout.write(config.dumps(cfg) + "\n")
     return 0
 
 
-RUN_OPTIONS = {"--config": True, "--rootfs": True, "--data-path": True, "--id": True,
-               "--tty": False, "-t": False}
+def _options(args, command):
+    """``(values, cfg, command argv)`` of run/create from :mod:`minins.runopts`; ``None``
+    for the values when --help was asked (its text is printed)."""
+    from . import runopts
 
-
-def _container_config(values):
-    from . import config as _config
-
-    if "--config" in values:
-        cfg = _config.load(values["--config"])
-    else:
-        cfg = _config.default_config()
-        if os.geteuid() != 0:
-            cfg = cfg.replace(cgroups=None)  # an unprivileged user cannot make cgroups
-    if "--rootfs" in values:
-        cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
-    if values.get("--tty") or values.get("-t"):
-        cfg = cfg.replace(tty=True)
-    if os.geteuid() != 0:
-        # rootless: a user namespace that maps only our own ids, no setuid helper
-        cfg = _config.rootless(cfg, os.geteuid(), os.getegid())
-    return cfg
+    values, argv = runopts.parse(args, command)
+    if values.get("help"):
+        sys.stdout.write(runopts.help_text(command))
+        return None, None, None
+    return values, runopts.build_config(values, os.geteuid(), os.getegid()), argv
 
 
 def cmd_run(args, root):
-    options = dict(RUN_OPTIONS, **{"-d": False, "--detach": False, "--pid-file": True})
-    values, command = parse(args, options)
-    if not command:
-        raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
-    cfg = _container_config(values)
-    if values.get("-d") or values.get("--detach"):
+    values, cfg, command = _options(args, "run")
+    if values is None:
+        return 0
+    if values.get("detach"):
         return _create(cfg, values, command, root, start=True)
     from . import container
     from . import process
 
-    c = container.Container(cfg, command, id=values.get("--id"),
-                            data_path=values.get("--data-path"), state_root=root)
+    c = container.Container(cfg, command, id=values.get("id"),
+                            data_path=values.get("data_path"), state_root=root)
     return process.foreground(c)
 
 
 def cmd_create(args, root):
-    values, command = parse(args, dict(RUN_OPTIONS, **{"--pid-file": True}))
-    if not command:
-        raise UsageError("create needs a command (minins create [OPTIONS] --id ID -- CMD "
-                         "[ARG...])")
-    return _create(_container_config(values), values, command, root)
+    values, cfg, command = _options(args, "create")
+    if values is None:
+        return 0
+    return _create(cfg, values, command, root)
 
 
 def _create(cfg, values, command, root, start=False):
@@ -205,14 +198,14 @@ def _create(cfg, values, command, root, start=False):
                          "for detached containers")
     from . import container
 
-    c = container.Container(cfg, command, id=values.get("--id"),
-                            data_path=values.get("--data-path"), state_root=root,
+    c = container.Container(cfg, command, id=values.get("id"),
+                            data_path=values.get("data_path"), state_root=root,
                             detached=True)
     c.create()
     pid = c.state["init_pid"]
     try:
-        if values.get("--pid-file"):
-            _write_pid_file(values["--pid-file"], pid)
+        if values.get("pid_file"):
+            _write_pid_file(values["pid_file"], pid)
         if start:
             from . import lifecycle
 
@@ -411,7 +404,10 @@ def cmd_list(args, root):
         for r in rows:
             sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
                                                              r["created"], r["data_path"]))
-    return 0
+    refused = [r["error"] for r in rows if r.get("error")]
+    for message in refused:  # listed as "unknown"; each refusal said once, on stderr
+        sys.stderr.write("minins: error: %s\n" % message.replace("\n", " "))
+    return EXIT_MININS if refused else 0
 
 
 COMMANDS = {

@@ -89,9 +89,9 @@ class Entry:
         cfg = cfg.replace(**self._overrides(cfg))
         mgr = None
         if st.get("cgroup_paths"):
-            from . import cgroups
+            from . import cgroups, statecheck
 
-            mgr = cgroups.load_manager(st["cgroup_paths"])
+            mgr = cgroups.load_manager(st["cgroup_paths"], fs=statecheck.SAFE_FS)
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
         self._step = "namespaces"

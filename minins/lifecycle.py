@@ -21,6 +21,7 @@ import errno
 import os
 
 from . import state as _state
+from . import statecheck as _statecheck
 from .errors import ContainerError, StateError, SyscallError
 
 CREATED_MARKER = "created"
@@ -41,7 +42,7 @@ def _manager(st):
         return None
     from . import cgroups
 
-    return cgroups.load_manager(st["cgroup_paths"])
+    return cgroups.load_manager(st["cgroup_paths"], fs=_statecheck.SAFE_FS)
 
 
 def status(st, mgr=None):
@@ -66,7 +67,7 @@ def status(st, mgr=None):
 
 def describe(data_path):
     """The state as ``minins state`` prints it."""
-    st = _state.load(data_path)
+    st = _statecheck.load(data_path)
     s = status(st)
     return {
         "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
@@ -83,7 +84,7 @@ def describe(data_path):
 
 
 def _require(data_path, wanted, doing):
-    st = _state.load(data_path)
+    st = _statecheck.load(data_path)
     mgr = _manager(st)
     s = status(st, mgr)
     if s not in wanted:
@@ -229,7 +230,7 @@ def delete(data_path, force=False, timeout=10.0):
     import time
 
     try:
-        st = _state.load(data_path)
+        st = _statecheck.load(data_path)
     except StateError:
         if _bare_state_dir(data_path):
             _state.remove_dir(data_path)
@@ -372,7 +373,7 @@ def stop(data_path, timeout=10.0, sig=15):
     try:
         st, pidfd = _state.pin_running(data_path)
     except StateError:
-        st = _state.load(data_path)
+        st = _statecheck.load(data_path)
         if status(st) == "stopped":
             return
         raise

@@ -161,8 +161,9 @@ def pin_running(data_path):
     """The container's state, checked against the kernel, with its init pinned:
     ``(state, pidfd)``. :class:`StateError` when it is not running (or not there)."""
     from . import libc
+    from . import statecheck
 
-    st = load(data_path)
+    st = statecheck.load(data_path)  # a state file is input: checked against the kernel
     pid = st["init_pid"]
     if pid <= 0:
         raise StateError("container %s is still being created" % st.get("id", data_path))

@@ -1,0 +1,429 @@
+"""A state file is input: check it against the kernel before acting on it.
+
+``state.json`` names a pid to signal, namespaces to join and cgroup directories to freeze,
+kill and remove. A file that someone else wrote, or that was edited, must not make minins
+signal a host process, join the host's namespaces or remove directories that are not the
+container's cgroups (issue 10, section 3; the class of runc's CVE-2016-9962 family of
+"the runtime trusts what lies in the container's reach"). :func:`load` reads the file and
+:func:`verify` refuses, with one line naming the field (:class:`~minins.errors.StateError`,
+exit 125 on the command line), before anything is signalled, frozen, joined or removed:
+
+1. **Ownership** (``data_path``, ``state.json``): the data path and the state file belong to
+   the caller (the effective uid) and are not writable by group or others; the state file is
+   a regular file, not a symlink. runc keeps its state directory 0700 for the same reason.
+   Everything below only makes sense once nobody else can have written the file.
+2. **Cgroups** (``cgroup_paths.KEY``): each path is absolute, normalised (no ``.``, ``..``
+   or doubled ``/``) and free of symlinks; it lies strictly below the mount point of a
+   mounted cgroup hierarchy of the right kind (``/proc/self/mountinfo``: ``cgroup2`` for
+   ``unified``, a v1 ``cgroup`` mount with that controller otherwise), and no other
+   filesystem is mounted over it; its last component is the container's cgroup name
+   (``config.cgroups.name``) or its id; it is neither the caller's own cgroup nor one of its
+   ancestors; and, when it exists, statfs(2) says it is on cgroupfs (``CGROUP_SUPER_MAGIC``
+   or ``CGROUP2_SUPER_MAGIC``). A path that no longer exists is accepted: nothing can be
+   done to it.
+3. **The init** (``init_pid``), when the pid is alive with the recorded start time (a
+   stale one is already treated as stopped and never signalled): it is in every recorded
+   cgroup or below it (``/proc/PID/cgroup``); and for every namespace the container made
+   for itself (``pid_namespace``, ``user_namespace``, and each ``config.namespaces`` entry
+   without a path) its namespace differs from the caller's (the nsfs inodes of
+   ``/proc/PID/ns/*`` and ``/proc/self/ns/*``); with its own PID namespace it is PID 1 there
+   (the last field of ``NSpid`` in ``/proc/PID/status``). A state that ties a live process
+   to no cgroup and no namespace of its own is refused: nothing tells it from a host process.
+
+Removal from a state file goes through :data:`SAFE_FS` (:func:`safe_remove_cgroup`): only
+``rmdir``, bottom-up, only directories on cgroupfs, never through a symlink, never across a
+filesystem boundary.
+
+Man pages: statfs(2) (the magic numbers), proc(5) (``mountinfo``, ``cgroup``, ``ns``,
+``status``), namespaces(7), cgroups(7).
+"""
+import errno as _errno
+import os
+import stat as _stat
+
+from . import state as _state
+from .cgroups.fs import REMOVE_TIMEOUT, CgroupFs, remove_tree
+from .errors import StateError, SyscallError
+
+CGROUP_SUPER_MAGIC = 0x27E0EB  # linux/magic.h
+CGROUP2_SUPER_MAGIC = 0x63677270
+CGROUP_MAGICS = (CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC)
+UNIFIED = "unified"
+
+# /proc/PID/ns/<name> of each config namespace type
+_NS_NAMES = {"NEWUSER": "user", "NEWIPC": "ipc", "NEWUTS": "uts", "NEWNET": "net",
+             "NEWPID": "pid", "NEWCGROUP": "cgroup", "NEWNS": "mnt"}
+
+
+def load(data_path, proc="/proc"):
+    """:func:`minins.state.load` of ``data_path``, then :func:`verify`; the state dict.
+    The ownership checks run before the file is read."""
+    check_owner(data_path)
+    st = _state.load(data_path)
+    verify(st, data_path, proc=proc, owner=False)
+    return st
+
+
+def verify(state, data_path, *, proc="/proc", owner=True):
+    """Refuse ``state`` (a dict from :func:`minins.state.load` of ``data_path``) unless it
+    matches the kernel (see the module docstring). Raises :class:`StateError` whose one-line
+    message names the field; returns ``None``. ``proc``: where procfs is mounted.
+    ``owner=False`` skips the ownership checks (done already by :func:`load`)."""
+    if owner:
+        check_owner(data_path)
+    where = os.path.join(data_path, _state.STATE_FILE)
+    paths = state.get("cgroup_paths") or {}
+    mounts = read_mounts(proc) if paths else None
+    if paths:
+        check_cgroup_paths(state, data_path, paths, proc, where, mounts)
+    if _state.init_alive(state, proc):
+        if not paths and not own_namespaces(state):
+            _refuse(where, "init_pid", "process %d is tied to no cgroup and no namespace of "
+                    "its own: it cannot be told from a host process" % state["init_pid"])
+        check_init(state, paths, proc, where, mounts)
+
+
+def _refuse(where, field, message):
+    raise StateError("%s: %s: %s" % (where, field, message))
+
+
+# --- 1. ownership ---------------------------------------------------------------------------
+
+def check_owner(data_path):
+    """The data path and its state file belong to the caller and only the caller can write
+    them; the state file is a regular file, not a symlink. A missing state file is left to
+    :func:`minins.state.load` to report."""
+    euid = os.geteuid()
+    try:
+        d = os.stat(data_path)
+    except FileNotFoundError:
+        return  # state.load says "no container state at ..."
+    except OSError as e:
+        raise StateError("%s: data_path: cannot stat: %s" % (data_path, e.strerror)) from None
+    _check_mode(data_path, "data_path", d, euid, want_dir=True)
+    path = os.path.join(data_path, _state.STATE_FILE)
+    try:
+        f = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise StateError("%s: cannot stat: %s" % (path, e.strerror)) from None
+    _check_mode(path, _state.STATE_FILE, f, euid, want_dir=False)
+
+
+def _check_mode(path, field, st, euid, want_dir):
+    if want_dir and not _stat.S_ISDIR(st.st_mode):
+        _refuse(path, field, "is not a directory")
+    if not want_dir and not _stat.S_ISREG(st.st_mode):
+        _refuse(path, field, "is not a regular file (a symlink or special file is refused)")
+    if st.st_uid != euid:
+        _refuse(path, field, "belongs to uid %d, not to the caller (uid %d); only the "
+                "caller's own state is trusted" % (st.st_uid, euid))
+    if st.st_mode & 0o022:
+        _refuse(path, field, "is writable by %s (mode %04o); a state that others can write "
+                "is not trusted (chmod go-w)" % ("group and others" if st.st_mode & 0o022
+                                                  == 0o022 else "group" if st.st_mode & 0o020
+                                                  else "others", st.st_mode & 0o7777))
+
+
+# --- 2. cgroup paths ------------------------------------------------------------------------
+
+def read_mounts(proc="/proc"):
+    """``[(mount point, fstype, mount root, super options)]`` of every mount in our mount
+    namespace, in ``/proc/self/mountinfo`` order (a later mount on the same point hides the
+    earlier)."""
+    out = []
+    with open("%s/self/mountinfo" % proc) as f:
+        text = f.read()
+    for line in text.splitlines():
+        fields = line.split()
+        try:
+            sep = fields.index("-", 6)
+        except ValueError:
+            continue
+        opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
+        out.append((_unescape(fields[4]), fields[sep + 1], _unescape(fields[3]), opts))
+    return out
+
+
+def _unescape(field):
+    # proc(5): space, tab, newline and backslash are written as octal escapes.
+    if "\\" not in field:
+        return field
+    return (field.encode().decode("unicode_escape").encode("latin-1")
+            .decode(errors="surrogateescape"))
+
+
+def mount_of(path, mounts):
+    """The mount ``path`` lies on: the last mount whose point is ``path`` or a parent."""
+    best = None
+    for m in mounts:
+        point = m[0]
+        if path == point or point == "/" or path.startswith(point.rstrip("/") + "/"):
+            if best is None or len(point) >= len(best[0]):
+                best = m
+    return best
+
+
+def _below(path, top):
+    """Is ``path`` ``top`` or below it?"""
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _proc_cgroups(text):
+    """``{controller or "unified": path}`` from a ``/proc/PID/cgroup`` text."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            out[UNIFIED] = parts[2]
+            continue
+        for name in parts[1].split(","):
+            if name:
+                out[name] = parts[2]
+    return out
+
+
+def _absolute(mount, rel):
+    """The directory of the cgroup ``rel`` (as ``/proc/PID/cgroup`` shows it) under
+    ``mount``; ``None`` when it is outside what that mount shows."""
+    point, _fstype, root, _opts = mount
+    root = root.rstrip("/")
+    if root:
+        if not _below(rel, root):
+            return None
+        rel = rel[len(root):]
+    rel = rel.strip("/")
+    return point.rstrip("/") + "/" + rel if rel else point
+
+
+def _of_hierarchy(key, mount):
+    """Is ``mount`` of ``key``'s hierarchy: cgroup2 for ``unified``, else a v1 cgroup mount
+    whose super options name the controller?"""
+    if key == UNIFIED:
+        return mount[1] == "cgroup2"
+    return mount[1] == "cgroup" and key in mount[3]
+
+
+def cgroup_names(state, data_path):
+    """The last path component a container's cgroup may have: its cgroup name from the
+    config, or its id (what minins names a cgroup when the config gives no name)."""
+    names = set()
+    cg = (state.get("config") or {}).get("cgroups")
+    if isinstance(cg, dict) and isinstance(cg.get("name"), str) and cg["name"]:
+        names.add(cg["name"].rstrip("/").rsplit("/", 1)[-1])
+    names.add(state.get("id") or os.path.basename(data_path.rstrip("/")))
+    return names
+
+
+def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json",
+                       mounts=None):
+    """Each of ``paths`` is this container's cgroup (see the module docstring, 2).
+    ``mounts``: :func:`read_mounts`, read here when not given."""
+    mounts = mounts if mounts is not None else read_mounts(proc)
+    with open("%s/self/cgroup" % proc) as f:
+        own = _proc_cgroups(f.read())
+    names = cgroup_names(state, data_path)
+    for key in sorted(paths):
+        field = "cgroup_paths.%s" % key
+        path = paths[key]
+        if not isinstance(path, str) or not path.startswith("/"):
+            _refuse(where, field, "%r is not an absolute path" % (path,))
+        parts = path.split("/")[1:]
+        if ".." in parts or "." in parts or "" in parts:
+            _refuse(where, field, "%s is not a normalised path (no '.', '..', '//' or "
+                    "trailing '/')" % path)
+        hier = mount_of(path, mounts)
+        if hier is None or not _of_hierarchy(key, hier):
+            _refuse(where, field, "%s is not inside a mounted %s hierarchy (it is on %s; see "
+                    "/proc/self/mountinfo)" % (path, "cgroup v2" if key == UNIFIED else
+                                               "cgroup v1 " + key,
+                                               "%s at %s" % (hier[1], hier[0]) if hier
+                                               else "no mount"))
+        if path == hier[0]:
+            _refuse(where, field, "%s is the root of a cgroup hierarchy, not a container's "
+                    "cgroup" % path)
+        if path.rsplit("/", 1)[-1] not in names:
+            _refuse(where, field, "%s is not this container's cgroup (its last component "
+                    "must be %s)" % (path, " or ".join(sorted(names))))
+        mine = _absolute(hier, own.get(key, "/")) if key in own else None
+        if mine is not None and _below(mine, path):
+            _refuse(where, field, "%s holds the caller's own cgroup (%s)" % (path, mine))
+        try:
+            magic = _fs_magic(path, symlinks=False)
+        except _Symlink:
+            _refuse(where, field, "%s goes through a symlink (to %s)"
+                    % (path, os.path.realpath(path)))
+        except SyscallError as e:
+            _refuse(where, field, "%s: %s" % (path, e))
+        if magic is not None and magic not in CGROUP_MAGICS:
+            _refuse(where, field, "%s is not a cgroup directory (filesystem magic %#x)"
+                    % (path, magic))
+
+
+class _Symlink(Exception):
+    pass
+
+
+_AT_FDCWD = -100
+_have_openat2 = [True]
+
+
+def _open_dir(path, symlinks):
+    """An ``O_PATH`` descriptor of the directory ``path``, or ``None`` when it does not
+    exist. The last component is never followed; with ``symlinks=False`` no component may be
+    a symlink (:class:`_Symlink`): one openat2(2) with ``RESOLVE_NO_SYMLINKS`` (Linux 5.6),
+    else realpath(3) and open(2)."""
+    from . import libc
+
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+    if not symlinks and _have_openat2[0]:
+        try:
+            return libc.openat2(_AT_FDCWD, path, flags, resolve=libc.RESOLVE_NO_SYMLINKS)
+        except OSError as e:
+            if e.errno == _errno.ENOENT:
+                if os.path.realpath(path) != path:  # rare: say which, not just "missing"
+                    raise _Symlink(path) from None
+                return None
+            if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR
+                                           and os.path.islink(path)):
+                raise _Symlink(path) from None
+            if e.errno not in (_errno.ENOSYS, _errno.EPERM):  # before 5.6; old seccomp
+                raise SyscallError(e.errno, "openat2", path) from None
+            _have_openat2[0] = False
+    if not symlinks and os.path.realpath(path) != path:
+        raise _Symlink(path)
+    try:
+        return os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR and os.path.islink(path)):
+            raise _Symlink(path) from None
+        raise SyscallError(e.errno, "open", path) from None
+
+
+def _fs_magic(path, symlinks=True):
+    """statfs(2)'s ``f_type`` of the directory ``path`` (its last component not followed);
+    ``None`` when it does not exist."""
+    from . import libc
+
+    fd = _open_dir(path, symlinks)
+    if fd is None:
+        return None
+    try:
+        return libc.fstatfs_type(fd)
+    finally:
+        os.close(fd)
+
+
+# --- 3. the init ----------------------------------------------------------------------------
+
+def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
+    """The live process ``init_pid`` is the container's: in its cgroups, in its
+    namespaces."""
+    pid = state["init_pid"]
+    field = "init_pid"
+    if paths:
+        try:
+            with open("%s/%d/cgroup" % (proc, pid)) as f:
+                its = _proc_cgroups(f.read())
+        except (FileNotFoundError, ProcessLookupError):
+            return  # it exited since: nothing will be signalled
+        mounts = mounts if mounts is not None else read_mounts(proc)
+        for key in sorted(paths):
+            hier = mount_of(paths[key], mounts)
+            at = _absolute(hier, its[key]) if hier is not None and key in its else None
+            if at is None or not _below(at, paths[key]):
+                _refuse(where, field, "process %d is not in the container's cgroup %s "
+                        "(cgroup_paths.%s); it is in %s" % (pid, paths[key], key, at))
+    for t, flag in own_namespaces(state):
+        name = _NS_NAMES[t]
+        try:
+            theirs = os.stat("%s/%d/ns/%s" % (proc, pid, name))
+            ours = os.stat("%s/self/ns/%s" % (proc, name))
+        except FileNotFoundError:
+            continue  # a kernel without that namespace type, or the process exited
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+            _refuse(where, flag, "process %d is in the caller's %s namespace, but the "
+                    "container has a %s namespace of its own" % (pid, name, name))
+    if any(t == "NEWPID" for t, _f in own_namespaces(state)):
+        nspid = _nspid(pid, proc)
+        if nspid is not None and nspid[-1] != 1:
+            _refuse(where, "pid_namespace", "process %d is pid %d in its PID namespace, "
+                    "not the container's init (pid 1)" % (pid, nspid[-1]))
+
+
+def own_namespaces(state):
+    """``[(type, field)]``: the namespaces the state says the container made for itself."""
+    out = {}
+    if state.get("pid_namespace") is True:
+        out["NEWPID"] = "pid_namespace"
+    if state.get("user_namespace") is True:
+        out["NEWUSER"] = "user_namespace"
+    namespaces = (state.get("config") or {}).get("namespaces")
+    if isinstance(namespaces, list):
+        for i, ns in enumerate(namespaces):
+            if isinstance(ns, dict) and ns.get("type") in _NS_NAMES and not ns.get("path"):
+                out.setdefault(ns["type"], "config.namespaces[%d]" % i)
+    return sorted(out.items())
+
+
+def _nspid(pid, proc):
+    try:
+        with open("%s/%d/status" % (proc, pid)) as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return None  # gone, or a kernel before 4.1
+
+
+# --- removal --------------------------------------------------------------------------------
+
+class SafeCgroupFs(CgroupFs):
+    """The cgroupfs seam for managers rebuilt from a state file: ``rmdir`` only removes a
+    real directory (not a symlink) on cgroupfs, on the same filesystem as its parent, and
+    raises :class:`StateError` for anything else. :func:`~minins.cgroups.fs.remove_tree`
+    calls ``rmdir`` on a directory before it lists it (``subdirs`` never follows a
+    symlink), so a removal never descends into another filesystem."""
+
+    def rmdir(self, path):
+        _check_removable(path)
+        CgroupFs.rmdir(self, path)
+
+
+SAFE_FS = SafeCgroupFs()
+
+
+def _check_removable(path):
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise SyscallError(e.errno, "rmdir", path) from None  # ENOENT: gone already
+    if not _stat.S_ISDIR(st.st_mode):
+        raise StateError("cgroup_paths: refusing to remove %s: not a directory" % path)
+    parent = os.path.dirname(path.rstrip("/")) or "/"
+    if os.lstat(parent).st_dev != st.st_dev:
+        raise StateError("cgroup_paths: refusing to remove %s: another filesystem is mounted "
+                         "there" % path)
+    magic = _fs_magic(path)
+    if magic is not None and magic not in CGROUP_MAGICS:
+        raise StateError("cgroup_paths: refusing to remove %s: not a cgroup directory "
+                         "(filesystem magic %#x)" % (path, magic))
+
+
+def safe_remove_cgroup(path, timeout=REMOVE_TIMEOUT, busy_pids=None):
+    """Remove the cgroup ``path`` and the cgroups below it, bottom-up, with rmdir(2) only,
+    through :data:`SAFE_FS` (see :class:`SafeCgroupFs`); EBUSY is retried as
+    :func:`minins.cgroups.fs.remove_tree` does. :class:`StateError` when ``path`` or
+    anything below it is not a cgroup directory of the same filesystem."""
+    return remove_tree(SAFE_FS, path, timeout=timeout, busy_pids=busy_pids)
+
+
+__all__ = ["load", "verify", "check_owner", "check_cgroup_paths", "check_init",
+           "safe_remove_cgroup", "SAFE_FS", "SafeCgroupFs", "CGROUP_SUPER_MAGIC",
+           "CGROUP2_SUPER_MAGIC"]
