@@ -21,6 +21,7 @@ from kernel import Subreaper, children, container_python, needs_root, needs_user
 pytestmark = needs_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BOX = "box%d" % os.getpid()  # its cgroups are named after it: unique among concurrent runs
 # The container's command: count forever into /tmp/count (the tmpfs of the container), with
 # shell builtins only (no process comes and goes in the container meanwhile).
 COUNTER = ["/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; done"]
@@ -64,7 +65,7 @@ class Running:
 
 @pytest.fixture
 def box(state_root):
-    r = Running(config.default_config(), COUNTER, state_root, "box")
+    r = Running(config.default_config(), COUNTER, state_root, BOX)
     yield r
     r.close()
 
@@ -96,10 +97,10 @@ def test_exec_only_stdio_is_open_and_caps_are_the_containers(box):
 def test_exec_exit_codes(box):
     assert box.exec_out(["/bin/sh", "-c", "exit 9"])[0] == 9
     assert box.exec_out(["/bin/sh", "-c", "kill -TERM $$"])[0] == 128 + 15
-    proc = cli("--root", os.path.dirname(box.data_path), "exec", "--id", "box", "--",
+    proc = cli("--root", os.path.dirname(box.data_path), "exec", "--id", BOX, "--",
                "no-such-cmd")
     assert proc.returncode == 127 and "no-such-cmd" in proc.stderr
-    proc = cli("--root", os.path.dirname(box.data_path), "exec", "box", "/etc/hostname")
+    proc = cli("--root", os.path.dirname(box.data_path), "exec", BOX, "/etc/hostname")
     assert proc.returncode == 126
     proc = cli("exec", "--data-path", box.data_path, "--", "sh", "-c", "exit 5")
     assert proc.returncode == 5
@@ -194,15 +195,15 @@ def _progress(box, seconds):
 def test_pause_stops_progress_and_resume_restarts_it(box):
     root = os.path.dirname(box.data_path)
     assert _progress(box, 0.2) > 0
-    assert cli("--root", root, "pause", "box").returncode == 0
-    assert json.loads(cli("--root", root, "state", "box").stdout)["status"] == "paused"
+    assert cli("--root", root, "pause", BOX).returncode == 0
+    assert json.loads(cli("--root", root, "state", BOX).stdout)["status"] == "paused"
     assert _unchanged(box, 0.3)
-    proc = cli("--root", root, "pause", "box")
+    proc = cli("--root", root, "pause", BOX)
     assert proc.returncode == 125 and "it is paused" in proc.stderr
-    assert cli("--root", root, "resume", "box").returncode == 0
-    assert json.loads(cli("--root", root, "state", "box").stdout)["status"] == "running"
+    assert cli("--root", root, "resume", BOX).returncode == 0
+    assert json.loads(cli("--root", root, "state", BOX).stdout)["status"] == "running"
     assert _progress(box, 0.2) > 0
-    assert cli("--root", root, "resume", "box").returncode == 125
+    assert cli("--root", root, "resume", BOX).returncode == 125
 
 
 def test_a_paused_container_can_still_be_killed_and_removed(state_root):
@@ -222,7 +223,7 @@ def test_a_paused_container_can_still_be_killed_and_removed(state_root):
 
 def test_state_json(box):
     st = json.loads(cli("state", "--data-path", box.data_path).stdout)
-    assert st["id"] == "box" and st["pid"] == box.pid and st["status"] == "running"
+    assert st["id"] == BOX and st["pid"] == box.pid and st["status"] == "running"
     assert st["data_path"] == box.data_path and st["created"].endswith("Z")
     assert st["rootfs"] == "/" and "bundle" not in st  # OCI's bundle is config.json's dir
 
@@ -304,9 +305,9 @@ def _wait_for_event_fd(pid, timeout=30):
 
 def test_list_shows_every_container(box, state_root):
     rows = json.loads(cli("--root", state_root, "list", "--json").stdout)
-    assert [(r["id"], r["status"]) for r in rows] == [("box", "running")]
+    assert [(r["id"], r["status"]) for r in rows] == [(BOX, "running")]
     table = cli("--root", state_root, "list").stdout
-    assert "box" in table and "running" in table
+    assert BOX in table and "running" in table
 
 
 @pytest.mark.parametrize("argv,words", [
@@ -342,9 +343,9 @@ def _handles(pid, sig):
 
 def test_run_forwards_signals_and_cleans_up(state_root):
     proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", state_root, "run",
-                             "--id", "sig", "--", "sh", "-c",
+                             "--id", "sig%d" % os.getpid(), "--", "sh", "-c",
                              "trap 'exit 42' TERM; while :; do sleep 0.05; done"], cwd=REPO)
-    data_path = os.path.join(state_root, "sig")
+    data_path = os.path.join(state_root, "sig%d" % os.getpid())
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the container has started
         try:
@@ -469,7 +470,7 @@ def test_delete_removes_what_a_dead_container_left(state_root):
 
 
 def test_delete_refuses_a_running_container_unless_forced(box, state_root):
-    proc = cli("--root", state_root, "delete", "box")
+    proc = cli("--root", state_root, "delete", BOX)
     assert proc.returncode == 125 and "is running" in proc.stderr
-    assert cli("--root", state_root, "delete", "--force", "box").returncode == 0
+    assert cli("--root", state_root, "delete", "--force", BOX).returncode == 0
     assert box.c.wait() == 137
