@@ -11,9 +11,9 @@ Every resource is registered on an undo stack the moment it exists; a failure at
 either side of the sync channel, kills and reaps the init and unwinds the stack, and the error
 names the step. The sync protocol is documented in :mod:`minins.sync`.
 """
+import json
 import os
 
-from . import _json
 from . import config as _config
 from . import fspath as _fspath
 from . import idmap as _idmap
@@ -84,10 +84,10 @@ class Container:
             raise ConfigError("args", "no command to run")
         self.config = config
         self.args = [os.fsdecode(a) for a in args]
-        self.id = _state.validate_id(id) if id else new_id()
+        self.id = _state.validate_id(id) if id is not None else new_id()
         self._own_data_path = not data_path  # <state root>/<id>: ours to make, exclusively
-        self.data_path = data_path or os.path.join(state_root or _state.default_state_root(),
-                                                   self.id)
+        self.data_path = os.path.abspath(data_path or os.path.join(
+            state_root or _state.default_state_root(), self.id))
         self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
         self.console_master = None  # the pty master, with config.tty
         self._console_path = None
@@ -281,6 +281,9 @@ class Container:
         try:
             os.mkdir(self.data_path, 0o711)
         except FileExistsError:
+            if not os.path.isdir(self.data_path):
+                raise ConfigError("--data-path", "%s exists and is not a directory"
+                                  % self.data_path) from None
             held = os.path.exists(os.path.join(self.data_path, _state.STATE_FILE))
             if self._own_data_path or held:
                 what = "--id" if self._own_data_path else "--data-path"
@@ -399,7 +402,7 @@ class Container:
             os.close(r)
             _, status = os.waitpid(pid, 0)
         if report:
-            raise sync.error_from_payload(_json.loads(report))
+            raise sync.error_from_payload(json.loads(report))
         if status != 0:
             raise ContainerError("the mount-source helper exited with status %#x" % status)
 
@@ -487,7 +490,7 @@ def _open_sources_for(cfg, init_pid, sock, report_fd):
         os._exit(0)
     except BaseException as e:  # noqa: B902 - never unwind into the runtime's code
         try:
-            os.write(report_fd, _json.dumps(sync.error_payload(e, step)).encode())
+            os.write(report_fd, json.dumps(sync.error_payload(e, step)).encode())
         finally:
             os._exit(1)
 

@@ -17,7 +17,7 @@ import errno
 import os
 
 from . import state as _state
-from .errors import StateError, SyscallError
+from .errors import MininsError, StateError, SyscallError
 
 CREATED_MARKER = "created"
 
@@ -267,7 +267,7 @@ def list_containers(state_root=None):
             continue
         try:
             out.append(describe(path))
-        except StateError as e:
+        except (MininsError, OSError) as e:  # one unreadable container hides no other
             out.append({"id": name, "pid": 0, "status": "unknown", "data_path": path,
                         "created": "", "error": str(e)})
     return out

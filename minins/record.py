@@ -10,7 +10,7 @@ Pure: no kernel, no I/O; cheap to import (no dataclasses, typing or json).
 """
 from .errors import ConfigError
 
-__all__ = ["Record", "Field", "STR", "BOOL", "INT", "ListOf", "Optional"]
+__all__ = ["Record", "Field", "STR", "BOOL", "INT", "ListOf", "Optional", "text_error"]
 
 
 def _join(path, key):
@@ -22,6 +22,18 @@ def _type_name(value):
         return "null"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def text_error(value):
+    """Why the string ``value`` cannot go to the kernel (which takes UTF-8 bytes), or ``""``:
+    a lone surrogate (JSON's ``"\\udcff"``, or a non-UTF-8 byte smuggled in by
+    ``surrogateescape``) has no UTF-8 encoding."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return ("must be valid Unicode text: %r at position %d is a lone surrogate, which "
+                "has no UTF-8 encoding" % (value[e.start], e.start))
+    return ""
 
 
 class _Kind:
