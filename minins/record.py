@@ -184,7 +184,8 @@ class Record:
         names = {f.name: f for f in cls.FIELDS}
         for key in data:
             if key not in names:
-                raise ConfigError(_join(path, key), "unknown field" + _hint(key, names))
+                shown = key if key.isprintable() and key else repr(key)  # one line, visible
+                raise ConfigError(_join(path, shown), "unknown field" + _hint(key, names))
         values = {}
         for key, value in data.items():
             values[key] = names[key].kind.load(value, _join(path, key))

@@ -137,6 +137,9 @@ def load(data_path):
         value = state[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise StateError("%s: %s: must be %s" % (path, key, typ.__name__))
+    for key, value in state.get("cgroup_paths", {}).items():
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise StateError("%s: cgroup_paths.%s: must be an absolute path" % (path, key))
     if state["init_pid"] <= 0:
         raise StateError("%s: init_pid: must be positive" % path)
     state.setdefault("data_path", data_path)
