@@ -105,6 +105,7 @@ class Container:
         self._tid = None
         self._ns_fds = []
         self._slave = None
+        self.oom_note = None  # set by wait(): "OOM-killed (memory limit N)" or None
 
     # --- the life cycle ----------------------------------------------------------------------
 
@@ -121,6 +122,12 @@ class Container:
         (``cleanup_error``) and does not replace it."""
         if isinstance(exc, MininsError):
             exc.with_step(self._step)
+        if isinstance(exc, ContainerError) and self.cgroups is not None:
+            from .cgroups import oom_note  # before destroy() takes the counter away
+
+            note = oom_note(self.cgroups, self.config.cgroups.memory)
+            if note:
+                exc.message = "the container's init was %s: %s" % (note, exc.message)
         try:
             self.destroy()
         except Exception as cleanup:  # noqa: B902
@@ -152,6 +159,10 @@ class Container:
         signal N)."""
         try:
             status = self._wait_init()
+            if self.cgroups is not None:  # see runner.run_foreground; gone after destroy()
+                from .cgroups import oom_note
+
+                self.oom_note = oom_note(self.cgroups, self.config.cgroups.memory)
             if not self.config.has_namespace("NEWPID") and self.cgroups is not None:
                 self.cgroups.kill_all()
             return exit_code_from_status(status)

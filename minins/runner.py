@@ -51,7 +51,12 @@ def run_foreground(cfg, command, container_id=None, data_path=None, state_root=N
             container.kill(sig)
         if container.console_master is not None:
             relay_console(container, 0, 1)
-        return container.wait()
+        code = container.wait()
+        if code == 137 and container.oom_note:
+            import sys
+
+            sys.stderr.write("minins: the container was %s\n" % container.oom_note)
+        return code
     finally:
         restore_handlers(previous)
 
