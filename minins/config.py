@@ -445,7 +445,9 @@ def default_config():
     return Config(
         root_fs="/",
         hostname="minins",
-        environment=("PATH=" + DEFAULT_PATH, "HOME=/root", "TERM=xterm", "HOSTNAME=minins"),
+        # no HOME: the init sets it from the user's passwd entry (root's here, nobody's for
+        # `minins exec --user nobody`), as runc does when the environment has none
+        environment=("PATH=" + DEFAULT_PATH, "TERM=xterm", "HOSTNAME=minins"),
         working_dir="/",
         namespaces=tuple(Namespace(type=t) for t in
                          ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID", "NEWNET")),

@@ -16,6 +16,7 @@ the step it happened in, and the process exits; it never returns into the runtim
 Nothing here imports a module: everything it needs is imported by the runtime before it forks,
 so a lock held by another thread of an embedding program can never stall the child.
 """
+import errno
 import os
 
 from . import libc as _libc
@@ -180,8 +181,10 @@ def exec_when_started(ctx, who):
         os.execve(program, ctx.args, env)
     except OSError as e:
         from .errors import SyscallError
+        from .fspath import missing_interpreter  # (imported before the fork, by rootfs)
 
-        raise SyscallError(e.errno, "exec", ctx.args[0]) from None
+        detail = missing_interpreter(program) if e.errno == errno.ENOENT else None
+        raise SyscallError(e.errno, "exec", ctx.args[0], detail) from None
 
 
 def _wait_release(ctx):
