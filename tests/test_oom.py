@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -37,6 +38,52 @@ def test_the_kill_counter_is_read_from_either_file():
     assert oom.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n") == 3
     assert oom.oom_kill_count("low 0\nhigh 0\nmax 9\noom 4\noom_kill 2\n") == 2
     assert oom.oom_kill_count("oom_kill_disable 0\nunder_oom 1\n") is None  # before 4.13
+
+
+def _fake_memcg(tmp_path, kills):
+    d = tmp_path / "memcg"
+    d.mkdir(exist_ok=True)
+    (d / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill %d\n"
+                                          % kills)
+    (d / "cgroup.event_control").write_text("")
+    return str(d)
+
+
+def _wake(events, times):
+    import struct
+
+    os.write(events.fileno(), struct.pack("=Q", times))  # what the kernel's eventfd_signal does
+
+
+def test_v1_many_wakeups_for_one_kill_counted_late_are_one_event(tmp_path):
+    from minins.cgroups.fs import REAL
+
+    path = _fake_memcg(tmp_path, 2)
+    with oom.V1OomEvents(path, REAL) as events:
+        assert events.wait(0) == 0
+        _wake(events, 6)  # six failed charges under OOM; the kill is not counted yet
+        assert events.wait(0) == 0 and events.pending
+        timer = threading.Timer(0.05, _fake_memcg, (tmp_path, 3))
+        timer.start()
+        assert events.wait(5) == 1  # the late count, seen without another wake-up
+        timer.join()
+        _wake(events, 2)  # more wake-ups, no more kills
+        assert events.wait(SETTLE + 0.3) == 0 and not events.pending
+        assert events.total == 1
+        os.unlink(path + "/cgroup.event_control")  # the cgroup goes: the kernel signals
+        _wake(events, 1)
+        assert events.wait(5) is None
+
+
+def test_v1_without_a_kill_counter_a_batch_of_wakeups_is_one_event(tmp_path):
+    from minins.cgroups.fs import REAL
+
+    path = _fake_memcg(tmp_path, 0)
+    (tmp_path / "memcg" / "memory.oom_control").write_text("oom_kill_disable 0\n"
+                                                           "under_oom 0\n")  # before 4.13
+    with oom.V1OomEvents(path, REAL) as events:
+        _wake(events, 1)
+        assert events.wait(5) == 1
 
 
 # --- the real kernel --------------------------------------------------------------------------

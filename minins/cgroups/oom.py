@@ -50,11 +50,15 @@ def oom_kill_count(text):
 class OomEvents(object):
     """The OOM events of one cgroup from the moment this object was made.
 
-    ``wait(timeout)`` returns the number of new events (at least 1), 0 when ``timeout``
-    seconds passed without one, or ``None`` once the cgroup is gone; iterating yields the
-    counts until then. ``fileno()`` is readable when something happened (then call
-    ``wait(0)``). ``total`` counts every event seen. Close it (or use ``with``).
+    ``wait(timeout)`` returns the number of new events (OOM kills, at least 1), 0 when
+    ``timeout`` seconds passed without one, or ``None`` once the cgroup is gone; iterating
+    yields the counts until then. ``fileno()`` is readable when something happened (then call
+    ``wait(0)``); while :attr:`pending` is true a kill may still be counted without the fd
+    becoming readable again, so call ``wait`` again within :data:`CHECK_INTERVAL` s.
+    ``total`` counts every event seen. Close it (or use ``with``).
     """
+
+    pending = False
 
     def __init__(self, path, fd):
         self.path = path
@@ -131,6 +135,11 @@ class V1OomEvents(OomEvents):
         self._removed = False
         self._woken = None  # monotonic time of the last wake-up still settling
 
+    @property
+    def pending(self):
+        """A wake-up came less than :data:`SETTLE` s ago: its kill may be counted yet."""
+        return self._woken is not None and _time.monotonic() - self._woken <= SETTLE
+
     def _count(self):
         try:
             return oom_kill_count(self._fs.read(self.path + "/memory.oom_control"))
@@ -144,35 +153,41 @@ class V1OomEvents(OomEvents):
         deadline = None if timeout is None else _time.monotonic() + timeout
         step = _FIRST_RECHECK
         while not self._removed:
-            if self._last is not None and self._woken is not None:
-                count = self._count()
-                if count is not None and count > self._last:
-                    n, self._last = count - self._last, count
-                    return n
+            n = self._grown()
+            if n:
+                return n
             now = _time.monotonic()
-            left = None if deadline is None else deadline - now
             if self._woken is not None and now - self._woken > SETTLE:
                 self._woken = None
+            left = None if deadline is None else max(0.0, deadline - now)
             if self._woken is not None:  # a kill may be counted a moment after its wake-up
                 left = step if left is None else min(left, step)
                 step = min(step * 2, CHECK_INTERVAL)
-            if left is not None and left <= 0:
-                return 0
-            if not self._ready(left):
-                if deadline is not None and _time.monotonic() >= deadline:
-                    return 0
-                continue
-            try:
-                wakeups = _struct.unpack("=Q", _os.read(self._fd, 8))[0]
-            except OSError as e:
-                raise SyscallError(e.errno, "read eventfd", self.path + "/memory.oom_control")
-            if not self._fs.exists(self.path + "/cgroup.event_control"):
-                self._removed = True  # the removal signal; the OOMs before it are lost
-                break
-            if self._last is None:  # no oom_kill counter: one event per batch of wake-ups
-                return wakeups
-            self._woken, step = _time.monotonic(), _FIRST_RECHECK
+            if self._ready(left):  # (a timeout of 0 still looks once)
+                try:
+                    wakeups = _struct.unpack("=Q", _os.read(self._fd, 8))[0]
+                except OSError as e:
+                    raise SyscallError(e.errno, "read eventfd",
+                                       self.path + "/memory.oom_control")
+                if not self._fs.exists(self.path + "/cgroup.event_control"):
+                    self._removed = True  # the removal signal; the OOMs before it are lost
+                    break
+                if self._last is None:  # no oom_kill counter: a batch of wake-ups is one
+                    return wakeups
+                self._woken, step = _time.monotonic(), _FIRST_RECHECK
+            elif deadline is not None and _time.monotonic() >= deadline:
+                return self._grown() or 0
         return None
+
+    def _grown(self):
+        """The growth of the kill counter since last reported, once a wake-up came."""
+        if self._last is None or self._woken is None:
+            return 0
+        count = self._count()
+        if count is None or count <= self._last:
+            return 0
+        n, self._last = count - self._last, count
+        return n
 
 
 class V2OomEvents(OomEvents):
