@@ -33,13 +33,24 @@ _LAZY = {
     "run": "container",
     "Container": "container",
     "load_state": ("state", "load"),
+    # running containers
+    "exec_in": "execin",
 }
+
+# Submodules the README names as ``minins.lifecycle.describe``, ``minins.execin.exec_in``,
+# ``minins.config.rootless``...: reachable after a plain ``import minins``, loaded on first use.
+_SUBMODULES = ("cgroups", "config", "execin", "lifecycle", "network", "netlink", "state",
+               "console", "idmap", "exitstatus")
 
 __all__ = sorted(_LAZY) + ["ConfigError", "ContainerError", "MininsError", "StateError",
                            "SyscallError"]
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module("." + name, __name__)  # also sets globals()[name]
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError("module 'minins' has no attribute %r" % name)
@@ -52,4 +63,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return __all__
+    return __all__ + list(_SUBMODULES)

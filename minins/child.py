@@ -22,6 +22,7 @@ forks, so a lock held by another thread of an embedding program can never stall 
 The shared helpers (:func:`dup_stdio`, :func:`become_root`, :func:`report_and_exit`,
 :func:`close_fds`) are public names of this module.
 """
+import errno
 import os
 
 from . import namespaces as _ns
@@ -30,6 +31,7 @@ from . import security as _security
 from . import sync
 from .config import DEFAULT_PATH, NAMESPACE_TYPES
 from .errors import ConfigError, ContainerError, SyscallError
+from .fspath import missing_interpreter
 
 INIT = "init"
 EXEC = "exec"
@@ -313,24 +315,8 @@ def exec_when_started(ctx):
     try:
         lc.execve(program, list(plan.args), env)
     except SyscallError as e:
-        raise SyscallError(e.errno, "exec", plan.args[0], _exec_detail(e.errno, program)) \
-            from None
-
-
-def _exec_detail(err, program):
-    """ENOENT on a file that exists: a script whose interpreter is missing; say which."""
-    if err != 2 or not os.path.exists(program):
-        return None
-    try:
-        with open(program, "rb") as f:
-            head = f.read(256)
-    except OSError:
-        return None
-    if head.startswith(b"#!"):
-        interp = head[2:].split(b"\n", 1)[0].strip().split(None, 1)
-        if interp:
-            return "its interpreter %s is missing" % os.fsdecode(interp[0])
-    return None
+        detail = missing_interpreter(program) if e.errno == errno.ENOENT else None
+        raise SyscallError(e.errno, "exec", plan.args[0], detail) from None
 
 
 # --- the steps, in order (libcontainer-system.md section 2b; runc's standard and setns init) ---

@@ -4,8 +4,9 @@ Exit codes follow ``docker run`` and ``podman run``: the container's own code (1
 died by signal N); 125 when minins itself fails (one line ``minins: error: ...`` on stderr);
 126 when the command cannot be executed; 127 when it is not found.
 
-Each command imports what it needs when it runs: ``minins config`` never loads ctypes, and no
-command loads argparse, json or the socket module (see tools/bench_exec.py for the figures).
+Each command imports what it needs when it runs: ``minins config`` never loads ctypes, no
+command loads argparse, and ``json`` (2-4 ms) only with a command that reads or writes JSON
+(see tools/bench_exec.py for the figures).
 """
 import os
 import sys
@@ -181,7 +182,10 @@ def cmd_run(args, root):
 
     c = container.Container(cfg, command, id=values.get("id"),
                             data_path=values.get("data_path"), state_root=root)
-    return process.foreground(c)
+    code = process.foreground(c)
+    if code == 137 and c.oom_note:
+        sys.stderr.write("minins: the container was %s\n" % c.oom_note)
+    return code
 
 
 def cmd_create(args, root):
@@ -282,9 +286,9 @@ def _container_args(args, root, command, flags=(), extra=0, valued=()):
 
 
 def _print_json(obj):
-    from . import _json
+    import json
 
-    sys.stdout.write(_json.dumps(obj, indent=2) + "\n")
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
 def cmd_exec(args, root):
@@ -378,11 +382,12 @@ def cmd_ps(args, root):
 
 def cmd_oom(args, root):
     _values, data_path, _ = _container_args(args, root, "oom")
-    from . import _json
+    import json
+
     from . import lifecycle
 
     for event in lifecycle.oom_events(data_path):
-        sys.stdout.write(_json.dumps(event) + "\n")
+        sys.stdout.write(json.dumps(event) + "\n")
         sys.stdout.flush()
     return 0
 
@@ -393,7 +398,13 @@ def cmd_list(args, root):
         raise UsageError("list takes no arguments")
     from . import lifecycle
 
-    rows = lifecycle.list_containers(root)
+    rows = []
+    for row in lifecycle.list_containers(root):
+        if "error" in row:  # reported, and the others listed (as runc list does)
+            sys.stderr.write("minins: warning: container %s: %s\n"
+                             % (row["id"], " ".join(row["error"].split())))
+        else:
+            rows.append(row)
     if values.get("--json"):
         _print_json(rows)
     elif values.get("-q"):

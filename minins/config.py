@@ -15,7 +15,7 @@ from . import caps as _caps
 from . import idmap as _idmap
 from .errors import ConfigError
 from .idmap import IDMap
-from .record import BOOL, INT, STR, Field, ListOf, Optional, Record
+from .record import BOOL, INT, STR, Field, ListOf, Optional, Record, text_error
 
 __all__ = [
     "Config", "Namespace", "MountConfig", "Mount", "Device", "Network", "Route", "Cgroup",
@@ -178,13 +178,12 @@ class Config(Record):
 # --- load and dump ---------------------------------------------------------------------------
 
 def loads(text, check=True):
-    """Parse container.json text into a :class:`Config`, validated unless ``check`` is false."""
-    from ._json import loads as _loads
+    """Parse container.json text into a :class:`Config`, validated unless ``check`` is false.
 
-    try:
-        data = _loads(text)
-    except ValueError as e:
-        raise ConfigError("", "not valid JSON: %s" % e) from None
+    Any JSON the standard library refuses -- a syntax error, bytes that are not UTF-8,
+    ``NaN``/``Infinity`` (not JSON), an integer of more digits than Python converts, nesting
+    deeper than the interpreter's recursion limit -- is a :class:`ConfigError`."""
+    data = parse_json(text)
     cfg = Config.from_json(data)
     if check:
         validate(cfg)
@@ -207,9 +206,30 @@ def load(path, check=True):
 
 
 def dumps(cfg, indent=2):
-    from ._json import dumps as _dumps
+    import json
 
-    return _dumps(cfg.to_json(), indent=indent)
+    return json.dumps(cfg.to_json(), indent=indent)
+
+
+def parse_json(text):
+    """``json.loads(text)`` (str or bytes), with every way it can refuse a document turned
+    into one :class:`ConfigError` without a field (the caller names the file)."""
+    import json
+
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except RecursionError:
+        raise ConfigError("", "not valid JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        raise ConfigError("", "not valid JSON: %s" % _one_line(e)) from None
+
+
+def _not_json(name):
+    raise ValueError("%s is not a JSON value" % name)
+
+
+def _one_line(e):
+    return " ".join(str(e).split())
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -221,6 +241,7 @@ _U64 = 2 ** 64 - 1
 
 def validate(cfg):
     """Check the whole configuration; raise :class:`ConfigError` for the first problem."""
+    _check_text(cfg, "")
     _check_namespaces(cfg)
     _check_idmaps(cfg)
     _check_process(cfg)
@@ -237,6 +258,21 @@ def validate(cfg):
 
         values.validate(cfg.cgroups, "cgroups")
     return cfg
+
+
+def _check_text(value, path):
+    """Every string of the configuration goes to the kernel as UTF-8 (a path, a hostname, a
+    link name, a cgroup file): one that cannot be encoded is refused here, by its field."""
+    if isinstance(value, str):
+        problem = text_error(value)
+        if problem:
+            raise ConfigError(path, problem)
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            _check_text(item, "%s[%d]" % (path, i))
+    elif isinstance(value, Record):
+        for f in value.FIELDS:
+            _check_text(getattr(value, f.name), "%s.%s" % (path, f.name) if path else f.name)
 
 
 def _check_namespaces(cfg):
@@ -337,10 +373,12 @@ def _check_device_node(d, here):
         raise ConfigError(here + ".type", "must be 99 (c) or 98 (b), not %r" % d.type)
     if not d.path.startswith("/dev/") or "/../" in d.path + "/":
         raise ConfigError(here + ".path", "must be an absolute path under /dev")
-    for name in ("major_number", "minor_number"):
-        if not 0 <= getattr(d, name) <= 0xFFFFF:
-            raise ConfigError("%s.%s" % (here, name), "must be a device number (no wildcard "
-                              "for a node)")
+    # The kernel's dev_t has 12 bits of major and 20 of minor (linux/kdev_t.h): mknod takes
+    # the low 32 bits of makedev(), so a larger number would name another device.
+    for name, top in (("major_number", 0xFFF), ("minor_number", 0xFFFFF)):
+        if not 0 <= getattr(d, name) <= top:
+            raise ConfigError("%s.%s" % (here, name), "must be a device number within 0..%d "
+                              "(no wildcard for a node)" % top)
     if not 0 <= d.file_mode <= 0o7777:
         raise ConfigError(here + ".file_mode", "must be permission bits within 0..0o7777")
     for name in ("uid", "gid"):
@@ -446,7 +484,9 @@ def default_config():
     return Config(
         root_fs="/",
         hostname="minins",
-        environment=("PATH=" + DEFAULT_PATH, "HOME=/root", "TERM=xterm", "HOSTNAME=minins"),
+        # no HOME: the init sets it from the user's passwd entry (root's here, nobody's for
+        # `minins exec --user nobody`), as runc does when the environment has none
+        environment=("PATH=" + DEFAULT_PATH, "TERM=xterm", "HOSTNAME=minins"),
         working_dir="/",
         namespaces=tuple(Namespace(type=t) for t in
                          ("NEWNS", "NEWUTS", "NEWIPC", "NEWPID", "NEWNET")),

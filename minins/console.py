@@ -25,7 +25,10 @@ TIOCSWINSZ = 0x5414
 
 def open_pty(lc=_libc):
     """``(master_fd, slave_path)``; the master is close-on-exec."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError(e.errno, "open", "/dev/ptmx") from None
     try:
         lc.ioctl(master, TIOCSPTLCK, ctypes.c_int(0), op="ioctl TIOCSPTLCK", path="/dev/ptmx")
         n = ctypes.c_uint(0)
@@ -43,7 +46,14 @@ def open_slave(path, uid=-1, gid=-1):
     except OSError as e:
         raise SyscallError(e.errno, "open", path) from None
     if uid != -1 or gid != -1:
-        os.fchown(fd, uid, gid)
+        try:
+            os.fchown(fd, uid, gid)
+        except OSError as e:
+            os.close(fd)
+            # Rootless, the container's root must be a uid the user may own files as.
+            raise SyscallError(e.errno, "chown", path,
+                               "to the container's root, host uid %d gid %d" % (uid, gid)) \
+                from None
     return fd
 
 

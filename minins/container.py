@@ -11,6 +11,7 @@ Every resource is registered on an undo stack the moment it exists; a failure at
 either side of the sync channel, kills and reaps the init and unwinds the stack, and the error
 names the step. The sync protocol is documented in :mod:`minins.sync`.
 """
+import json
 import os
 
 from . import config as _config
@@ -80,6 +81,7 @@ class Container:
         self._ns_fds = []
         self._slave = None
         self._fifo = None
+        self.oom_note = None  # set by wait(): "OOM-killed (memory limit N)" or None
 
     # --- the life cycle ----------------------------------------------------------------------
 
@@ -101,6 +103,12 @@ class Container:
         orphan = getattr(exc, "orphan", None)
         if orphan and self.pid is None:
             self.pid = orphan  # the intermediate died after cloning it: kill and reap it
+        if isinstance(exc, ContainerError) and self.cgroups is not None:
+            from .cgroups import oom_note  # before destroy() takes the counter away
+
+            note = oom_note(self.cgroups, self.config.cgroups.memory)
+            if note:
+                exc.message = "the container's init was %s: %s" % (note, exc.message)
         try:
             self.destroy()
         except Exception as cleanup:  # noqa: B902
@@ -132,6 +140,10 @@ class Container:
         signal N)."""
         try:
             status = self._wait_init()
+            if self.cgroups is not None:  # see runner.run_foreground; gone after destroy()
+                from .cgroups import oom_note
+
+                self.oom_note = oom_note(self.cgroups, self.config.cgroups.memory)
             if not self.config.has_namespace("NEWPID") and self.cgroups is not None:
                 self.cgroups.kill_all()
             return exit_code_from_status(status)
@@ -272,6 +284,9 @@ class Container:
         try:
             os.mkdir(self.data_path, 0o700)
         except FileExistsError:
+            if not os.path.isdir(self.data_path):
+                raise ConfigError("--data-path", "%s exists and is not a directory"
+                                  % self.data_path) from None
             raise ConfigError("--id", "%s is taken: a container exists at %s (if it is "
                               "stopped, remove it with: minins delete %s)"
                               % (self.id, self.data_path, self.id)) from None

@@ -155,6 +155,9 @@ class Entry:
             out["working_dir"] = self.cwd
         if self.user is not None:
             out["user"] = self.user
+            if not any(e.startswith("HOME=") for e in self.extra_env):  # that user's own
+                out["environment"] = tuple(e for e in out.get("environment", cfg.environment)
+                                           if not e.startswith("HOME="))
         return out
 
     def _open_namespaces(self, pid):

@@ -139,3 +139,27 @@ def write_file(path, text, detail=None):
             os.close(fd)
     except OSError as e:
         raise SyscallError(e.errno, "write", path, detail) from None
+
+
+def missing_interpreter(program):
+    """Why ``execve(program)`` said ENOENT although ``program`` exists: ``"its interpreter
+    X (on its #! line) does not exist"`` for a script, a note on the ELF program
+    interpreter (the dynamic loader) otherwise; ``None`` when ``program`` itself is missing.
+    execve(2): ENOENT "the file or a script or ELF interpreter does not exist"; the kernel
+    reads at most the first 256 bytes of a script (BINPRM_BUF_SIZE)."""
+    try:
+        with open(program, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if head.startswith(b"#!"):
+        words = head[2:].split(b"\n", 1)[0].split()
+        if not words:
+            return "its #! line names no interpreter"
+        interpreter = os.fsdecode(words[0])
+        if not os.path.exists(interpreter):
+            return "its interpreter %s (on its #! line) does not exist" % interpreter
+        return "its interpreter %s (on its #! line) could not be started" % interpreter
+    if head.startswith(b"\x7fELF"):
+        return "the file exists; the program interpreter (dynamic loader) it names does not"
+    return None

@@ -22,7 +22,7 @@ import os
 
 from . import state as _state
 from . import statecheck as _statecheck
-from .errors import ContainerError, StateError, SyscallError
+from .errors import ContainerError, MininsError, StateError, SyscallError
 
 CREATED_MARKER = "created"
 EXEC_FIFO = "exec.fifo"
@@ -435,7 +435,7 @@ def list_containers(state_root=None):
             continue
         try:
             out.append(describe(path))
-        except StateError as e:
+        except (MininsError, OSError) as e:  # one unreadable container hides no other
             out.append({"id": name, "pid": 0, "status": "unknown", "data_path": path,
                         "created": "", "error": str(e)})
     return out

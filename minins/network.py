@@ -101,9 +101,15 @@ def _create_pair(sock, net, where, init_pid, bridge):
 
 def _create_veth(sock, net, where, init_pid):
     try:
-        bridge = _link.index(sock, net.bridge)
+        master = _link.get(sock, net.bridge)
     except NetlinkError as e:
         raise with_field(e, where + ".bridge")
+    if master.kind != "bridge":  # else the kernel's answer is a bare EOPNOTSUPP
+        raise ConfigError(where + ".bridge", "%s is not a bridge (it is %s); give the name "
+                          "of a bridge link, which the host end of the veth pair joins"
+                          % (net.bridge, "a %s link" % master.kind if master.kind
+                                         else "a link of no kind, such as a physical one"))
+    bridge = master.index
     host, child = _create_pair(sock, net, where, init_pid, bridge)
     try:
         if _f(net, "mtu"):

@@ -10,7 +10,7 @@ Pure: no kernel, no I/O; cheap to import (no dataclasses, typing or json).
 """
 from .errors import ConfigError
 
-__all__ = ["Record", "Field", "STR", "BOOL", "INT", "ListOf", "Optional"]
+__all__ = ["Record", "Field", "STR", "BOOL", "INT", "ListOf", "Optional", "text_error"]
 
 
 def _join(path, key):
@@ -22,6 +22,18 @@ def _type_name(value):
         return "null"
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def text_error(value):
+    """Why the string ``value`` cannot go to the kernel (which takes UTF-8 bytes), or ``""``:
+    a lone surrogate (JSON's ``"\\udcff"``, or a non-UTF-8 byte smuggled in by
+    ``surrogateescape``) has no UTF-8 encoding."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return ("must be valid Unicode text: %r at position %d is a lone surrogate, which "
+                "has no UTF-8 encoding" % (value[e.start], e.start))
+    return ""
 
 
 class _Kind:
@@ -172,7 +184,8 @@ class Record:
         names = {f.name: f for f in cls.FIELDS}
         for key in data:
             if key not in names:
-                raise ConfigError(_join(path, key), "unknown field" + _hint(key, names))
+                shown = key if key.isprintable() and key else repr(key)  # one line, visible
+                raise ConfigError(_join(path, shown), "unknown field" + _hint(key, names))
         values = {}
         for key, value in data.items():
             values[key] = names[key].kind.load(value, _join(path, key))

@@ -15,7 +15,6 @@ is never mistaken for the container.
 import errno
 import os
 
-from . import _json
 from .errors import ConfigError, StateError, SyscallError
 
 STATE_FILE = "state.json"
@@ -107,7 +106,9 @@ def init_alive(state, proc="/proc"):
 
 def save(data_path, state):
     """Write ``state`` to ``data_path/state.json`` atomically and durably."""
-    write_atomic(os.path.join(data_path, STATE_FILE), _json.dumps(state, indent=2) + "\n")
+    import json
+
+    write_atomic(os.path.join(data_path, STATE_FILE), json.dumps(state, indent=2) + "\n")
 
 
 def write_atomic(path, text, mode=0o600):
@@ -199,10 +200,13 @@ def load(data_path):
         raise StateError("no container state at %s (is the container running?)" % data_path)
     except OSError as e:
         raise StateError("cannot read %s: %s" % (path, e.strerror))
+    from .config import parse_json
+    from .errors import ConfigError
+
     try:
-        state = _json.loads(raw)
-    except ValueError as e:
-        raise StateError("%s: not valid JSON: %s" % (path, e)) from None
+        state = parse_json(raw)
+    except ConfigError as e:
+        raise StateError("%s: %s" % (path, e.message)) from None
     if not isinstance(state, dict):
         raise StateError("%s: must hold a JSON object" % path)
     for key, typ in list(_REQUIRED.items()) + list(_OPTIONAL.items()):
@@ -213,6 +217,9 @@ def load(data_path):
         value = state[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             raise StateError("%s: %s: must be %s" % (path, key, typ.__name__))
+    for key, value in state.get("cgroup_paths", {}).items():
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise StateError("%s: cgroup_paths.%s: must be an absolute path" % (path, key))
     if state["init_pid"] < 0:
         raise StateError("%s: init_pid: must not be negative (0: not yet created)" % path)
     state.setdefault("data_path", data_path)

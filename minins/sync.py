@@ -49,8 +49,8 @@ Any other order is a protocol error. The runtime reads with a bound on the datag
 treats a malformed message as an error of the child.
 """
 import _socket
+import json
 
-from . import _json
 from .errors import ConfigError, ContainerError, MininsError, SyscallError
 
 USERNS_READY = "USERNS_READY"
@@ -78,7 +78,7 @@ def socketpair():
 def encode(kind, payload=None):
     if kind not in MESSAGES:
         raise ValueError("unknown sync message %r" % kind)
-    return ("%s %s" % (kind, _json.dumps(payload or {}))).encode()
+    return ("%s %s" % (kind, json.dumps(payload or {}))).encode()
 
 
 def decode(data):
@@ -87,7 +87,7 @@ def decode(data):
         return EOF, None
     try:
         kind, _, body = data.decode().partition(" ")
-        payload = _json.loads(body)
+        payload = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise ContainerError("sync: malformed message %r" % data[:80]) from None
     if kind not in MESSAGES or not isinstance(payload, dict):

@@ -20,7 +20,7 @@ from .discovery import UNIFIED, Hierarchies, at_root, discover
 from .fs import REAL, REMOVE_TIMEOUT, CgroupFs
 from .values import parse, validate
 
-__all__ = ["new_manager", "load_manager", "validate", "discover", "at_root", "Hierarchies",
+__all__ = ["new_manager", "load_manager", "validate", "oom_note", "discover", "at_root", "Hierarchies",
            "Manager", "CgroupFs", "UNIFIED", "FREEZE_TIMEOUT", "KILL_TIMEOUT",
            "REMOVE_TIMEOUT"]
 
@@ -76,6 +76,20 @@ def load_manager(paths, fs=None):
     from .v1 import V1Manager
 
     return V1Manager(None, paths, fs)
+
+
+def oom_note(mgr, memory=0):
+    """``"OOM-killed (memory limit N)"`` (``memory``: the configured limit in bytes, 0 for
+    none) when the kernel's OOM killer has killed a process in ``mgr``'s memory cgroup, else
+    ``None``. Call it before ``mgr.destroy()``, to say why a container's init died: the
+    counter goes with the cgroup. Never raises (``None`` when it cannot tell)."""
+    try:
+        kills = mgr.oom_kills() if mgr is not None else None
+    except (OSError, NotImplementedError):
+        return None
+    if not kills:
+        return None
+    return "OOM-killed (memory limit %d)" % memory if memory and memory > 0 else "OOM-killed"
 
 
 def _unique_name():

@@ -75,6 +75,13 @@ class Manager(object):
         """An :class:`~.oom.OomEvents` for the container's memory cgroup."""
         raise NotImplementedError
 
+    def oom_kills(self):
+        """How many processes the OOM killer has killed in the container's memory cgroup so
+        far (the kernel's ``oom_kill`` counter), or ``None`` when that is not known (no
+        memory controller; v1 before Linux 4.13). Read it before :meth:`destroy`: to tell
+        that an init died of the memory limit. Raises SyscallError if the cgroup is gone."""
+        raise NotImplementedError
+
     def destroy(self, timeout=REMOVE_TIMEOUT):
         """Remove the container's cgroups, retrying EBUSY with backoff until ``timeout``."""
         raise NotImplementedError

@@ -179,6 +179,13 @@ class V1Manager(FsManager):
 
         return stats_v1(self.paths, self.fs)
 
+    def oom_kills(self):
+        from .oom import oom_kill_count
+
+        if "memory" not in self.paths:
+            return None
+        return oom_kill_count(self.fs.read(self.paths["memory"] + "/memory.oom_control"))
+
     def oom_events(self):
         from .oom import V1OomEvents
 

@@ -161,6 +161,13 @@ class V2Manager(FsManager):
 
         return stats_v2(self.path, self.fs)
 
+    def oom_kills(self):
+        from .oom import oom_kill_count
+
+        if not self.fs.exists(self.path + "/memory.events"):
+            return None
+        return oom_kill_count(self.fs.read(self.path + "/memory.events")) or 0
+
     def oom_events(self):
         from .oom import V2OomEvents
 

@@ -10,9 +10,11 @@ Kernel documents: Documentation/admin-guide/cgroup-v1/{memory,cpusets,devices,bl
 pids}.rst, Documentation/scheduler/sched-bwc.rst, Documentation/admin-guide/cgroup-v2.rst.
 """
 import math as _math
+import struct as _struct
 from itertools import permutations as _permutations
 
 from ..errors import ConfigError
+from ..record import text_error
 
 # The v1 subsystems a driver manages, in the order it creates and fills them: cpuset first
 # (a task cannot enter a cpuset with no cpus or mems), devices before anything that could let
@@ -29,7 +31,17 @@ MAX_MAJOR = 0xFFF  # the kernel's dev_t: 12 bits of major, 20 of minor (linux/kd
 MAX_MINOR = 0xFFFFF
 SHARES_MIN, SHARES_MAX = 2, 262144  # kernel/sched: MIN_SHARES, MAX_SHARES
 PERIOD_MIN, PERIOD_MAX = 1000, 1000000  # µs, sched-bwc.rst
-QUOTA_MIN = 1000
+# cfs_quota_us: at least 1 ms (min_cfs_quota_period), at most MAX_BW µs (kernel/sched:
+# max_cfs_runtime = MAX_BW * NSEC_PER_USEC, MAX_BW = 2**(64 - BW_SHIFT) - 1, BW_SHIFT 20).
+QUOTA_MIN, QUOTA_MAX = 1000, 2 ** 44 - 1
+# Memory limits are counted in pages by the kernel's page_counter, whose maximum
+# (PAGE_COUNTER_MAX = LONG_MAX / PAGE_SIZE) is "no limit": a byte count is rounded down to
+# whole pages, anything from LONG_MAX up means unlimited, and past 2**64-1 memparse wraps
+# around (2**64 became a limit of about 0). So a limit is at most LONG_MAX bytes.
+MEMORY_MAX = 2 ** 63 - 1
+# pids.max refuses PIDS_MAX = PID_MAX_LIMIT + 1 and above (kernel/cgroup/pids.c);
+# PID_MAX_LIMIT is 4 * 1024 * 1024 where a long has 64 bits, 32768 (PID_MAX_DEFAULT) else.
+PIDS_LIMIT_MAX = 4 * 1024 * 1024 if _struct.calcsize("l") > 4 else 32768
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -75,6 +87,8 @@ def parse(cfg, field="cgroups"):
         if not isinstance(value, str) or "\0" in value or "\n" in value:
             raise ConfigError("%s.%s" % (field, name), "must be a one-line string (got %r)"
                               % (value,))
+        if text_error(value):
+            raise ConfigError("%s.%s" % (field, name), text_error(value))
         setattr(out, name, value)
     _check_names(out, field)
     _check_ranges(out, field)
@@ -103,6 +117,10 @@ def _check_ranges(s, field):
     def bad(name, message):
         return ConfigError("%s.%s" % (field, name), message)
 
+    for name in ("memory", "memory_reservation", "memory_swap"):
+        if getattr(s, name) > MEMORY_MAX:
+            raise bad(name, "must be at most %d bytes (2**63-1, the kernel's largest limit; "
+                      "-1: unlimited)" % MEMORY_MAX)
     if s.memory_swap > 0:
         if s.memory <= 0:
             raise bad("memory_swap", "needs a memory limit (memory_swap is memory plus swap)")
@@ -111,15 +129,18 @@ def _check_ranges(s, field):
                       "(got %d)" % (s.memory, s.memory_swap))
     if s.cpu_shares and not SHARES_MIN <= s.cpu_shares <= SHARES_MAX:
         raise bad("cpu_shares", "must be %d..%d (or 0: unset)" % (SHARES_MIN, SHARES_MAX))
-    if 0 < s.cpu_quota < QUOTA_MIN:
-        raise bad("cpu_quota", "must be at least %d µs (or -1: unlimited, 0: unset)"
-                  % QUOTA_MIN)
+    if 0 < s.cpu_quota < QUOTA_MIN or s.cpu_quota > QUOTA_MAX:
+        raise bad("cpu_quota", "must be %d..%d µs (or -1: unlimited, 0: unset)"
+                  % (QUOTA_MIN, QUOTA_MAX))
     if s.cpu_period and not PERIOD_MIN <= s.cpu_period <= PERIOD_MAX:
         raise bad("cpu_period", "must be %d..%d µs (or 0: unset)" % (PERIOD_MIN, PERIOD_MAX))
     for name in ("cpuset_cpus", "cpuset_mems"):
         value = getattr(s, name)
         if value and parse_list(value) is None:
             raise bad(name, "must be a list such as 0-3,5 (got %r)" % value)
+    if s.pids_limit > PIDS_LIMIT_MAX:
+        raise bad("pids_limit", "must be at most %d, the kernel's PID_MAX_LIMIT (or -1: "
+                  "unlimited, 0: unset)" % PIDS_LIMIT_MAX)
     if s.blkio_weight and not 10 <= s.blkio_weight <= 1000:
         raise bad("blkio_weight", "must be 10..1000 (or 0: unset)")
     if s.freezer not in ("", FROZEN, THAWED):
@@ -216,7 +237,7 @@ def memsw_v1(memory, memory_swap):
     if memory_swap > 0:
         return memory_swap
     if memory_swap == 0 and memory > 0:
-        return 2 * memory
+        return min(2 * memory, MEMORY_MAX)  # past MEMORY_MAX is unlimited anyway
     return None
 
 
