@@ -26,7 +26,7 @@ Commands:
   create  [OPTIONS] --id ID [--pid-file FILE] [--] CMD [ARG...]
           everything up to running CMD; the container outlives this process (`created`)
   start   ID                            let a created container run its command
-  stop    [-t SECONDS] ID               SIGTERM, then SIGKILL after SECONDS (default 10)
+  stop    [-t SECONDS] [-s SIGNAL] ID   SIGTERM (or SIGNAL), SIGKILL after SECONDS (10)
   config  [OPTIONS]  print the configuration run would use (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
           [--] CMD [ARG...]
@@ -245,8 +245,8 @@ def cmd_start(args, root):
 
 
 def cmd_stop(args, root):
-    values, data_path, _ = _container_args(args, root, "stop", valued=("-t", "--time",
-                                                                        "--timeout"))
+    values, data_path, _ = _container_args(args, root, "stop", valued=(
+        "-t", "--time", "--timeout", "-s", "--signal"))
     text = values.get("-t", values.get("--time", values.get("--timeout", "10")))
     try:
         timeout = float(text)
@@ -256,7 +256,11 @@ def cmd_stop(args, root):
         raise UsageError("-t: %r is not a number of seconds" % text) from None
     from . import lifecycle
 
-    lifecycle.stop(data_path, timeout)
+    try:
+        sig = lifecycle.parse_signal(values.get("-s", values.get("--signal", "TERM")))
+    except ValueError as e:
+        raise UsageError("-s: %s" % e) from None
+    lifecycle.stop(data_path, timeout, sig)
     return 0
 
 

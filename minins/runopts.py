@@ -575,10 +575,11 @@ _HELP = {
     "start": ("start ID",
               "Start the command of a created container; exit 0 once it runs, 126 or 127 "
               "when it cannot be executed or is not found."),
-    "stop": ("stop [-t SECONDS] " + _CONTAINER_ARGS,
+    "stop": ("stop [-t SECONDS] [-s SIGNAL] " + _CONTAINER_ARGS,
              "Send the stop signal (SIGTERM) to the container's init, then SIGKILL after "
-             "SECONDS (default 10).\n\nOptions:\n"
-             "  -t, --time SECONDS  how long to wait before SIGKILL (default 10)"),
+             "SECONDS (default 10); a stopped container is success.\n\nOptions:\n"
+             "  -t, --time SECONDS  how long to wait before SIGKILL (default 10)\n"
+             "  -s, --signal SIGNAL the stop signal (default TERM)"),
     "exec": ("exec [OPTIONS] (--data-path DIR | --id ID | ID) [--] CMD [ARG...]",
              "Run CMD inside a running container, with its namespaces, cgroups, environment, "
              "user and capabilities; exit with its exit code.\n\nOptions:\n"
