@@ -58,6 +58,7 @@ class Child:
         self.sources = {}  # mount index -> O_PATH fd of a bind source (MOUNT_SOURCES)
         self.proc_self = None  # O_PATH fd of our /proc/self dir, opened before any setns
         self.fifo_writer = None  # a detached init's end of exec.fifo, once a starter opened it
+        self.pty = None  # (master, slave) of the container's terminal, once allocated
 
     def __getattr__(self, name):
         return getattr(self.plan, name)
@@ -337,8 +338,25 @@ def _session(ctx, release):
     # Always a session of its own: a process that kept the caller's controlling terminal could
     # push keystrokes into it with TIOCSTI (bubblewrap's CVE-2017-5226).
     ctx.lc.setsid()
-    if ctx.console is not None:
-        _security.take_console(ctx)
+
+
+def _console(ctx, release):
+    """With a terminal: a pty of the container's own devpts (allocated during the mounts for
+    a new container, here for a process joining one), its master sent to the runtime
+    (CONSOLE), its slave our stdio and controlling terminal."""
+    if ctx.console is None:
+        return
+    if ctx.pty is None:
+        from . import console
+
+        ctx.pty = console.open_pty_in(None, ctx.lc)
+    master, slave = ctx.pty
+    sync.send_fds(ctx.sock, sync.CONSOLE, {}, [master])
+    os.close(master)
+    dup_stdio((slave, slave, slave), ctx.lc)
+    os.close(slave)
+    ctx.pty = None
+    _security.take_console(ctx)
 
 
 def _network(ctx, release):
@@ -402,6 +420,7 @@ STEPS = (
     ("rlimits", BOTH, _rlimits),
     ("mounts", (INIT,), _mounts),
     ("hostname", (INIT,), _hostname),
+    ("console", BOTH, _console),
     ("labels", BOTH, _labels),
     ("identity", BOTH, _identity),
     ("close descriptors", BOTH, _close_fds),

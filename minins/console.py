@@ -23,6 +23,54 @@ TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
 
 
+TIOCGPTPEER = 0x5441  # _IO('T', 0x41), Linux 4.13
+DEVPTS_SUPER_MAGIC = 0x1CD1
+
+
+def open_pty_in(pts_dir=None, lc=_libc):
+    """A pty of the *container's* devpts: ``(master_fd, slave_fd)``, both close-on-exec.
+
+    ``pts_dir``: a descriptor of the container's ``/dev/pts`` (the devpts instance the init
+    mounted), or ``None`` for ``/dev/pts`` of our mount namespace (a process that joined
+    the container's). The master must be that instance's ``ptmx`` -- a character device on a
+    devpts filesystem, checked -- so that the slave is a ``/dev/pts/N`` the container sees
+    (ttyname(3) works, ``ps`` shows it); the slave is opened from the master
+    (``TIOCGPTPEER``), never by a path the container could swap. pts(4), ioctl_tty(2)."""
+    import stat
+
+    flags = os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC
+    where = "/dev/pts/ptmx"
+    try:
+        if pts_dir is None:
+            master = os.open(where, flags | os.O_NOFOLLOW)
+        else:
+            master = os.open("ptmx", flags | os.O_NOFOLLOW, dir_fd=pts_dir)
+    except OSError as e:
+        raise SyscallError(e.errno, "open", where) from None
+    try:
+        if not stat.S_ISCHR(os.fstat(master).st_mode) or \
+                lc.fstatfs_type(master) != DEVPTS_SUPER_MAGIC:
+            raise SyscallError(errno.ENOTTY, "open", where, "not the ptmx of a devpts")
+        lc.ioctl(master, TIOCSPTLCK, ctypes.c_int(0), op="ioctl TIOCSPTLCK", path=where)
+        try:
+            slave = lc.ioctl(master, TIOCGPTPEER, flags, op="ioctl TIOCGPTPEER", path=where)
+        except SyscallError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOTTY):  # before 4.13
+                raise
+            n = ctypes.c_uint(0)
+            lc.ioctl(master, TIOCGPTN, n, op="ioctl TIOCGPTN", path=where)
+            path = "/dev/pts/%d" % n.value
+            try:
+                slave = os.open(str(n.value), flags, dir_fd=pts_dir) if pts_dir is not None \
+                    else os.open(path, flags)
+            except OSError as e2:
+                raise SyscallError(e2.errno, "open", path) from None
+    except BaseException:
+        os.close(master)
+        raise
+    return master, slave
+
+
 def open_pty(lc=_libc):
     """``(master_fd, slave_path)``; the master is close-on-exec."""
     try:

@@ -68,7 +68,6 @@ class Container:
         self.detached = detached
         self.stdio = tuple(_fileno(f) for f in (stdin, stdout, stderr))
         self.console_master = None  # the pty master, with config.tty
-        self._console_path = None
         self.lc = lc
         self.pid = None
         self.init_start_time = None
@@ -79,7 +78,6 @@ class Container:
         self._undo = []  # (name, function) in creation order
         self._status = None
         self._ns_fds = []
-        self._slave = None
         self._fifo = None
         self.oom_note = None  # set by wait(): "OOM-killed (memory limit N)" or None
 
@@ -250,7 +248,10 @@ class Container:
         self._step = "state"
         self._save_state()
         self._step = "init"
-        sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
+        master = _process.await_setup(spawned, cfg.tty)
+        if master is not None:
+            self.console_master = master
+            self._undo.append(("console", self._close_console))
         if self.detached and self._frozen:
             self._step = "freeze"
             self.cgroups.freeze()  # created and paused: `resume`, then `start`
@@ -270,8 +271,6 @@ class Container:
             from . import cgroups  # noqa: F401
         self._ns_fds = _ns.open_paths(cfg, self.lc)
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
-        if cfg.tty:
-            self._open_console()
 
     def _make_data_path(self):
         """The state dir is made with an exclusive mkdir: two starts with one id cannot both
@@ -294,27 +293,10 @@ class Container:
             raise SyscallError(e.errno, "mkdir", self.data_path) from None
         self._undo.append(("state dir", lambda: _state.remove_dir(self.data_path)))
 
-    def _open_console(self):
-        from . import console
-
-        master, path = console.open_pty(self.lc)
-        self.console_master, self._console_path = master, path
-        self._undo.append(("console", self._close_console))
-        uid, gid = _idmap.get_host_root_uid(self.config), _idmap.get_host_root_gid(self.config)
-        slave = console.open_slave(path, uid, gid)
-        self.stdio = (slave, slave, slave)
-        self._slave = slave
-
     def _close_console(self):
-        for fd in (self.console_master, self._slave):
-            if fd is not None:
-                os.close(fd)
-        self.console_master = self._slave = None
-
-    def _close_slave(self):
-        if self._slave is not None:
-            os.close(self._slave)
-            self._slave = None
+        if self.console_master is not None:
+            os.close(self.console_master)
+        self.console_master = None
 
     @property
     def _frozen(self):
@@ -361,8 +343,7 @@ class Container:
                 interpreter_fd=guard,
                 gid5_mapped=not in_userns or new_userns and
                 _idmap.host_id_from_mapping(5, cfg.gid_mappings) is not None,
-                console_path=self._console_path,
-                console=0 if self._console_path else None,
+                console=0 if cfg.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
                 parent_death_signal=0 if self.detached else SIGKILL,
                 exec_fifo=self._fifo, lc=self.lc)
@@ -371,7 +352,6 @@ class Container:
         self._undo.append(("intermediate", lambda: self._end_spawned(spawned)))
         _ns.close(self._ns_fds)
         self._ns_fds = []
-        self._close_slave()  # only the container holds the pty slave now
         return spawned
 
     def _end_spawned(self, spawned):

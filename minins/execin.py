@@ -63,7 +63,6 @@ class Entry:
         self.state = None
         self._status = None
         self._spawned = None
-        self._slave = None
         self._cleanup = []
 
     def create(self):
@@ -121,9 +120,6 @@ class Entry:
         self._cleanup.append(spawned.close)
         _ns.close(fds)
         fds[:] = []
-        if self._slave is not None:
-            os.close(self._slave)
-            self._slave = None
         if mgr is not None:
             self._step = "cgroups"
             mgr.join(spawned.pid)  # before the command's process exists: it is born in them
@@ -133,7 +129,10 @@ class Entry:
         spawned.reap(unless=self.pid)
         spawned.follow(self.pid, self.lc)
         sync.send(spawned.sock, sync.RELEASE, {})
-        sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
+        master = _process.await_setup(spawned, self.tty)
+        if master is not None:
+            self.console_master = master
+            self._cleanup.append(lambda: os.close(master))
 
     def start(self):
         try:
@@ -182,16 +181,7 @@ class Entry:
 
     def _stdio(self, cfg):
         if self.tty:
-            from . import console
-            from . import idmap
-
-            master, path = console.open_pty(self.lc)
-            self.console_master = master
-            self._cleanup.append(lambda: os.close(master))
-            slave = console.open_slave(path, idmap.get_host_root_uid(cfg),
-                                       idmap.get_host_root_gid(cfg))
-            self._slave = slave
-            return (slave, slave, slave)
+            return None  # the process makes a pty of the container's devpts its stdio
         fds = tuple(f if f is None or isinstance(f, int) else f.fileno() for f in self.stdio)
         return fds if any(fd is not None for fd in fds) else None
 
@@ -229,9 +219,6 @@ class Entry:
             if spawned is not None:
                 spawned.pid = None
             self.pid = None
-        if self._slave is not None:
-            os.close(self._slave)
-            self._slave = None
         while self._cleanup:
             self._cleanup.pop()()
         self.console_master = None

@@ -223,6 +223,10 @@ def needs_sealed_interpreter(cfg, lc=_libc):
     (tests of the child's steps), which a re-executed process would not keep."""
     if lc is not _libc:
         return False
+    if os.geteuid() != 0 and not os.access("/proc/self/exe", os.W_OK):
+        # Rootless: the container holds at most our own uid (and capabilities only in its
+        # own user namespace, which owns no host file): what we cannot write, it cannot.
+        return False
     ns = cfg.namespace("NEWUSER")
     if ns is None or ns.path:
         return True  # no user namespace, or one we cannot see the maps of
@@ -250,6 +254,38 @@ def await_pid(spawned):
     if not isinstance(pid, int) or pid <= 0:
         raise ContainerError("sync: INIT_PID without a valid pid")
     return pid
+
+
+def await_setup(spawned, console=False):
+    """Wait for SETUP_DONE; with ``console``, first for CONSOLE and the pty master it carries,
+    which is returned (else ``None``)."""
+    master = None
+    if console:
+        import select
+
+        poller = select.poll()
+        poller.register(spawned.sock.fileno(), select.POLLIN)
+        if spawned.pidfd is not None:
+            poller.register(spawned.pidfd, select.POLLIN)
+        poller.poll()
+        kind, payload, fds = sync.recv_fds(spawned.sock)
+        if kind == sync.CONSOLE and len(fds) == 1:
+            master = fds[0]
+        else:
+            for fd in fds:
+                os.close(fd)
+            if kind == sync.ERROR:
+                raise sync.error_from_payload(payload)
+            if kind is sync.EOF:
+                raise ContainerError("the container process exited before CONSOLE")
+            raise ContainerError("sync: expected CONSOLE, got %s" % kind)
+    try:
+        sync.expect(spawned.sock, sync.SETUP_DONE, spawned.pidfd)
+    except BaseException:
+        if master is not None:
+            os.close(master)
+        raise
+    return master
 
 
 def start(sock):

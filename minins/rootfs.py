@@ -813,6 +813,17 @@ def _dev_links(ctx, root, sources, m):
         os.close(dfd)
     if "console" in sources:
         _bind_file(root, m, sources["console"], "/dev/console")
+    elif ctx.console is not None:
+        # The terminal comes from the container's own devpts (runc's way): its slave is a
+        # /dev/pts/N the container sees, and /dev/console is that slave.
+        from . import console
+
+        pts = root.open("/dev/pts")
+        try:
+            ctx.pty = console.open_pty_in(pts, ctx.lc)
+        finally:
+            os.close(pts)
+        _bind_file(root, m, ctx.pty[1], "/dev/console")
 
 
 def ensure_workdir(root, cfg):

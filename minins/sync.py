@@ -29,6 +29,9 @@ MOUNT_SOURCES  rt→init   {"keys": [i, ...]} + fds       only with a user names
                                                         them); keys are mount indexes
 RELEASE        rt→init   {"network_state": {...}}       cgroups joined, host side of the network
                                                         made, state saved: set the container up
+CONSOLE        init→rt   {} + the pty master            only with a terminal: the master of a pty
+                          (SCM_RIGHTS)                  the process allocated from the container's
+                                                        own devpts; its slave is its stdio
 SETUP_DONE     init→rt   {}                             the container is created: everything is
                                                         done but the execve. It blocks again.
 START          rt→init   {}                             exec the command now
@@ -59,12 +62,13 @@ CGROUPS_JOINED = "CGROUPS_JOINED"
 INIT_PID = "INIT_PID"
 MOUNT_SOURCES = "MOUNT_SOURCES"
 RELEASE = "RELEASE"
+CONSOLE = "CONSOLE"
 SETUP_DONE = "SETUP_DONE"
 START = "START"
 ERROR = "ERROR"
 
 MESSAGES = (USERNS_READY, USERNS_MAPPED, CGROUPS_JOINED, INIT_PID, MOUNT_SOURCES, RELEASE,
-            SETUP_DONE, START, ERROR)
+            CONSOLE, SETUP_DONE, START, ERROR)
 EOF = None
 
 _MAX = 1 << 16

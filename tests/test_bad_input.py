@@ -232,16 +232,17 @@ def test_a_memory_limit_of_2_63_is_blamed_on_memory_on_the_command_line(work):
 @pytest.mark.skipif(not ROOT, reason="runs a container: needs root")
 def test_a_data_path_that_names_a_file_is_one_line(work):
     path = write(work / "afile", "")
-    one_line_error(cli("--root", str(work / "state"), "run", "--data-path", path, "--",
-                       "true"), "--data-path", path, "not a directory")
+    # (--data-path names the state root too: its parent directory)
+    one_line_error(cli("run", "--data-path", path, "--", "true"), "--data-path", path,
+                   "not a directory")
     with open(path) as f:
         assert f.read() == ""
 
 
 @pytest.mark.skipif(not ROOT, reason="runs a container: needs root")
 def test_a_relative_data_path_is_taken_from_the_current_directory(work):
-    proc = subprocess.run([sys.executable, "-m", "minins", "--root", str(work / "state"),
-                           "run", "--data-path", "relc", "--", "true"], cwd=str(work),
+    proc = subprocess.run([sys.executable, "-m", "minins", "run", "--data-path", "relc",
+                           "--", "true"], cwd=str(work),
                           env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -242,3 +242,46 @@ def test_freezer_frozen_in_the_config_pauses_a_created_container_and_never_hangs
     assert cli("--root", root, "start", "frozen").returncode == 0
     assert status(root, "frozen")["status"] == "running"
     assert cli("--root", root, "delete", "--force", "frozen").returncode == 0
+
+
+def test_exec_tty_gets_a_pty_of_the_containers_devpts(root):
+    """`exec --tty`: the terminal is a /dev/pts/N of the container (ttyname works, ps shows
+    it), the window size is ours; it used to be the host's pty and `tty` said 'not a tty'."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    cid = "tty%d" % os.getpid()
+    assert cli("--root", root, "run", "-d", "--id", cid, "--", "sleep", "1000").returncode == 0
+    master, slave = os.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 23, 77, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "exec", "-t", cid,
+                             "--", "sh", "-c", "tty; ps -o tty= -p $$; stty size; exit 4"],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=REPO)
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+        assert proc.wait(30) == 4
+        while select.select([master], [], [], 0)[0]:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
+    lines = [ln.strip() for ln in out.decode(errors="replace").splitlines() if ln.strip()]
+    assert lines[0].startswith("/dev/pts/"), lines
+    assert lines[1] == lines[0][len("/dev/"):], lines
+    assert lines[2] == "23 77", lines
+    assert cli("--root", root, "delete", "--force", cid).returncode == 0

@@ -232,7 +232,8 @@ def test_tty_is_a_pty_and_the_terminal_is_restored(state_root):
     before = termios.tcgetattr(slave)
     proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", state_root, "run",
                              "--tty", "--", "sh", "-c",
-                             "tty; stty size; read line; echo got:$line; exit 3"],
+                             "tty; ls -l /dev/console; stty size; read line; "
+                             "echo got:$line; exit 3"],
                             stdin=slave, stdout=slave, stderr=slave, cwd=REPO)
     out = b""
     try:
@@ -257,17 +258,22 @@ def test_tty_is_a_pty_and_the_terminal_is_restored(state_root):
         os.close(master)
         os.close(slave)
     text = out.decode(errors="replace")
-    assert "/dev/console" in text and "31 97" in text and "got:hi there" in text
+    # a pty of the container's own devpts: ttyname works, and /dev/console is the same pty
+    assert "/dev/pts/0" in text and "136, 0" in text
+    assert "31 97" in text and "got:hi there" in text
 
 
 def test_tty_console_in_the_library(rootfs, state_root, tmp_path):
     cfg = bb_cfg(rootfs, tty=True)
     with open(str(tmp_path / "out"), "wb+") as out, open(os.devnull, "rb") as null:
-        code = minins.run(cfg, sh("tty; test -t 0 && echo stdin-is-tty"), stdin=null,
+        code = minins.run(cfg, sh("tty; test -t 0 && echo stdin-is-tty; "
+                                           "ps -o pid,tty | awk '$1 == 1 {print $2}'"),
+                          stdin=null,
                           stdout=out, state_root=state_root)
         out.seek(0)
         text = out.read().decode()
-    assert code == 0 and "/dev/console" in text and "stdin-is-tty" in text
+    assert code == 0 and "/dev/pts/0" in text and "stdin-is-tty" in text, text
+    assert text.split("\n")[2].strip() in ("pts/0", "136,0")  # ps sees the terminal too
 
 
 @needs_userns
