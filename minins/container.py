@@ -86,7 +86,8 @@ class Container:
     def create(self):
         """Everything up to releasing the init (see the module docstring)."""
         try:
-            self._create()
+            with _process.prompt_gil():
+                self._create()
         except BaseException as e:
             self._fail(e)
             raise
@@ -121,7 +122,8 @@ class Container:
             raise ContainerError("a detached container is started with minins.lifecycle.start")
         try:
             self._step = "start"
-            _process.start(self._spawned.sock)
+            with _process.prompt_gil():
+                _process.start(self._spawned.sock)
             self._spawned.close()
             _unlink(os.path.join(self.data_path, CREATED_MARKER))
             if self._frozen:

@@ -67,7 +67,8 @@ class Entry:
 
     def create(self):
         try:
-            self._create()
+            with _process.prompt_gil():
+                self._create()
         except BaseException as e:
             orphan = getattr(e, "orphan", None)
             if orphan and self.pid is None:

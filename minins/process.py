@@ -141,6 +141,30 @@ class Spawned:
         self.tid.close()
 
 
+class prompt_gil:
+    """``with prompt_gil():`` -- while the runtime's side waits on its child in many short
+    blocking steps (each a system call that releases the GIL and must win it back), let other
+    threads of an embedding program hold the GIL for 50 us at a time instead of 5 ms
+    (sys.setswitchinterval), then restore what was set. Without other threads it changes
+    nothing. tools/bench_embed.py measures it."""
+
+    INTERVAL = 5e-5
+
+    def __enter__(self):
+        import sys
+
+        self._before = sys.getswitchinterval()
+        if self._before > self.INTERVAL:
+            sys.setswitchinterval(self.INTERVAL)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        sys.setswitchinterval(self._before)
+        return False
+
+
 def spawn(make_plan, lc=_libc):
     """Fork the intermediate for the plan that ``make_plan(child_end, runtime_end, tid)``
     returns (``tid`` a :class:`SharedPid`); the runtime's side as :class:`Spawned`. The
