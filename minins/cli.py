@@ -11,7 +11,7 @@ command loads argparse, and ``json`` (2-4 ms) only with a command that reads or 
 import os
 import sys
 
-from .errors import ConfigError, MininsError
+from .errors import ConfigError, MininsError, SyscallError
 
 EXIT_MININS = 125
 EXIT_CANNOT_EXEC = 126
@@ -123,6 +123,9 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:  # a system call outside the seam: still one line, never a traceback
+        return _fail(SyscallError(e.errno or 5, "system call",
+                                  e.filename if isinstance(e.filename, str) else None))
 
 
 def _global_options(argv):
@@ -219,7 +222,7 @@ def _create(cfg, values, command, root, start=False):
 
         try:
             lifecycle.delete(c.data_path, force=True)
-        except MininsError:
+        except (MininsError, OSError):
             pass
         raise
     return 0

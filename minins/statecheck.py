@@ -346,6 +346,12 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
             ours = os.stat("%s/self/ns/%s" % (proc, name))
         except FileNotFoundError:
             continue  # a kernel without that namespace type, or the process exited
+        except PermissionError:
+            if os.geteuid() == 0:
+                raise
+            # Rootless, and the init is not dumpable yet (a created container): its ns files
+            # are closed to us. Nothing is lost: we may only signal our own processes.
+            continue
         if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
             _refuse(where, flag, "process %d is in the caller's %s namespace, but the "
                     "container has a %s namespace of its own" % (pid, name, name))
