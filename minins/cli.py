@@ -155,7 +155,8 @@ def cmd_run(args, root):
     if "--config" in values:
         cfg = _config.load(values["--config"])
     else:
-        cfg = _config.default_config()
+        # an image has no host sockets to hide: only /tmp and /run of its own then
+        cfg = _config.default_config(os.path.abspath(values.get("--rootfs", "/")))
         if os.geteuid() != 0:
             cfg = cfg.replace(cgroups=None)  # an unprivileged user cannot make cgroups
     if "--rootfs" in values:
