@@ -357,7 +357,10 @@ class _Mounter:
                 os.close(new)
                 raise
             return new
-        ctx = lc.fsopen(fstype)
+        try:
+            ctx = lc.fsopen(fstype)
+        except SyscallError as e:
+            raise SyscallError(e.errno, "mount", dest, fstype) from None
         try:
             lc.fsconfig(ctx, _libc.FSCONFIG_SET_STRING, "source", source, name=dest)
             for key, value in fs_options(data):
