@@ -115,3 +115,23 @@ def test_the_probe_falls_back_on_enosys_and_eperm():
             assert rootfs._has_new_api(FakeLibc(fail={"mount_setattr": err})) is expected
         finally:
             rootfs._new_api[0] = saved
+
+
+def test_open_in_root_retries_eagain_then_walks(tmp_path):
+    """openat2 answers EAGAIN when a rename anywhere raced a ".." (an attacker can keep
+    renaming): retried, then resolved by hand -- never an error, never outside the root."""
+    from minins import fspath
+
+    (tmp_path / "a").mkdir()
+    rootfd = os.open(str(tmp_path), fspath.O_PATH | os.O_DIRECTORY)
+    try:
+        lc = FakeLibc(fail={"openat2": 11})
+        fd = fspath.open_in_root(rootfd, "a/../a", lc=lc)
+        try:
+            assert fspath.real_path(fd) == str(tmp_path / "a")
+        finally:
+            os.close(fd)
+        assert lc.names() == ["openat2"] * fspath._EAGAIN_TRIES
+        assert fspath._have_openat2[0]  # still used next time
+    finally:
+        os.close(rootfd)
