@@ -4,9 +4,10 @@ A process outside the container that shares its rootfs swaps each destination (t
 path component) with a symlink to another directory of the rootfs, in a tight loop
 (renameat2 RENAME_EXCHANGE), while containers start with a read-only bind, a read-only
 tmpfs, restrict_sys's masks on /proc and the device nodes in /dev. Every operation on a
-destination must act on the one handle of its single resolution: a swap may decide *where* a mount lands (the directory
-or the symlink's target, both inside the rootfs), never leave a read-only mount writable,
-never put a remount, a propagation change or a mask on another mount.
+destination must act on the one handle of its single resolution: a swap may decide *where*
+a mount lands (the directory or the symlink's target, both inside the rootfs), never leave a
+read-only mount writable, never put a remount, a propagation change or a mask on another
+mount.
 
 From the container's own /proc/self/mountinfo each start is checked for
 - writable escapes: a write reached the bind's host source, or the bind (any mount of its
