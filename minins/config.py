@@ -468,21 +468,25 @@ def socket_covers(places=SOCKET_PLACES, isdir=None, realpath=None):
     return tuple(out)
 
 
-def default_config():
+def default_config(root_fs="/"):
     """What ``minins run`` uses without ``--config``: needs no image.
 
     New mount, uts, ipc, pid and net namespaces; the host's ``/`` bound read-only as the
-    rootfs; fresh ``/proc``, a minimal ``/dev``; an empty tmpfs over each place where the
-    host's Unix sockets usually are (:data:`SOCKET_PLACES`: ``/tmp``, ``/run``,
-    ``/var/tmp``, ``/var/lib``, ``/var/spool``, ``/var/snap``, ``/home``, ``/root``, those
-    this host has); ``lo`` up; hostname ``minins``; restrict_sys; the default capability
+    rootfs (or ``root_fs``, an image); fresh ``/proc``, a minimal ``/dev``; an empty tmpfs
+    over each place where the host's Unix sockets usually are (:data:`SOCKET_PLACES`:
+    ``/tmp``, ``/run``, ``/var/tmp``, ``/var/lib``, ``/var/spool``, ``/var/snap``,
+    ``/home``, ``/root``, those this host has; with an image, which has no host socket, only
+    ``/tmp`` and ``/run``); ``lo`` up; hostname ``minins``; restrict_sys; the default capability
     set of today's runtimes; no_new_privileges; a cgroup of its own (named after the
     container, below the caller's cgroup) with the default device rules, so that pause,
     stats and kill --all work. What it does not isolate: README, "What the default
     isolates".
     """
+    import os
+
+    host = os.path.realpath(root_fs) == "/"
     return Config(
-        root_fs="/",
+        root_fs=root_fs,
         hostname="minins",
         # no HOME: the init sets it from the user's passwd entry (root's here, nobody's for
         # `minins exec --user nobody`), as runc does when the environment has none
@@ -499,7 +503,7 @@ def default_config():
             readonly_fs=True,
             # the host's sockets (docker, containerd, systemd, ...) must not be reachable
             # through the read-only host /
-            mounts=socket_covers(),
+            mounts=socket_covers() if host else socket_covers(SOCKET_PLACES[:2]),
             device_nodes=DEFAULT_DEVICE_NODES,
         ),
     )

@@ -20,6 +20,7 @@ from .errors import SyscallError
 
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 _MAX_LINKS = 40
+_EAGAIN_TRIES = 16
 _have_openat2 = [True]
 
 
@@ -29,11 +30,17 @@ def _components(path):
 
 def open_in_root(rootfd, path, flags=O_PATH, lc=_libc):
     """An fd for ``path`` resolved inside the directory ``rootfd`` (close-on-exec)."""
-    if _have_openat2[0]:
+    tries = _EAGAIN_TRIES
+    while _have_openat2[0] and tries:
         try:
             return lc.openat2(rootfd, "/".join(_components(path)) or ".", flags,
                               resolve=_libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS)
         except OSError as e:
+            if e.errno == errno.EAGAIN:
+                # a rename anywhere on the system while ".." was resolved: the kernel could
+                # not prove it stayed inside; try again, then resolve by hand
+                tries -= 1
+                continue
             # ENOSYS before Linux 5.6 or under qemu-user; EPERM from seccomp profiles that
             # predate openat2
             if e.errno not in (errno.ENOSYS, errno.EPERM):

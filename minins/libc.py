@@ -8,9 +8,9 @@ place (``tests/fakes.py``; ``tests/test_libc.py`` keeps the two in step).
 
 libc is opened with ``ctypes.CDLL(None, use_errno=True)`` and every prototype is declared.
 Calls that glibc or musl do not both wrap (pivot_root, capget/capset, setns's friends
-pidfd_open and close_range, bpf, openat2, prlimit64, clone, the new mount API) go through ``syscall(2)`` with the
-number for the running architecture from :mod:`minins.arch`; no glibc-only symbol is used, so
-minins runs on musl too.
+pidfd_open and close_range, bpf, openat2, prlimit64, clone, the new mount API) go through
+``syscall(2)`` with the number for the running architecture from :mod:`minins.arch`; no
+glibc-only symbol is used, so minins runs on musl too.
 
 Man pages: unshare(2), setns(2), mount(2), umount(2), pivot_root(2), chroot(2), prctl(2),
 capget(2), prlimit(2), clone(2), pidfd_open(2), pidfd_send_signal(2), close_range(2),

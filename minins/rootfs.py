@@ -4,26 +4,33 @@ Runs in the init, in its new mount namespace, in the order of libcontainer's
 ``InitializeMountNamespace`` (libcontainer-system.md section 2b step 9) and restrict_sys
 (step 12), done right on a current kernel:
 
-1. ``/`` recursively private (slave with ``no_pivot_root``): nothing propagates to the host.
-2. The rootfs bound onto itself (recursively). When the rootfs *is* the current root (the
-   default, host ``/``), it is bound into a private staging tmpfs instead: pivot_root cannot
-   pivot onto the root it is leaving.
+1. Bind sources opened (and, with the new mount API, copied detached: a ``slave`` volume keeps
+   the host's peer group as its master); then ``/`` recursively private (slave with
+   ``no_pivot_root``): nothing propagates to the host.
+2. The rootfs as a mount of its own: a recursive copy put onto itself. When the rootfs *is*
+   the current root (the default, host ``/``), the copy goes into a private staging tmpfs
+   instead: pivot_root cannot pivot onto the root it is leaving. With ``readonly_fs`` it is
+   made read-only (submounts included) at once, after an image got its mount points and
+   working directory: our own mounts then stack on top, and nothing is ever written into
+   the rootfs (a missing mount point in it is an EROFS error, not a directory made on the
+   host).
 3. System mounts (:func:`system_mounts`), user mounts (bind and tmpfs), device nodes, the
-   ``/dev`` links, ``/dev/console``. Every target is resolved inside the rootfs by
-   :mod:`minins.fspath`, so an image's symlink can never redirect a mount onto the host.
-   With ``readonly_fs`` the rootfs and every mount that came with it are made read-only right
-   after the bind, before the other mounts stack on top: our own mounts (proc, /dev, tmpfs,
-   writable binds) stay writable, and nothing is ever written into the rootfs (a missing
-   mount point in it is an EROFS error, not a directory made on the host).
-4. ``pivot_root(".", ".")`` and a lazy unmount of the old root (or MS_MOVE + chroot).
-5. ``restrict_sys``: ``/proc/sys`` and friends read-only, ``/proc/kcore`` and the other usual
-   paths masked.
+   ``/dev`` links, ``/dev/console``, the working directory (:func:`ensure_workdir`). Every
+   target is resolved once inside the rootfs by :mod:`minins.fspath` and used only through
+   that one handle (see "One handle per destination" below): an image's symlink can never
+   redirect a mount onto the host, and a symlink swapped in during the start (runc's
+   CVE-2021-30465) changes nothing.
+4. ``restrict_sys`` (:func:`restrict`): ``/proc/sys`` and friends read-only, ``/proc/kcore``
+   and the other usual paths masked -- below the /proc and /sys we hold, before pivot_root.
+5. ``pivot_root(".", ".")`` and a lazy unmount of the old root (or MS_MOVE + chroot).
 6. umask 0022.
 
-The plan half (:func:`system_mounts`, :func:`device_plan`, :data:`READONLY_PATHS`,
-:data:`MASKED_PATHS`) is pure; the rest applies it through the libc layer.
+The plan half (:func:`system_mounts`, :func:`device_plan`, :func:`mount_attrs`,
+:func:`fs_options`, :data:`READONLY_PATHS`, :data:`MASKED_PATHS`) is pure; the rest applies
+it through the libc layer.
 
-Man pages: mount(2), mount_namespaces(7), pivot_root(2), mknod(2), proc(5), pts(4).
+Man pages: mount(2), mount_namespaces(7), pivot_root(2), mknod(2), proc(5), pts(4),
+open_tree(2), move_mount(2), fsopen(2), fsconfig(2), fsmount(2), mount_setattr(2).
 """
 import errno
 import os
@@ -350,7 +357,10 @@ class _Mounter:
                 os.close(new)
                 raise
             return new
-        ctx = lc.fsopen(fstype)
+        try:
+            ctx = lc.fsopen(fstype)
+        except SyscallError as e:
+            raise SyscallError(e.errno, "mount", dest, fstype) from None
         try:
             lc.fsconfig(ctx, _libc.FSCONFIG_SET_STRING, "source", source, name=dest)
             for key, value in fs_options(data):

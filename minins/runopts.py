@@ -383,7 +383,8 @@ def build_config(values, euid, egid, environ=None):
     if values.get("config"):
         cfg = _config.load(values["config"])
     else:
-        cfg = _config.default_config()
+        # an image has no host sockets to hide: only /tmp and /run of its own then
+        cfg = _config.default_config(os.path.abspath(values.get("rootfs") or "/"))
     set_by = {}  # config field -> the option that set it, for the rootless errors
     changes = {}
     if "rootfs" in values:

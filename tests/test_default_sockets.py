@@ -110,3 +110,29 @@ def test_host_sockets_are_unreachable_from_the_default_container(host_sockets, t
     for place, path in host_sockets.items():
         expected = "refused" if place in ("/tmp", "/run") else "connected"
         assert seen[path].split()[0] == expected, (place, seen[path])
+
+
+def test_an_image_gets_only_tmp_and_run(tmp_path):
+    """An image has no host socket to hide, and its own /var/lib, /home, /root stay as they
+    are: ``run --rootfs`` covers only /tmp and /run, and makes nothing else in the image."""
+    import subprocess
+
+    from rootfs_util import build_rootfs
+
+    assert [m.destination for m in config.default_config("/srv/img").mount_config.mounts] \
+        == ["/tmp", "/run"]
+    assert config.default_config("/srv/img").root_fs == "/srv/img"
+    base = tempfile.mkdtemp(prefix="minins-test-img-")
+    os.chmod(base, 0o755)
+    try:
+        root = build_rootfs(os.path.join(base, "rootfs"))
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        proc = subprocess.run([sys.executable, "-m", "minins", "--root", str(tmp_path / "st"),
+                               "run", "--rootfs", root, "--", "/bin/sh", "-c",
+                               "grep -c tmpfs /proc/self/mountinfo"], cwd=repo,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert not os.path.exists(os.path.join(root, "var"))
+        assert os.listdir(os.path.join(root, "root")) == []  # its own, not covered
+    finally:
+        shutil.rmtree(base)

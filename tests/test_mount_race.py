@@ -3,20 +3,24 @@
 A process outside the container that shares its rootfs swaps each destination (the last
 path component) with a symlink to another directory of the rootfs, in a tight loop
 (renameat2 RENAME_EXCHANGE), while containers start with a read-only bind, a read-only
-tmpfs and restrict_sys's masks on /proc. Every operation on a destination must act on the
-one handle of its single resolution: a swap may decide *where* a mount lands (the directory
-or the symlink's target, both inside the rootfs), never leave a read-only mount writable,
-never put a remount, a propagation change or a mask on another mount.
+tmpfs, restrict_sys's masks on /proc and the device nodes in /dev. Every operation on a
+destination must act on the one handle of its single resolution: a swap may decide *where*
+a mount lands (the directory or the symlink's target, both inside the rootfs), never leave a
+read-only mount writable, never put a remount, a propagation change or a mask on another
+mount.
 
 From the container's own /proc/self/mountinfo each start is checked for
 - writable escapes: a write reached the bind's host source, or the bind (any mount of its
   source) or the tmpfs is read-write;
 - mounts on the wrong target: the rootfs (read-write here) was remounted read-only, a mask
-  landed outside the container's procfs, or the procfs lacks a mask.
+  landed outside the container's procfs, the procfs lacks a mask, or a device node or
+  link was made in the rootfs's own dev directory (or its decoy) instead of the container's
+  /dev tmpfs.
 """
 import ctypes
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -51,9 +55,11 @@ while True:
 """
 
 # Try each name the procfs may have while the swapper runs; a few rounds, as names move.
-SCRIPT = ("touch /vol/escape /vol.swap/escape /decoy/escape 2>/dev/null; "
+# (No /dev/null here: /dev may be the swapped-in decoy when the shell looks.)
+SCRIPT = ("touch /vol/escape /vol.swap/escape /decoy/escape 2>/tmp/err; "
           "for i in 1 2 3 4 5 6 7 8 9 10; do for p in /proc /proc.swap /pdecoy; do "
-          "cat $p/self/mountinfo 2>/dev/null && exit 0; done; done; exit 9")
+          "cat $p/self/mountinfo 2>/tmp/err && exit 0; done; done; exit 9")
+NAMES = ("vol", "tro", "proc", "dev")
 
 
 def _has_renameat2():
@@ -80,6 +86,8 @@ def make_world(base):
     os.symlink("/decoy", os.path.join(root, "vol.swap"))
     os.symlink("/decoy", os.path.join(root, "tro.swap"))
     os.symlink("/pdecoy", os.path.join(root, "proc.swap"))
+    os.mkdir(os.path.join(root, "ddecoy"))
+    os.symlink("/ddecoy", os.path.join(root, "dev.swap"))
     src = os.path.join(base, "src")
     os.mkdir(src)
     return root, src
@@ -114,7 +122,7 @@ def race_cfg(root, src):
 class Swapper:
     """The attacker: a process of its own, stopped by its pid."""
 
-    def __init__(self, root, names=("vol", "tro", "proc")):
+    def __init__(self, root, names=NAMES):
         pairs = []
         for name in names:
             pairs += [os.path.join(root, name), os.path.join(root, name + ".swap")]
@@ -136,7 +144,7 @@ class Swapper:
 
 def restore(root):
     """Put every name back (the swapper stopped at an arbitrary point)."""
-    for name in ("vol", "tro", "proc"):
+    for name in NAMES:
         path = os.path.join(root, name)
         if os.path.islink(path):
             os.rename(path, path + ".tmp")
@@ -192,9 +200,25 @@ def judge(rows, src):
     return escapes, wrong, swapped
 
 
-def race(root, src, starts, state_root, names=("vol", "tro", "proc")):
+def nodes_in_the_image(dirs):
+    """Device nodes or links that a start made in the rootfs itself (its /dev directory or
+    the decoy, ``dirs`` being descriptors of both: their names move): the container's /dev
+    is a tmpfs of its own."""
+    found = []
+    for d in dirs:
+        for entry in os.listdir(d):
+            mode = os.lstat(entry, dir_fd=d).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISLNK(mode):
+                found.append(entry)
+                os.unlink(entry, dir_fd=d)
+    return found
+
+
+def race(root, src, starts, state_root, names=NAMES):
     cfg = race_cfg(root, src)
     escapes, wrong, failed, swapped = [], [], [], 0
+    dirs = [os.open(os.path.join(root, n), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            for n in ("dev", "ddecoy")]
     swapper = Swapper(root, names)
     try:
         for i in range(starts):
@@ -212,12 +236,16 @@ def race(root, src, starts, state_root, names=("vol", "tro", "proc")):
                 e.append("the container wrote into the host source")
                 for name in os.listdir(src):
                     os.unlink(os.path.join(src, name))
+            w += ["a node or link %s was made in the image's own dev" % n
+                  for n in nodes_in_the_image(dirs)]
             escapes += e
             wrong += w
             swapped += s
     finally:
         code = swapper.stop()
         restore(root)
+        for d in dirs:
+            os.close(d)
     assert code == -9, "the swapper died on its own (%s)" % code
     return escapes, wrong, failed, swapped
 
