@@ -3,8 +3,7 @@
 ``state.json`` names a pid to signal, namespaces to join and cgroup directories to freeze,
 kill and remove. A file that someone else wrote, or that was edited, must not make minins
 signal a host process, join the host's namespaces or remove directories that are not the
-container's cgroups (issue 10, section 3; the class of runc's CVE-2016-9962 family of
-"the runtime trusts what lies in the container's reach"). :func:`load` reads the file and
+container's cgroups (issue 10, section 3). :func:`load` reads the file and
 :func:`verify` refuses, with one line naming the field (:class:`~minins.errors.StateError`,
 exit 125 on the command line), before anything is signalled, frozen, joined or removed:
 
@@ -117,10 +116,9 @@ def _check_mode(path, field, st, euid, want_dir):
         _refuse(path, field, "belongs to uid %d, not to the caller (uid %d); only the "
                 "caller's own state is trusted" % (st.st_uid, euid))
     if st.st_mode & 0o022:
+        who = {0o022: "group and others", 0o020: "group", 0o002: "others"}[st.st_mode & 0o022]
         _refuse(path, field, "is writable by %s (mode %04o); a state that others can write "
-                "is not trusted (chmod go-w)" % ("group and others" if st.st_mode & 0o022
-                                                  == 0o022 else "group" if st.st_mode & 0o020
-                                                  else "others", st.st_mode & 0o7777))
+                "is not trusted (chmod go-w)" % (who, st.st_mode & 0o7777))
 
 
 # --- 2. cgroup paths ------------------------------------------------------------------------
