@@ -89,9 +89,9 @@ class Entry:
         cfg = cfg.replace(**self._overrides(cfg))
         mgr = None
         if st.get("cgroup_paths"):
-            from . import cgroups, statecheck
+            from . import cgroups
 
-            mgr = cgroups.load_manager(st["cgroup_paths"], fs=statecheck.SAFE_FS)
+            mgr = cgroups.load_manager(st["cgroup_paths"])
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
         self._step = "namespaces"

@@ -42,7 +42,7 @@ def _manager(st):
         return None
     from . import cgroups
 
-    return cgroups.load_manager(st["cgroup_paths"], fs=_statecheck.SAFE_FS)
+    return cgroups.load_manager(st["cgroup_paths"])
 
 
 def status(st, mgr=None):
@@ -436,6 +436,8 @@ def list_containers(state_root=None):
         try:
             out.append(describe(path))
         except (MininsError, OSError) as e:  # one unreadable container hides no other
+            if not os.path.exists(os.path.join(path, _state.STATE_FILE)):
+                continue  # removed meanwhile: the container is gone, nothing is wrong
             out.append({"id": name, "pid": 0, "status": "unknown", "data_path": path,
                         "created": "", "error": str(e)})
     return out

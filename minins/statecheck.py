@@ -3,8 +3,7 @@
 ``state.json`` names a pid to signal, namespaces to join and cgroup directories to freeze,
 kill and remove. A file that someone else wrote, or that was edited, must not make minins
 signal a host process, join the host's namespaces or remove directories that are not the
-container's cgroups (issue 10, section 3; the class of runc's CVE-2016-9962 family of
-"the runtime trusts what lies in the container's reach"). :func:`load` reads the file and
+container's cgroups (issue 10, section 3). :func:`load` reads the file and
 :func:`verify` refuses, with one line naming the field (:class:`~minins.errors.StateError`,
 exit 125 on the command line), before anything is signalled, frozen, joined or removed:
 
@@ -30,9 +29,10 @@ exit 125 on the command line), before anything is signalled, frozen, joined or r
    (the last field of ``NSpid`` in ``/proc/PID/status``). A state that ties a live process
    to no cgroup and no namespace of its own is refused: nothing tells it from a host process.
 
-Removal from a state file goes through :data:`SAFE_FS` (:func:`safe_remove_cgroup`): only
-``rmdir``, bottom-up, only directories on cgroupfs, never through a symlink, never across a
-filesystem boundary.
+Removal from a state file goes through :data:`minins.cgroups.fs.CHECKED`, the cgroupfs seam
+that :func:`minins.cgroups.load_manager` uses by default (and :func:`safe_remove_cgroup`):
+only ``rmdir``, bottom-up, only directories on cgroupfs, never through a symlink, never
+across a filesystem boundary.
 
 Man pages: statfs(2) (the magic numbers), proc(5) (``mountinfo``, ``cgroup``, ``ns``,
 ``status``), namespaces(7), cgroups(7).
@@ -42,12 +42,8 @@ import os
 import stat as _stat
 
 from . import state as _state
-from .cgroups.fs import REMOVE_TIMEOUT, CgroupFs, remove_tree
 from .errors import StateError, SyscallError
 
-CGROUP_SUPER_MAGIC = 0x27E0EB  # linux/magic.h
-CGROUP2_SUPER_MAGIC = 0x63677270
-CGROUP_MAGICS = (CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC)
 UNIFIED = "unified"
 
 # /proc/PID/ns/<name> of each config namespace type
@@ -120,10 +116,9 @@ def _check_mode(path, field, st, euid, want_dir):
         _refuse(path, field, "belongs to uid %d, not to the caller (uid %d); only the "
                 "caller's own state is trusted" % (st.st_uid, euid))
     if st.st_mode & 0o022:
+        who = {0o022: "group and others", 0o020: "group", 0o002: "others"}[st.st_mode & 0o022]
         _refuse(path, field, "is writable by %s (mode %04o); a state that others can write "
-                "is not trusted (chmod go-w)" % ("group and others" if st.st_mode & 0o022
-                                                  == 0o022 else "group" if st.st_mode & 0o020
-                                                  else "others", st.st_mode & 0o7777))
+                "is not trusted (chmod go-w)" % (who, st.st_mode & 0o7777))
 
 
 # --- 2. cgroup paths ------------------------------------------------------------------------
@@ -222,6 +217,8 @@ def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"
                        mounts=None):
     """Each of ``paths`` is this container's cgroup (see the module docstring, 2).
     ``mounts``: :func:`read_mounts`, read here when not given."""
+    from .cgroups.fs import CGROUP_MAGICS, fs_magic
+
     mounts = mounts if mounts is not None else read_mounts(proc)
     with open("%s/self/cgroup" % proc) as f:
         own = _proc_cgroups(f.read())
@@ -252,71 +249,15 @@ def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json"
         if mine is not None and _below(mine, path):
             _refuse(where, field, "%s holds the caller's own cgroup (%s)" % (path, mine))
         try:
-            magic = _fs_magic(path, symlinks=False)
-        except _Symlink:
-            _refuse(where, field, "%s goes through a symlink (to %s)"
-                    % (path, os.path.realpath(path)))
+            magic = fs_magic(path, symlinks=False)
         except SyscallError as e:
+            if e.errno == _errno.ELOOP:
+                _refuse(where, field, "%s goes through a symlink (to %s)"
+                        % (path, os.path.realpath(path)))
             _refuse(where, field, "%s: %s" % (path, e))
         if magic is not None and magic not in CGROUP_MAGICS:
             _refuse(where, field, "%s is not a cgroup directory (filesystem magic %#x)"
                     % (path, magic))
-
-
-class _Symlink(Exception):
-    pass
-
-
-_AT_FDCWD = -100
-_have_openat2 = [True]
-
-
-def _open_dir(path, symlinks):
-    """An ``O_PATH`` descriptor of the directory ``path``, or ``None`` when it does not
-    exist. The last component is never followed; with ``symlinks=False`` no component may be
-    a symlink (:class:`_Symlink`): one openat2(2) with ``RESOLVE_NO_SYMLINKS`` (Linux 5.6),
-    else realpath(3) and open(2)."""
-    from . import libc
-
-    flags = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
-    if not symlinks and _have_openat2[0]:
-        try:
-            return libc.openat2(_AT_FDCWD, path, flags, resolve=libc.RESOLVE_NO_SYMLINKS)
-        except OSError as e:
-            if e.errno == _errno.ENOENT:
-                if os.path.realpath(path) != path:  # rare: say which, not just "missing"
-                    raise _Symlink(path) from None
-                return None
-            if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR
-                                           and os.path.islink(path)):
-                raise _Symlink(path) from None
-            if e.errno not in (_errno.ENOSYS, _errno.EPERM):  # before 5.6; old seccomp
-                raise SyscallError(e.errno, "openat2", path) from None
-            _have_openat2[0] = False
-    if not symlinks and os.path.realpath(path) != path:
-        raise _Symlink(path)
-    try:
-        return os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        if e.errno == _errno.ELOOP or (e.errno == _errno.ENOTDIR and os.path.islink(path)):
-            raise _Symlink(path) from None
-        raise SyscallError(e.errno, "open", path) from None
-
-
-def _fs_magic(path, symlinks=True):
-    """statfs(2)'s ``f_type`` of the directory ``path`` (its last component not followed);
-    ``None`` when it does not exist."""
-    from . import libc
-
-    fd = _open_dir(path, symlinks)
-    if fd is None:
-        return None
-    try:
-        return libc.fstatfs_type(fd)
-    finally:
-        os.close(fd)
 
 
 # --- 3. the init ----------------------------------------------------------------------------
@@ -390,46 +331,17 @@ def _nspid(pid, proc):
 
 # --- removal --------------------------------------------------------------------------------
 
-class SafeCgroupFs(CgroupFs):
-    """The cgroupfs seam for managers rebuilt from a state file: ``rmdir`` only removes a
-    real directory (not a symlink) on cgroupfs, on the same filesystem as its parent, and
-    raises :class:`StateError` for anything else. :func:`~minins.cgroups.fs.remove_tree`
-    calls ``rmdir`` on a directory before it lists it (``subdirs`` never follows a
-    symlink), so a removal never descends into another filesystem."""
-
-    def rmdir(self, path):
-        _check_removable(path)
-        CgroupFs.rmdir(self, path)
-
-
-SAFE_FS = SafeCgroupFs()
-
-
-def _check_removable(path):
-    try:
-        st = os.lstat(path)
-    except OSError as e:
-        raise SyscallError(e.errno, "rmdir", path) from None  # ENOENT: gone already
-    if not _stat.S_ISDIR(st.st_mode):
-        raise StateError("cgroup_paths: refusing to remove %s: not a directory" % path)
-    parent = os.path.dirname(path.rstrip("/")) or "/"
-    if os.lstat(parent).st_dev != st.st_dev:
-        raise StateError("cgroup_paths: refusing to remove %s: another filesystem is mounted "
-                         "there" % path)
-    magic = _fs_magic(path)
-    if magic is not None and magic not in CGROUP_MAGICS:
-        raise StateError("cgroup_paths: refusing to remove %s: not a cgroup directory "
-                         "(filesystem magic %#x)" % (path, magic))
-
-
-def safe_remove_cgroup(path, timeout=REMOVE_TIMEOUT, busy_pids=None):
+def safe_remove_cgroup(path, timeout=None, busy_pids=None):
     """Remove the cgroup ``path`` and the cgroups below it, bottom-up, with rmdir(2) only,
-    through :data:`SAFE_FS` (see :class:`SafeCgroupFs`); EBUSY is retried as
-    :func:`minins.cgroups.fs.remove_tree` does. :class:`StateError` when ``path`` or
-    anything below it is not a cgroup directory of the same filesystem."""
-    return remove_tree(SAFE_FS, path, timeout=timeout, busy_pids=busy_pids)
+    through :data:`minins.cgroups.fs.CHECKED` (only directories on cgroupfs, on their
+    parent's filesystem, never through a symlink); EBUSY is retried as
+    :func:`minins.cgroups.fs.remove_tree` does (``timeout``: its default bound).
+    :class:`StateError` when ``path`` or anything below it is not such a directory."""
+    from .cgroups import fs
+
+    return fs.remove_tree(fs.CHECKED, path, fs.REMOVE_TIMEOUT if timeout is None else timeout,
+                          busy_pids)
 
 
 __all__ = ["load", "verify", "check_owner", "check_cgroup_paths", "check_init",
-           "safe_remove_cgroup", "SAFE_FS", "SafeCgroupFs", "CGROUP_SUPER_MAGIC",
-           "CGROUP2_SUPER_MAGIC"]
+           "safe_remove_cgroup"]

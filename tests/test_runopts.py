@@ -509,3 +509,47 @@ def test_network_bridge_and_none_inside(tmp_path, netns):
 
 
 from netns_util import netns  # noqa: E402,F401  (fixture)
+
+
+@needs_root
+def test_rootless_config_output_runs_the_same_as_the_default(request):
+    """Issue 11 section 5: as an unprivileged user, `config > c.json; run --config c.json`
+    works as `run` does, and a limit is a one-line error naming the field."""
+    import shutil
+
+    from kernel import USERNS
+
+    if not USERNS or not shutil.which("setpriv"):
+        pytest.skip("needs user namespaces and setpriv")
+    from test_rootfs import _python_for_nobody
+
+    import pathlib
+    import tempfile
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="minins-runopts-"))  # nobody can reach it
+    request.addfinalizer(lambda: shutil.rmtree(str(work), ignore_errors=True))
+    os.chown(str(work), 65534, 65534)
+    env = dict(os.environ, PYTHONPATH=REPO, HOME=str(work), XDG_RUNTIME_DIR=str(work))
+
+    def nobody(*args):
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               _python_for_nobody(), "-m", "minins"] + list(args),
+                              cwd=str(work), env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    printed = nobody("config", "-e", "A=1")
+    assert printed.returncode == 0, printed.stderr
+    (work / "c.json").write_text(printed.stdout)
+    (work / "plain.json").write_text(config.dumps(config.default_config()))  # cgroups: {}
+    script = "echo $A; id -u; cat /proc/self/uid_map"
+    outs = [nobody("run", "-e", "A=1", "--", "sh", "-c", script),
+            nobody("run", "--config", str(work / "c.json"), "--", "sh", "-c", script),
+            nobody("run", "--config", str(work / "plain.json"), "-e", "A=1", "--", "sh", "-c",
+                   script)]
+    for proc in outs:
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.split("\n")
+        assert lines[:2] == ["1", "0"] and lines[2].split() == ["0", "65534", "1"]
+    refused = nobody("run", "-m", "64m", "--", "true")
+    assert refused.returncode == 125 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("minins: error: cgroups.memory: ")

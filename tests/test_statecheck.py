@@ -7,6 +7,7 @@ in a temporary directory. Without the checks each forgery below is acted on: the
 killed, frozen or joined, or the trees are removed (``test_a_valid_state_is_acted_on``
 shows the same set-up obeyed once the state is honest).
 """
+import errno
 import json
 import os
 import stat
@@ -16,7 +17,7 @@ import sys
 import pytest
 
 from minins import cgroups, state, statecheck
-from minins.errors import StateError
+from minins.errors import StateError, SyscallError
 
 from kernel import needs_root
 
@@ -362,10 +363,23 @@ def test_safe_removal_does_not_cross_into_another_filesystem(target):
 
 
 def test_a_symlink_anywhere_in_a_path_is_seen(tmp_path):
+    from minins.cgroups.fs import fs_magic
+
     (tmp_path / "real" / "leaf").mkdir(parents=True)
     os.symlink(str(tmp_path / "real"), str(tmp_path / "link"))
-    assert statecheck._fs_magic(str(tmp_path / "real" / "leaf"), symlinks=False) is not None
+    assert fs_magic(str(tmp_path / "real" / "leaf"), symlinks=False) is not None
     for path in (tmp_path / "link" / "leaf", tmp_path / "link" / "missing", tmp_path / "link"):
-        with pytest.raises(statecheck._Symlink):
-            statecheck._fs_magic(str(path), symlinks=False)
-    assert statecheck._fs_magic(str(tmp_path / "real" / "missing"), symlinks=False) is None
+        with pytest.raises(SyscallError) as exc:
+            fs_magic(str(path), symlinks=False)
+        assert exc.value.errno == errno.ELOOP
+    assert fs_magic(str(tmp_path / "real" / "missing"), symlinks=False) is None
+
+
+def test_managers_rebuilt_from_saved_paths_remove_only_cgroups(tmp_path):
+    from minins import cgroups as cg
+
+    tree = tmp_path / "c1"
+    (tree / "sub").mkdir(parents=True)
+    with pytest.raises(StateError, match="not a cgroup directory"):
+        cg.load_manager({"pids": str(tree)}).destroy(timeout=0.1)
+    assert (tree / "sub").is_dir()

@@ -17,7 +17,7 @@ man pages: cgroups(7), bpf(2), eventfd(2), inotify(7).
 """
 from .base import FREEZE_TIMEOUT, KILL_TIMEOUT, Manager
 from .discovery import UNIFIED, Hierarchies, at_root, discover
-from .fs import REAL, REMOVE_TIMEOUT, CgroupFs
+from .fs import CHECKED, REAL, REMOVE_TIMEOUT, CgroupFs
 from .values import parse, validate
 
 __all__ = ["new_manager", "load_manager", "validate", "oom_note", "discover", "at_root", "Hierarchies",
@@ -62,8 +62,11 @@ def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None)
 
 def load_manager(paths, fs=None):
     """Rebuild a manager from ``paths`` (``state.json``'s ``cgroup_paths``) to freeze,
-    thaw, list, kill, read stats or OOM events, join or destroy a running container."""
-    fs = fs or REAL
+    thaw, list, kill, read stats or OOM events, join or destroy a running container.
+    Saved paths are input: by default the removal goes through
+    :data:`~.fs.CHECKED` (rmdir of cgroupfs directories only, never into another
+    filesystem)."""
+    fs = fs or CHECKED
     paths = dict(paths or {})
     if not paths:
         from ..errors import StateError

@@ -6,13 +6,17 @@ failure. The drivers take an instance as a parameter, so tests run them against 
 tree with a subclass that plays the kernel's part (creating the interface files on mkdir,
 injecting an errno at a chosen step, recording the BPF program).
 
-Also here: :func:`remove_tree`, the bounded removal with backoff on EBUSY.
+Also here: :func:`remove_tree`, the bounded removal with backoff on EBUSY; and
+:class:`CheckedCgroupFs` (:data:`CHECKED`), the seam for managers rebuilt from a state file,
+whose ``rmdir`` removes only cgroupfs directories and never crosses into another filesystem
+(:func:`fs_magic`: statfs(2)'s ``CGROUP_SUPER_MAGIC``/``CGROUP2_SUPER_MAGIC``).
 
 Man pages: open(2), write(2), mkdir(2), rmdir(2); kernel: cgroup-v1/cgroups.rst,
 cgroup-v2.rst ("Removing a cgroup": only an empty cgroup with no live task can go).
 """
 import errno as _errno
 import os as _os
+import stat as _stat
 import time as _time
 
 from ..errors import SyscallError
@@ -114,6 +118,97 @@ class CgroupFs(object):
 
 
 REAL = CgroupFs()
+
+CGROUP_SUPER_MAGIC = 0x27E0EB  # linux/magic.h: statfs(2)'s f_type of cgroup v1
+CGROUP2_SUPER_MAGIC = 0x63677270  # and of cgroup v2
+CGROUP_MAGICS = (CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC)
+_AT_FDCWD = -100
+_have_openat2 = [True]
+
+
+def open_dir(path, symlinks=True):
+    """An ``O_PATH`` descriptor of the directory ``path`` (its last component never
+    followed), or ``None`` when it does not exist. With ``symlinks=False`` no component may
+    be a symlink (:class:`SyscallError` ELOOP): one openat2(2) with ``RESOLVE_NO_SYMLINKS``
+    (Linux 5.6), else realpath(3) and open(2)."""
+    from .. import libc
+
+    flags = _os.O_PATH | _os.O_NOFOLLOW | _os.O_DIRECTORY | _os.O_CLOEXEC
+    if not symlinks and _have_openat2[0]:
+        try:
+            return libc.openat2(_AT_FDCWD, path, flags, resolve=libc.RESOLVE_NO_SYMLINKS)
+        except OSError as e:
+            if e.errno == _errno.ENOENT and _os.path.realpath(path) == path:
+                return None
+            if e.errno not in (_errno.ENOSYS, _errno.EPERM):  # before 5.6; old seccomp
+                return _open_error(e.errno, path)
+            _have_openat2[0] = False
+    if not symlinks and _os.path.realpath(path) != path:
+        return _open_error(_errno.ELOOP, path)
+    try:
+        return _os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return _open_error(e.errno, path)
+
+
+def _open_error(err, path):
+    if err == _errno.ELOOP or (err in (_errno.ENOTDIR, _errno.ENOENT)
+                               and _os.path.islink(path)):
+        raise SyscallError(_errno.ELOOP, "open", path, "a component is a symlink")
+    if err == _errno.ENOENT:  # a symlink further up, found by realpath
+        raise SyscallError(_errno.ELOOP, "open", path, "a component is a symlink")
+    raise SyscallError(err, "open", path)
+
+
+def fs_magic(path, symlinks=True):
+    """statfs(2)'s ``f_type`` of the directory ``path`` (see :func:`open_dir`); ``None``
+    when it does not exist."""
+    from .. import libc
+
+    fd = open_dir(path, symlinks)
+    if fd is None:
+        return None
+    try:
+        return libc.fstatfs_type(fd)
+    finally:
+        _os.close(fd)
+
+
+class CheckedCgroupFs(CgroupFs):
+    """The seam for managers rebuilt from saved paths (a state file is input):
+    ``rmdir`` only removes a real directory (not a symlink) on cgroupfs, on the same
+    filesystem as its parent, and raises :class:`~minins.errors.StateError` for anything
+    else. :func:`remove_tree` calls ``rmdir`` on a directory before it lists it
+    (``subdirs`` never follows a symlink), so a removal never descends into another
+    filesystem mounted inside a cgroup."""
+
+    def rmdir(self, path):
+        _check_removable(path)
+        CgroupFs.rmdir(self, path)
+
+
+CHECKED = CheckedCgroupFs()
+
+
+def _check_removable(path):
+    from ..errors import StateError
+
+    try:
+        st = _os.lstat(path)
+    except OSError as e:
+        raise SyscallError(e.errno, "rmdir", path) from None  # ENOENT: gone already
+    if not _stat.S_ISDIR(st.st_mode):
+        raise StateError("cgroup_paths: refusing to remove %s: not a directory" % path)
+    parent = _os.path.dirname(path.rstrip("/")) or "/"
+    if _os.lstat(parent).st_dev != st.st_dev:
+        raise StateError("cgroup_paths: refusing to remove %s: another filesystem is mounted "
+                         "there" % path)
+    magic = fs_magic(path)
+    if magic is not None and magic not in CGROUP_MAGICS:
+        raise StateError("cgroup_paths: refusing to remove %s: not a cgroup directory "
+                         "(filesystem magic %#x)" % (path, magic))
 
 # Removal: rounds of rmdir with doubling pauses (10, 20, 40, ... ms), for at most this long.
 REMOVE_TIMEOUT = 2.0
