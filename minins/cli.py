@@ -405,9 +405,11 @@ def cmd_list(args, root):
         raise UsageError("list takes no arguments")
     from . import lifecycle
 
-    rows = []
+    rows, refused = [], []
     for row in lifecycle.list_containers(root):
-        if "error" in row:  # reported, and the others listed (as runc list does)
+        if row.get("refused"):  # a state the checks refuse: an error (exit 125), said once
+            refused.append(row["error"])
+        elif "error" in row:  # unreadable: reported, and the others listed (as runc does)
             sys.stderr.write("minins: warning: container %s: %s\n"
                              % (row["id"], " ".join(row["error"].split())))
         else:
@@ -422,7 +424,6 @@ def cmd_list(args, root):
         for r in rows:
             sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
                                                              r["created"], r["data_path"]))
-    refused = [r["error"] for r in rows if r.get("error")]
     for message in refused:  # listed as "unknown"; each refusal said once, on stderr
         sys.stderr.write("minins: error: %s\n" % message.replace("\n", " "))
     return EXIT_MININS if refused else 0

@@ -416,7 +416,10 @@ def _unlink(path):
 
 
 def list_containers(state_root=None):
-    """Every container under the state root, with its derived status."""
+    """Every container under the state root, with its derived status. A state file that
+    cannot be read gives a row with ``error``; one the checks refuse (see
+    :mod:`minins.statecheck`) a row with ``error`` and ``refused``: neither hides the
+    others."""
     root = state_root or _state.default_state_root()
     try:
         names = sorted(os.listdir(root))
@@ -434,10 +437,18 @@ def list_containers(state_root=None):
                             "created": ""})
             continue
         try:
-            out.append(describe(path))
+            _state.load(path)  # readable at all? (a refusal by the checks is another matter)
         except (MininsError, OSError) as e:  # one unreadable container hides no other
             if not os.path.exists(os.path.join(path, _state.STATE_FILE)):
                 continue  # removed meanwhile: the container is gone, nothing is wrong
             out.append({"id": name, "pid": 0, "status": "unknown", "data_path": path,
                         "created": "", "error": str(e)})
+            continue
+        try:
+            out.append(describe(path))
+        except (MininsError, OSError) as e:
+            if not os.path.exists(os.path.join(path, _state.STATE_FILE)):
+                continue
+            out.append({"id": name, "pid": 0, "status": "unknown", "data_path": path,
+                        "created": "", "error": str(e), "refused": True})
     return out

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from kernel import container_python
+
 from cgroups_support import Child, cgroup_config, unique_name
 from minins import cgroups, config
 from minins.cgroups import oom
@@ -202,7 +204,7 @@ def _wait_for_event_fd(pid, timeout=30):
     raise AssertionError("the oom watcher never registered")
 
 
-HOG = [sys.executable, "-c", "b = []\nwhile True: b.append(bytearray(1 << 20))"]
+HOG = [container_python(), "-c", "b = []\nwhile True: b.append(bytearray(1 << 20))"]
 
 
 @needs_memcg
