@@ -140,8 +140,17 @@ def _global_options(argv):
     return values, argv
 
 
+_LINE_BREAKS = {ord(c): " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text):
+    """``text`` with every character str.splitlines() breaks at made a space: a message
+    naming a field of a hostile file stays one line."""
+    return text.translate(_LINE_BREAKS)
+
+
 def _fail(e):
-    message = str(e).replace("\n", " ")
+    message = one_line(str(e))
     sys.stderr.write("minins: error: %s\n" % message)
     if isinstance(e, OSError) and getattr(e, "op", None) == "exec":
         return EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
@@ -411,7 +420,7 @@ def cmd_list(args, root):
             refused.append(row["error"])
         elif "error" in row:  # unreadable: reported, and the others listed (as runc does)
             sys.stderr.write("minins: warning: container %s: %s\n"
-                             % (row["id"], " ".join(row["error"].split())))
+                             % (row["id"], one_line(row["error"])))
         else:
             rows.append(row)
     if values.get("--json"):
@@ -425,7 +434,7 @@ def cmd_list(args, root):
             sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
                                                              r["created"], r["data_path"]))
     for message in refused:  # listed as "unknown"; each refusal said once, on stderr
-        sys.stderr.write("minins: error: %s\n" % message.replace("\n", " "))
+        sys.stderr.write("minins: error: %s\n" % one_line(message))
     return EXIT_MININS if refused else 0
 
 

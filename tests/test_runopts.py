@@ -53,9 +53,10 @@ def test_env_replaces_in_place_appends_and_takes_the_callers_value(tmp_path):
                     "--env-file", str(env_file), "-eB=x=y",
                     env=dict(os.environ, FROM_HOST="host value"))
     env = cfg["environment"]
-    assert env[:4] == ["PATH=" + config.DEFAULT_PATH, "HOME=/root", "TERM=vt100",
+    # (no HOME: the user's home from the image's passwd is used unless one is given)
+    assert env[:3] == ["PATH=" + config.DEFAULT_PATH, "TERM=vt100",
                        "HOSTNAME=minins"]  # -e comes after --env-file, as in docker
-    assert env[4:] == ["FROM_FILE=a b \"c\"", "FROM_HOST=host value", "A=1", "B=x=y"]
+    assert env[3:] == ["FROM_FILE=a b \"c\"", "FROM_HOST=host value", "A=1", "B=x=y"]
 
 
 @pytest.mark.parametrize("opt,field,value", [
