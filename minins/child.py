@@ -131,7 +131,7 @@ def resume(blob):
 
     from . import config as _config
     from . import libc
-    from . import process
+    from . import plan as process
 
     with os.fdopen(blob, "rb") as f:
         data = json.loads(f.read().decode())

@@ -34,6 +34,7 @@ from . import namespaces as _ns
 from . import process as _process
 from . import security as _security
 from . import state as _state
+from . import statecheck as _statecheck
 from . import sync
 from .child import EXEC
 from .errors import MininsError, StateError, SyscallError
@@ -82,7 +83,7 @@ class Entry:
 
     def _create(self):
         self._step = "state"
-        st, pidfd = _state.pin_running(self.data_path)
+        st, pidfd = _statecheck.pin_running(self.data_path)
         self._cleanup.append(lambda: os.close(pidfd))
         self.state = st
         cfg = _config.Config.from_json(st.get("config") or {})

@@ -138,7 +138,7 @@ def parse_signal(text):
 def kill(data_path, sig=15, all_processes=False):
     """Signal the init (through a pidfd: never a recycled pid), or with ``all_processes``
     every process of the container (frozen meanwhile, so none can fork away)."""
-    st, pidfd = _state.pin_running(data_path)
+    st, pidfd = _statecheck.pin_running(data_path)
     try:
         if not all_processes:
             from . import libc
@@ -310,7 +310,7 @@ def start(data_path, timeout=START_TIMEOUT):
 
     from . import sync
 
-    st, pidfd = _state.pin_running(data_path)
+    st, pidfd = _statecheck.pin_running(data_path)
     cid = st.get("id", data_path)
     fifo_path = os.path.join(data_path, EXEC_FIFO)
     try:
@@ -371,7 +371,7 @@ def stop(data_path, timeout=10.0, sig=15):
     seconds (podman's default, 10); returns once the init is gone. A container that is
     already stopped is success."""
     try:
-        st, pidfd = _state.pin_running(data_path)
+        st, pidfd = _statecheck.pin_running(data_path)
     except StateError:
         st = _statecheck.load(data_path)
         if status(st) == "stopped":

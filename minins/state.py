@@ -12,7 +12,6 @@ A state file is a claim, not a fact: :func:`init_alive` checks that the pid stil
 the same process by comparing its start time (field 22 of ``/proc/PID/stat``), so a reused pid
 is never mistaken for the container.
 """
-import errno
 import os
 
 from .errors import ConfigError, StateError, SyscallError
@@ -156,30 +155,6 @@ def remove_dir(data_path):
         pass
     except OSError as e:
         raise SyscallError(e.errno, "rmdir", data_path) from None
-
-
-def pin_running(data_path):
-    """The container's state, checked against the kernel, with its init pinned:
-    ``(state, pidfd)``. :class:`StateError` when it is not running (or not there)."""
-    from . import libc
-    from . import statecheck
-
-    st = statecheck.load(data_path)  # a state file is input: checked against the kernel
-    pid = st["init_pid"]
-    if pid <= 0:
-        raise StateError("container %s is still being created" % st.get("id", data_path))
-    try:
-        pidfd = libc.pidfd_open(pid)
-    except SyscallError as e:
-        if e.errno == errno.ESRCH:
-            raise StateError("container %s is not running (its init %d has exited)"
-                             % (st.get("id", data_path), pid)) from None
-        raise
-    if not init_alive(st):
-        os.close(pidfd)
-        raise StateError("container %s is not running (pid %d is no longer its init)"
-                         % (st.get("id", data_path), pid))
-    return st, pidfd
 
 
 def runtime_alive(state, proc="/proc"):

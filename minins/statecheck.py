@@ -343,5 +343,28 @@ def safe_remove_cgroup(path, timeout=None, busy_pids=None):
                           busy_pids)
 
 
-__all__ = ["load", "verify", "check_owner", "check_cgroup_paths", "check_init",
+__all__ = ["load", "verify", "pin_running", "check_owner", "check_cgroup_paths", "check_init",
            "safe_remove_cgroup"]
+
+
+def pin_running(data_path):
+    """The container's state, checked against the kernel, with its init pinned:
+    ``(state, pidfd)``. :class:`StateError` when it is not running (or not there)."""
+    from . import libc
+
+    st = load(data_path)  # a state file is input: checked against the kernel
+    pid = st["init_pid"]
+    if pid <= 0:
+        raise StateError("container %s is still being created" % st.get("id", data_path))
+    try:
+        pidfd = libc.pidfd_open(pid)
+    except SyscallError as e:
+        if e.errno == _errno.ESRCH:
+            raise StateError("container %s is not running (its init %d has exited)"
+                             % (st.get("id", data_path), pid)) from None
+        raise
+    if not _state.init_alive(st):
+        os.close(pidfd)
+        raise StateError("container %s is not running (pid %d is no longer its init)"
+                         % (st.get("id", data_path), pid))
+    return st, pidfd
