@@ -263,6 +263,12 @@ class Container:
             from . import network  # noqa: F401 - the init uses it after the fork
         if cfg.cgroups is not None:
             from . import cgroups  # noqa: F401
+        if cfg.seccomp is not None:
+            from .seccomp import load as _seccomp
+
+            self._seccomp = _seccomp.prepare_for(cfg, self.id, self.data_path,
+                                                 self._own_data_path, self.lc)
+            self._undo.append(("seccomp", self._seccomp.close))
         self._ns_fds = _ns.open_paths(cfg, self.lc)
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
         if cfg.tty:
@@ -343,6 +349,7 @@ class Container:
         ctx.lsm = _security.lsm_state()
         ctx.wait_cgroups = cfg.cgroups is not None
         ctx.tid_addr = self._tid.address
+        ctx.seccomp = self._seccomp
         try:
             pid = self.lc.fork()
         except BaseException:
@@ -360,6 +367,8 @@ class Container:
         self._ns_fds = []
         self._close_slave()  # only the container holds the pty slave now
         return pid
+
+    _seccomp = None
 
     def _reap_intermediate(self, kill=False):
         """Reap the intermediate process once (never signal a pid after reaping it: it may

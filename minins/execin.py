@@ -126,6 +126,12 @@ class Entry:
         self._cleanup.append(tid.close)
         ctx.tid_addr = tid.address
         ctx.console = 0 if self.tty else None
+        if cfg.seccomp is not None:  # the container's profile
+            from .seccomp import load as _seccomp
+
+            ctx.seccomp = _seccomp.prepare_for(cfg, self.state.get("id", ""), self.data_path,
+                                               False, self.lc)
+            self._cleanup.append(ctx.seccomp.close)
         pid = self.lc.fork()
         if pid == 0:
             _enter(ctx)  # never returns

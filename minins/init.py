@@ -44,6 +44,7 @@ class ChildContext:
     wait_cgroups = False  # the runtime puts the intermediate in cgroups: wait before cloning
     lsm = {"apparmor": False, "selinux": False}  # the host's LSMs, probed by the runtime
     tid_addr = None  # where the kernel writes the init's pid for the runtime (CLONE_PARENT_SETTID)
+    seccomp = None  # a minins.seccomp.load.Prepared filter, installed by seccomp_step
 
     def __init__(self, config, args, sock, runtime_sock, ns_fds, stdio, flags, pid_ns,
                  new_userns, lc=_libc, console=None):
@@ -176,6 +177,10 @@ def exec_when_started(ctx, who):
     sync.expect(ctx.sock, sync.START)
     ctx.step = who + ": exec"
     ctx.lc.reset_signals()
+    if ctx.seccomp is not None:
+        from .seccomp import load as _seccomp  # imported by the runtime before the fork
+
+        _seccomp.seccomp_step(ctx, "exec")  # with no_new_privileges: as late as possible
     try:
         os.execve(program, ctx.args, env)
     except OSError as e:

@@ -1,0 +1,315 @@
+"""Putting a profile in force: prepared by the runtime, installed by the container's process.
+
+Two halves, so that the child does no compiling and imports nothing:
+
+* :func:`prepare` -- runtime side, before the fork: resolves the configuration's ``seccomp``
+  (``"default"`` or an OCI profile), compiles it (or reads the compiled program from the
+  cache), checks that the kernel has the actions it uses, and connects to ``listenerPath``
+  when an action is SCMP_ACT_NOTIFY. Returns a :class:`Prepared`, or ``None`` without a profile.
+* :func:`seccomp_step` -- child side, called twice on the way to execve, installs the filter
+  at runc's place (``standard_init_linux.go``, ``setns_init_linux.go``): with
+  ``no_new_privileges`` as late as possible, right before execve (phase ``"exec"``);
+  without it while the process still holds CAP_SYS_ADMIN, before the capabilities are
+  dropped (phase ``"privileged"``, the start of :func:`minins.security.finalize`), since a
+  filter without no_new_privs needs CAP_SYS_ADMIN.
+
+Loading (seccomp(2)): ``seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`` with the profile's
+flags (TSYNC, LOG, SPEC_ALLOW) and SECCOMP_FILTER_FLAG_NEW_LISTENER when NOTIFY is used; on a
+kernel without seccomp(2) (ENOSYS, before 3.17) and no flags, ``prctl(PR_SET_SECCOMP,
+SECCOMP_MODE_FILTER, &prog)``.
+
+NOTIFY (seccomp_unotify(2), OCI config-linux.md "seccomp", runc docs/seccomp.md... as runc
+does it): the listener descriptor is sent with SCM_RIGHTS over a SOCK_STREAM connection to
+``listenerPath`` (opened by the runtime before the fork, so the path is the host's), together
+with the OCI *container process state* as JSON::
+
+    {"ociVersion": "1.0.2", "fds": ["seccompFd"], "pid": <host pid>,
+     "metadata": <listenerMetadata>,
+     "state": {"ociVersion": "1.0.2", "id": <id>, "status": "creating", "pid": <host pid>,
+               "bundle": <bundle>, "annotations": {<labels as key: value>}}}
+
+A kernel without SECCOMP_RET_USER_NOTIF (5.0) is refused by :func:`prepare`, as is one
+without SECCOMP_RET_KILL_PROCESS or SECCOMP_RET_LOG (4.14) when the profile uses them.
+
+Cache: compiling the default profile takes ~10 ms of Python; the packed program is kept in
+``<cache_dir>/<sha256>.bpf`` keyed by everything the program depends on (the profile's JSON,
+or for ``"default"`` the default.json bytes, the capabilities and the kernel release; the
+native architecture; a format version), written atomically, mode 0600. A cache hit costs a
+hash and a small read.
+"""
+import os as _os
+
+from ..errors import ConfigError, SyscallError
+
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+_CACHE_VERSION = b"minins-seccomp-1"
+OCI_VERSION = "1.0.2"
+
+__all__ = ["Prepared", "prepare", "seccomp_step", "install", "resolve_profile"]
+
+
+class Prepared:
+    """What the child needs to install a filter (built by :func:`prepare` before the fork).
+
+    ``program``: packed ``struct sock_filter[]``; ``flags``: SECCOMP_FILTER_FLAG_* bits;
+    ``no_new_privs``: the process sets PR_SET_NO_NEW_PRIVS (decides the phase);
+    ``listener``: a connected socket to ``listenerPath`` (NOTIFY) or ``None``;
+    ``state``/``metadata``: what goes with the listener.
+    """
+
+    def __init__(self, program, flags, no_new_privs, listener=None, state=None, metadata=""):
+        self.program = program
+        self.flags = flags
+        self.no_new_privs = no_new_privs
+        self.listener = listener
+        self.state = state or {}
+        self.metadata = metadata
+        self.installed = False
+
+    def close(self):
+        """Runtime side, after the fork: the connection now belongs to the child."""
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+
+def _native():
+    from .. import arch
+    from . import tables
+
+    return tables.NATIVE[arch.current()]
+
+
+def resolve_profile(config, native=None, kernel=None):
+    """The OCI profile a configuration asks for: ``None`` (no filter), the resolved default
+    profile for ``config.seccomp == "default"``, or the profile itself."""
+    sc = getattr(config, "seccomp", None)
+    if sc is None:
+        return None
+    if sc == "default":
+        from . import default
+
+        return default.default_profile(config.capabilities, native or _native(), kernel)
+    return sc
+
+
+def _cache_key(config, native, kernel):
+    import hashlib
+
+    h = hashlib.sha256(_CACHE_VERSION)
+    h.update(b"\0" + native.encode())
+    sc = config.seccomp
+    if sc == "default":
+        from . import default
+
+        with open(_os.path.join(_os.path.dirname(default.__file__), "default.json"), "rb") as f:
+            h.update(f.read())
+        h.update(b"\0" + ",".join(sorted(default._cap_names(config.capabilities))).encode())
+        h.update(b"\0" + kernel.encode())
+    else:
+        from .._json import dumps
+
+        h.update(b"\0" + dumps(sc.to_json(), indent=None).encode())
+    return h.hexdigest()
+
+
+def _read_cache(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(4096 * 8 + 1)
+    except OSError:
+        return None
+    if not data or len(data) % 8 or len(data) > 4096 * 8:
+        return None
+    return data
+
+
+def _write_cache(path, data):
+    tmp = "%s.%d.tmp" % (path, _os.getpid())
+    try:
+        _os.makedirs(_os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = _os.open(tmp, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC | _os.O_CLOEXEC, 0o600)
+        try:
+            _os.write(fd, data)
+        finally:
+            _os.close(fd)
+        _os.rename(tmp, path)
+    except OSError:  # a cache that cannot be written only costs time
+        try:
+            _os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def compiled(config, native=None, kernel=None, cache_dir=None):
+    """``(profile, program bytes)`` for ``config.seccomp``, through the cache when
+    ``cache_dir`` is given; ``profile`` is ``None`` on a cache hit for ``"default"``."""
+    native = native or _native()
+    kernel = kernel or _os.uname().release
+    path = None
+    if cache_dir:
+        path = _os.path.join(cache_dir, _cache_key(config, native, kernel) + ".bpf")
+        data = _read_cache(path)
+        if data is not None:
+            return (None if config.seccomp == "default" else config.seccomp), data
+    from . import compiler
+
+    prof = resolve_profile(config, native, kernel)
+    data = compiler.pack(compiler.compile_profile(prof, native))
+    if path:
+        _write_cache(path, data)
+    return prof, data
+
+
+def prepare(config, *, container_id="", bundle="", native=None, cache_dir=None, lc=None):
+    """Runtime side, before the fork: a :class:`Prepared` for ``config.seccomp``, or ``None``.
+
+    Raises ConfigError when the profile cannot be compiled or the kernel lacks an action it
+    uses, SyscallError when ``listenerPath`` cannot be reached."""
+    if getattr(config, "seccomp", None) is None:
+        return None
+    prof, program = compiled(config, native, None, cache_dir)
+    flags = 0
+    listener = None
+    state = {}
+    if config.seccomp != "default":
+        flags = prof.flag_bits()
+        _check_actions(prof, lc)
+        if prof.uses_notify():
+            listener = _connect(prof.listenerPath)
+            state = {"id": container_id, "bundle": bundle,
+                     "annotations": dict(_label(x) for x in getattr(config, "labels", ()))}
+    return Prepared(program, flags, bool(config.no_new_privileges), listener, state,
+                    "" if prof is None else prof.listenerMetadata)
+
+
+def prepare_for(config, container_id, data_path, own_data_path, lc=None):
+    """:func:`prepare` as the runtime calls it for ``create`` and ``exec``: the cache lives in
+    ``<state root>/.seccomp-cache`` (the data path's parent when minins chose it, the default
+    state root otherwise)."""
+    from .. import state
+
+    root = (_os.path.dirname(data_path.rstrip("/")) if own_data_path
+            else state.default_state_root())
+    return prepare(config, container_id=container_id, bundle=data_path,
+                   cache_dir=_os.path.join(root, ".seccomp-cache"), lc=lc)
+
+
+def _label(text):
+    key, _, value = text.partition("=")
+    return key, value
+
+
+_NEEDS = (("SCMP_ACT_KILL_PROCESS", "4.14"), ("SCMP_ACT_LOG", "4.14"),
+          ("SCMP_ACT_NOTIFY", "5.0"))
+
+
+def _check_actions(prof, lc):
+    """Ask the kernel (SECCOMP_GET_ACTION_AVAIL) for the newer actions the profile uses."""
+    import ctypes
+    import errno
+
+    from . import profile as _p
+
+    used = {prof.defaultAction} | {s.action for s in prof.syscalls}
+    if lc is None:
+        from .. import libc as lc
+    for action, version in _NEEDS:
+        if action not in used:
+            continue
+        value = ctypes.c_uint32(_p.ACTIONS[action])
+        try:
+            lc.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, value, op="seccomp GET_ACTION_AVAIL")
+        except SyscallError as e:
+            if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise ConfigError("seccomp", "%s needs Linux %s or newer; this kernel does not "
+                                  "have it" % (action, version)) from None
+            raise
+
+
+def _connect(path):
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise SyscallError(e.errno, "connect seccomp listener", path) from None
+    return s
+
+
+# --- the child side --------------------------------------------------------------------------
+
+def seccomp_step(ctx, phase):
+    """Install ``ctx.seccomp`` (a :class:`Prepared` or ``None``) if ``phase`` is its place:
+    ``"privileged"`` (before capabilities are dropped) without no_new_privileges, ``"exec"``
+    (right before execve) with it. Uses ``ctx.lc`` for the system calls."""
+    prep = getattr(ctx, "seccomp", None)
+    if prep is None or prep.installed:
+        return
+    if (phase == "exec") != prep.no_new_privs:
+        return
+    install(prep, ctx.lc, _host_pid(ctx))
+
+
+def _host_pid(ctx):
+    """Our pid as the host sees it: in a new PID namespace the kernel wrote it at the shared
+    slot (CLONE_PARENT_SETTID) when we were cloned; otherwise getpid()."""
+    addr = getattr(ctx, "tid_addr", None)
+    if getattr(ctx, "pid_ns", False) and addr:
+        import ctypes
+
+        return ctypes.c_int32.from_address(addr).value
+    return _os.getpid()
+
+
+def install(prep, lc, pid=None):
+    """seccomp(2) (prctl(2) fallback) with the prepared program; then hand the listener to
+    ``listenerPath``. Raises SyscallError."""
+    import ctypes
+    import errno
+
+    n = len(prep.program) // 8
+    buf = ctypes.create_string_buffer(prep.program, len(prep.program))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(n, ctypes.addressof(buf))
+    try:
+        fd = lc.seccomp(SECCOMP_SET_MODE_FILTER, prep.flags, fprog,
+                        op="seccomp SET_MODE_FILTER")
+    except SyscallError as e:
+        if e.errno != errno.ENOSYS or prep.flags:
+            raise
+        lc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog),
+                 op="prctl PR_SET_SECCOMP")
+        fd = 0
+    prep.installed = True
+    if prep.listener is not None:
+        _send_listener(prep, fd, pid if pid is not None else _os.getpid())
+
+
+def _send_listener(prep, fd, pid):
+    import socket
+    import sys
+
+    from .._json import dumps
+
+    state = dict(prep.state, ociVersion=OCI_VERSION, status="creating", pid=pid)
+    msg = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid,
+           "metadata": prep.metadata, "state": state}
+    try:
+        prep.listener.sendmsg([dumps(msg, indent=None).encode()],
+                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                fd.to_bytes(4, sys.byteorder, signed=True))])
+    except OSError as e:
+        raise SyscallError(e.errno, "send seccomp listener", "listenerPath") from None
+    finally:
+        _os.close(fd)
+        prep.listener.close()
+        prep.listener = None
