@@ -140,11 +140,11 @@ def validate(profile, field="seccomp"):
     """Check ``profile``; raise :class:`ConfigError` naming ``field``'s sub-path. Returns it."""
     from . import tables
 
-    _check_action(profile.defaultAction, profile.defaultErrnoRet, field + ".defaultAction",
-                  field + ".defaultErrnoRet")
     if profile.defaultAction == "SCMP_ACT_NOTIFY":
         raise ConfigError(field + ".defaultAction", "SCMP_ACT_NOTIFY cannot be the default "
                           "action (the process sending the listener would block on itself)")
+    _check_action(profile.defaultAction, profile.defaultErrnoRet, field + ".defaultAction",
+                  field + ".defaultErrnoRet")
     for i, a in enumerate(profile.architectures):
         if a not in tables.ARCHES and a not in tables.OTHER_ARCHES:
             raise ConfigError("%s.architectures[%d]" % (field, i), "unknown architecture %s"
@@ -185,7 +185,7 @@ def validate(profile, field="seccomp"):
 
 # The calls the loader makes between seccomp() and execve() when NOTIFY is used: a listener
 # waiting on them would never get its descriptor.
-_NOTIFY_FORBIDDEN = frozenset(("sendmsg", "sendto", "connect", "socket", "close", "write"))
+_NOTIFY_FORBIDDEN = frozenset(("sendmsg", "sendto", "close"))
 
 
 def action_value(action, errno_ret=None):
