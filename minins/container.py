@@ -266,8 +266,7 @@ class Container:
         if cfg.seccomp is not None:
             from .seccomp import load as _seccomp
 
-            self._seccomp = _seccomp.prepare_for(cfg, self.id, self.data_path,
-                                                 self._own_data_path, self.lc)
+            self._seccomp = _seccomp.prepare_for(cfg, self.id, self.data_path, self.lc)
             self._undo.append(("seccomp", self._seccomp.close))
         self._ns_fds = _ns.open_paths(cfg, self.lc)
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))

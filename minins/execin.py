@@ -130,7 +130,7 @@ class Entry:
             from .seccomp import load as _seccomp
 
             ctx.seccomp = _seccomp.prepare_for(cfg, self.state.get("id", ""), self.data_path,
-                                               False, self.lc)
+                                               self.lc)
             self._cleanup.append(ctx.seccomp.close)
         pid = self.lc.fork()
         if pid == 0:

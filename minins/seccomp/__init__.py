@@ -8,3 +8,22 @@
 
 Nothing here is imported at minins start-up unless a container has a profile.
 """
+
+
+def option_value(text, option="--seccomp"):
+    """The configuration's ``seccomp`` for a command-line value: ``default``, ``unconfined``
+    (no filter), or the path of a JSON file holding an OCI ``linux.seccomp`` object."""
+    if text in ("default", "unconfined"):
+        return None if text == "unconfined" else "default"
+    from .._json import loads
+    from ..errors import ConfigError
+    from . import profile
+
+    try:
+        with open(text, "rb") as f:
+            data = loads(f.read())
+    except OSError as e:
+        raise ConfigError(option, "cannot read %s: %s" % (text, e.strerror)) from None
+    except ValueError as e:
+        raise ConfigError(option, "%s is not valid JSON: %s" % (text, e)) from None
+    return profile.loads(data, "seccomp")

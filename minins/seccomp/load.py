@@ -116,12 +116,31 @@ def _cache_key(config, native, kernel):
     return h.hexdigest()
 
 
-def _read_cache(path):
+def _trusted(directory):
+    """A cache directory only we can write to: a planted program would be a filter of an
+    attacker's choosing."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(4096 * 8 + 1)
+        st = _os.lstat(directory)
+    except OSError:
+        return False
+    return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == _os.geteuid() and \
+        not st.st_mode & 0o022
+
+
+def _read_cache(path):
+    if not _trusted(_os.path.dirname(path)):
+        return None
+    try:
+        fd = _os.open(path, _os.O_RDONLY | _os.O_CLOEXEC | _os.O_NOFOLLOW)
     except OSError:
         return None
+    try:
+        st = _os.fstat(fd)
+        if st.st_uid != _os.geteuid() or st.st_mode & 0o022:
+            return None
+        data = _os.read(fd, 4096 * 8 + 1)
+    finally:
+        _os.close(fd)
     if not data or len(data) % 8 or len(data) > 4096 * 8:
         return None
     return data
@@ -131,6 +150,8 @@ def _write_cache(path, data):
     tmp = "%s.%d.tmp" % (path, _os.getpid())
     try:
         _os.makedirs(_os.path.dirname(path), mode=0o700, exist_ok=True)
+        if not _trusted(_os.path.dirname(path)):
+            return
         fd = _os.open(tmp, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC | _os.O_CLOEXEC, 0o600)
         try:
             _os.write(fd, data)
@@ -186,16 +207,16 @@ def prepare(config, *, container_id="", bundle="", native=None, cache_dir=None, 
                     "" if prof is None else prof.listenerMetadata)
 
 
-def prepare_for(config, container_id, data_path, own_data_path, lc=None):
-    """:func:`prepare` as the runtime calls it for ``create`` and ``exec``: the cache lives in
-    ``<state root>/.seccomp-cache`` (the data path's parent when minins chose it, the default
-    state root otherwise)."""
+def prepare_for(config, container_id, data_path, lc=None):
+    """:func:`prepare` as the runtime calls it for ``create`` and ``exec``: the cache is
+    ``<default state root>/.seccomp-cache`` (``/run/minins``, or ``$XDG_RUNTIME_DIR/minins``
+    for an unprivileged user), shared by every container of this user whatever state root
+    they use."""
     from .. import state
 
-    root = (_os.path.dirname(data_path.rstrip("/")) if own_data_path
-            else state.default_state_root())
     return prepare(config, container_id=container_id, bundle=data_path,
-                   cache_dir=_os.path.join(root, ".seccomp-cache"), lc=lc)
+                   cache_dir=_os.path.join(state.default_state_root(), ".seccomp-cache"),
+                   lc=lc)
 
 
 def _label(text):
