@@ -32,10 +32,12 @@ A kernel without SECCOMP_RET_USER_NOTIF (5.0) is refused by :func:`prepare`, as 
 without SECCOMP_RET_KILL_PROCESS or SECCOMP_RET_LOG (4.14) when the profile uses them.
 
 Cache: compiling the default profile takes ~10 ms of Python; the packed program is kept in
-``<cache_dir>/<sha256>.bpf`` keyed by everything the program depends on (the profile's JSON,
-or for ``"default"`` the default.json bytes, the capabilities and the kernel release; the
-native architecture; a format version), written atomically, mode 0600. A cache hit costs a
-hash and a small read.
+``<cache_dir>/<key>.bpf``, the key naming everything the program depends on: a format
+version and the native architecture, then for ``"default"`` the capability mask, the size and
+mtime of default.json and the kernel release (spelled out: importing hashlib would cost more
+than the 1 ms a start may spend), for an OCI profile the SHA-256 of its JSON. Written
+atomically, mode 0600, in a directory only we can write (anything else is ignored). A cache
+hit costs a stat and a read of a few KiB.
 """
 import os as _os
 
@@ -45,7 +47,7 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_GET_ACTION_AVAIL = 2
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
-_CACHE_VERSION = b"minins-seccomp-1"
+_CACHE_VERSION = "v1"
 OCI_VERSION = "1.0.2"
 
 __all__ = ["Prepared", "prepare", "seccomp_step", "install", "resolve_profile"]
@@ -97,23 +99,28 @@ def resolve_profile(config, native=None, kernel=None):
 
 
 def _cache_key(config, native, kernel):
-    import hashlib
-
-    h = hashlib.sha256(_CACHE_VERSION)
-    h.update(b"\0" + native.encode())
+    """The cache file's name. The default profile's is spelled out (no hashing: importing
+    hashlib costs more than a start may spend); an OCI profile's is its JSON's SHA-256."""
     sc = config.seccomp
     if sc == "default":
-        from . import default
+        from .. import caps as _caps
 
-        with open(_os.path.join(_os.path.dirname(default.__file__), "default.json"), "rb") as f:
-            h.update(f.read())
-        h.update(b"\0" + ",".join(sorted(default._cap_names(config.capabilities))).encode())
-        h.update(b"\0" + kernel.encode())
-    else:
-        from .._json import dumps
+        st = _os.stat(_os.path.join(_os.path.dirname(__file__), "default.json"))
+        mask = _caps.mask_of(config.capabilities)
+        return "default-%s-%s-%x-%d-%d-%s" % (_CACHE_VERSION, native, mask, st.st_size,
+                                              st.st_mtime_ns, _safe(kernel))
+    import hashlib
 
-        h.update(b"\0" + dumps(sc.to_json(), indent=None).encode())
-    return h.hexdigest()
+    from .._json import dumps
+
+    h = hashlib.sha256(_CACHE_VERSION.encode())
+    h.update(b"\0" + native.encode())
+    h.update(b"\0" + dumps(sc.to_json(), indent=None).encode())
+    return "oci-" + h.hexdigest()
+
+
+def _safe(text):
+    return "".join(c if c.isalnum() or c in "._+" else "_" for c in text)[:100]
 
 
 def _trusted(directory):
@@ -158,9 +165,27 @@ def _write_cache(path, data):
         finally:
             _os.close(fd)
         _os.rename(tmp, path)
+        _prune(_os.path.dirname(path))
     except OSError:  # a cache that cannot be written only costs time
         try:
             _os.unlink(tmp)
+        except OSError:
+            pass
+
+
+_CACHE_FILES = 64
+
+
+def _prune(directory):
+    """Keep the newest :data:`_CACHE_FILES` programs (only after a miss, so never on the way
+    of a cached start)."""
+    names = [n for n in _os.listdir(directory) if n.endswith(".bpf")]
+    if len(names) <= _CACHE_FILES:
+        return
+    aged = sorted(names, key=lambda n: _os.stat(_os.path.join(directory, n)).st_mtime_ns)
+    for n in aged[:len(names) - _CACHE_FILES]:
+        try:
+            _os.unlink(_os.path.join(directory, n))
         except OSError:
             pass
 
