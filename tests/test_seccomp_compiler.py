@@ -65,7 +65,7 @@ def owner(audit, nr, listed):
     if not candidates:
         return None
     if audit == AUDIT["x86_64"]:
-        want = "x32" if nr & tables.X32_SYSCALL_BIT else "x86_64"
+        want = "x32" if nr >= tables.X32_SYSCALL_BIT else "x86_64"  # libseccomp: jge
         return want if want in candidates else None
     return candidates[0]
 

@@ -70,6 +70,7 @@ class Prepared:
         self.state = state or {}
         self.metadata = metadata
         self.installed = False
+        self._fprog = self._buf = None
 
     def close(self):
         """Runtime side, after the fork: the connection now belongs to the child."""
@@ -228,8 +229,10 @@ def prepare(config, *, container_id="", bundle="", native=None, cache_dir=None, 
             listener = _connect(prof.listenerPath)
             state = {"id": container_id, "bundle": bundle,
                      "annotations": dict(_label(x) for x in getattr(config, "labels", ()))}
-    return Prepared(program, flags, bool(config.no_new_privileges), listener, state,
+    prep = Prepared(program, flags, bool(config.no_new_privileges), listener, state,
                     "" if prof is None else prof.listenerMetadata)
+    _fprog(prep)
+    return prep
 
 
 def prepare_for(config, container_id, data_path, lc=None):
@@ -313,25 +316,32 @@ def _host_pid(ctx):
     return _os.getpid()
 
 
+def _fprog(prep):
+    """The ``struct sock_fprog`` for seccomp(2), built once (by :func:`prepare`, before the
+    fork: making a ctypes class and buffer in the child costs as much as the system call)."""
+    if prep._fprog is None:
+        import ctypes
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        prep._buf = ctypes.create_string_buffer(prep.program, len(prep.program))
+        prep._fprog = SockFprog(len(prep.program) // 8, ctypes.addressof(prep._buf))
+    return prep._fprog
+
+
 def install(prep, lc, pid=None):
     """seccomp(2) (prctl(2) fallback) with the prepared program; then hand the listener to
     ``listenerPath``. Raises SyscallError."""
-    import ctypes
-    import errno
-
-    n = len(prep.program) // 8
-    buf = ctypes.create_string_buffer(prep.program, len(prep.program))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    fprog = SockFprog(n, ctypes.addressof(buf))
+    fprog = _fprog(prep)
     try:
         fd = lc.seccomp(SECCOMP_SET_MODE_FILTER, prep.flags, fprog,
                         op="seccomp SET_MODE_FILTER")
     except SyscallError as e:
-        if e.errno != errno.ENOSYS or prep.flags:
+        if e.errno != 38 or prep.flags:  # ENOSYS: no seccomp(2) before Linux 3.17
             raise
+        import ctypes
+
         lc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog),
                  op="prctl PR_SET_SECCOMP")
         fd = 0
