@@ -317,16 +317,16 @@ def _host_pid(ctx):
 
 
 def _fprog(prep):
-    """The ``struct sock_fprog`` for seccomp(2), built once (by :func:`prepare`, before the
-    fork: making a ctypes class and buffer in the child costs as much as the system call)."""
+    """The ``struct sock_fprog`` for seccomp(2) (linux/filter.h: ``unsigned short len;
+    struct sock_filter *filter``, laid out by struct's native alignment), built once by
+    :func:`prepare` before the fork: the child only makes the system call."""
     if prep._fprog is None:
         import ctypes
-
-        class SockFprog(ctypes.Structure):
-            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        import struct
 
         prep._buf = ctypes.create_string_buffer(prep.program, len(prep.program))
-        prep._fprog = SockFprog(len(prep.program) // 8, ctypes.addressof(prep._buf))
+        raw = struct.pack("@HP", len(prep.program) // 8, ctypes.addressof(prep._buf))
+        prep._fprog = ctypes.create_string_buffer(raw, len(raw))
     return prep._fprog
 
 
