@@ -8,7 +8,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
@@ -319,9 +318,20 @@ def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
-    result = {}
-    agent = threading.Thread(target=_agent, args=(server, result))
-    agent.start()
+    # the agent is a process of its own: a thread alive while minins forks would be a test
+    # of fork-with-threads, not of seccomp
+    r, w = os.pipe()
+    agent = os.fork()
+    if agent == 0:
+        try:
+            os.close(r)
+            result = {}
+            _agent(server, result)
+            os.write(w, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    server.close()
     prof = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
             "listenerMetadata": "hello-agent",
             "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}
@@ -330,8 +340,10 @@ def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
                                       ["python3", "-c", "import os; print(os.getppid())"],
                                       state_root=state_root, id="notified")
     finally:
-        agent.join(30)
-        server.close()
+        with os.fdopen(r, "rb") as f:
+            raw = f.read()
+        os.waitpid(agent, 0)
+    result = json.loads(raw or b"{}")
     assert (code, out) == (0, "4242\n"), err
     assert result["fds"] == 1 and result["nr"] == NR["getppid"]
     st = result["state"]
