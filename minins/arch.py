@@ -37,6 +37,7 @@ _TABLE = {
     "close_range":        (436, 436, 436, 436),
     "openat2":            (437, 437, 437, 437),
     "mount_setattr":      (442, 442, 442, 442),
+    "seccomp":            (317, 277, 383, 277),
 }
 
 SYSCALLS = {

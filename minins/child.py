@@ -106,8 +106,14 @@ def reexec(plan):
             os.set_inheritable(fd, True)
         data = {name: getattr(plan, name) for name in plan._fields
                 if name not in ("config", "sock", "runtime_sock", "lc", "interpreter_fd",
-                                "tid_addr")}
+                                "tid_addr", "seccomp")}
         data["config"] = plan.config.to_json()
+        if plan.seccomp is not None:
+            from .seccomp import load as _seccomp
+
+            if plan.seccomp.listener is not None:
+                plan.seccomp.listener.set_inheritable(True)
+            data["seccomp"] = _seccomp.to_json(plan.seccomp)
         data["sock"] = plan.sock.fileno()
         blob = os.memfd_create("minins-plan", 0)
         os.write(blob, json.dumps(data).encode())
@@ -141,6 +147,10 @@ def resume(blob):
     if data["stdio"] is not None:
         data["stdio"] = tuple(data["stdio"])
     data["args"] = tuple(data["args"])
+    if data.get("seccomp") is not None:
+        from .seccomp import load as _seccomp
+
+        data["seccomp"] = _seccomp.from_json(data["seccomp"])
     tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
     for _t, fd, _p in data["ns_fds"]:
         os.set_inheritable(fd, False)
@@ -313,6 +323,10 @@ def exec_when_started(ctx):
         os.write(fd, b"0")
     ctx.step = ctx.name("exec")
     lc.reset_signals()
+    if plan.seccomp is not None:
+        from .seccomp import load as _seccomp  # imported by the runtime before the fork
+
+        _seccomp.seccomp_step(ctx, "exec")  # with no_new_privileges: as late as possible
     try:
         lc.execve(program, list(plan.args), env)
     except SyscallError as e:

@@ -130,6 +130,29 @@ class Rlimit(Record):
     FIELDS = (Field("type", INT, 0), Field("hard", INT, 0), Field("soft", INT, 0))
 
 
+class _SeccompKind:
+    """``seccomp``: an OCI ``linux.seccomp`` object (:mod:`minins.seccomp.profile`),
+    ``"default"`` (the default profile, resolved when the container starts against its
+    capabilities and architecture), or ``null``/``"unconfined"`` (no filter)."""
+
+    name = "an object"
+
+    def load(self, value, path):
+        if value is None or value == "unconfined":
+            return None
+        if value == "default":
+            return "default"
+        if not isinstance(value, dict):
+            raise ConfigError(path, 'must be an OCI seccomp object, "default", "unconfined" '
+                              "or null, not %r" % (value,))
+        from .seccomp import profile
+
+        return profile.loads(value, path)
+
+    def dump(self, value):
+        return value if value is None or isinstance(value, str) else value.to_json()
+
+
 class Config(Record):
     FIELDS = (
         Field("mount_config", Optional(MountConfig), None),
@@ -154,6 +177,7 @@ class Config(Record):
         Field("gid_mappings", ListOf(IDMap), ()),
         Field("no_new_privileges", BOOL, False),  # new: PR_SET_NO_NEW_PRIVS
         Field("labels", ListOf(STR), ()),  # new: "key=value" metadata, copied to the state
+        Field("seccomp", _SeccompKind(), None),  # new: OCI linux.seccomp, "default" or null
     )
 
     def namespace(self, type_):
@@ -257,6 +281,12 @@ def validate(cfg):
         from .cgroups import values
 
         values.validate(cfg.cgroups, "cgroups")
+    if cfg.seccomp is not None and cfg.seccomp != "default":
+        from .seccomp import profile
+
+        if not isinstance(cfg.seccomp, profile.Seccomp):
+            raise ConfigError("seccomp", 'must be an OCI seccomp object, "default" or null')
+        profile.validate(cfg.seccomp, "seccomp")
     return cfg
 
 
@@ -477,7 +507,8 @@ def default_config(root_fs="/"):
     ``/tmp``, ``/run``, ``/var/tmp``, ``/var/lib``, ``/var/spool``, ``/var/snap``,
     ``/home``, ``/root``, those this host has; with an image, which has no host socket, only
     ``/tmp`` and ``/run``); ``lo`` up; hostname ``minins``; restrict_sys; the default capability
-    set of today's runtimes; no_new_privileges; a cgroup of its own (named after the
+    set of today's runtimes; no_new_privileges; the default seccomp profile
+    (``"default"``: Moby's, resolved at start against the capabilities); a cgroup of its own (named after the
     container, below the caller's cgroup) with the default device rules, so that pause,
     stats and kill --all work. What it does not isolate: README, "What the default
     isolates".
@@ -498,6 +529,7 @@ def default_config(root_fs="/"):
         networks=(Network(type="loopback"),),
         restrict_sys=True,
         no_new_privileges=True,
+        seccomp="default",
         cgroups=Cgroup(),
         mount_config=MountConfig(
             readonly_fs=True,

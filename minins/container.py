@@ -271,6 +271,11 @@ class Container:
             from . import network  # noqa: F401 - the init uses it after the fork
         if cfg.cgroups is not None:
             from . import cgroups  # noqa: F401
+        if cfg.seccomp is not None:
+            from .seccomp import load as _seccomp
+
+            self._seccomp = _seccomp.prepare_for(cfg, self.id, self.data_path, self.lc)
+            self._undo.append(("seccomp", self._seccomp.close))
         self._ns_fds = _ns.open_paths(cfg, self.lc)
         self._undo.append(("namespace files", lambda: _ns.close(self._ns_fds)))
 
@@ -348,13 +353,15 @@ class Container:
                 console=0 if cfg.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
                 parent_death_signal=0 if self.detached else SIGKILL,
-                exec_fifo=self._fifo, lc=self.lc)
+                exec_fifo=self._fifo, seccomp=self._seccomp, lc=self.lc)
 
         spawned = self._spawned = _process.spawn(plan, self.lc)
         self._undo.append(("intermediate", lambda: self._end_spawned(spawned)))
         _ns.close(self._ns_fds)
         self._ns_fds = []
         return spawned
+
+    _seccomp = None  # a minins.seccomp.load.Prepared filter, when the config has one
 
     def _end_spawned(self, spawned):
         try:

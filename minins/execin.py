@@ -104,6 +104,12 @@ class Entry:
         in_userns = any(t == "NEWUSER" for t, _fd, _p in fds)
         guard = _process.sealed_interpreter() if _process.needs_sealed_interpreter(
             cfg, self.lc) else None
+        prepared = None
+        if cfg.seccomp is not None:  # the container's profile
+            from .seccomp import load as _seccomp
+
+            prepared = _seccomp.prepare_for(cfg, st.get("id", ""), self.data_path, self.lc)
+            self._cleanup.append(prepared.close)
 
         def plan(child_end, runtime_end, tid):
             return _process.Plan(
@@ -115,7 +121,7 @@ class Entry:
                 interpreter_fd=guard,
                 console=0 if self.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
-                lc=self.lc)
+                seccomp=prepared, lc=self.lc)
 
         self._step = "fork"
         spawned = self._spawned = _process.spawn(plan, self.lc)

@@ -8,14 +8,14 @@ place (``tests/fakes.py``; ``tests/test_libc.py`` keeps the two in step).
 
 libc is opened with ``ctypes.CDLL(None, use_errno=True)`` and every prototype is declared.
 Calls that glibc or musl do not both wrap (pivot_root, capget/capset, setns's friends
-pidfd_open and close_range, bpf, openat2, prlimit64, clone, the new mount API) go through
+pidfd_open and close_range, bpf, openat2, prlimit64, clone, the new mount API, seccomp) go through
 ``syscall(2)`` with the number for the running architecture from :mod:`minins.arch`; no
 glibc-only symbol is used, so minins runs on musl too.
 
 Man pages: unshare(2), setns(2), mount(2), umount(2), pivot_root(2), chroot(2), prctl(2),
 capget(2), prlimit(2), clone(2), pidfd_open(2), pidfd_send_signal(2), close_range(2),
 eventfd(2), inotify(7), bpf(2), openat2(2), ioctl(2), sethostname(2), open_tree(2),
-move_mount(2), fsopen(2), fsconfig(2), fsmount(2), mount_setattr(2).
+move_mount(2), fsopen(2), fsconfig(2), fsmount(2), mount_setattr(2), seccomp(2).
 """
 import ctypes as _ct
 import os as _os
@@ -449,6 +449,21 @@ def bpf(cmd, attr, op="bpf"):
     ret = _bpf(cmd, _ct.byref(attr), _ct.sizeof(attr))
     if ret == -1:
         raise _fail(op, detail="command %d" % cmd)
+    return ret
+
+
+# --- seccomp ---------------------------------------------------------------------------------
+
+_seccomp = _sys("seccomp", c_uint, c_uint, c_void_p)
+
+
+def seccomp(operation, flags, arg, op="seccomp"):
+    """``seccomp(operation, flags, &arg)``; ``arg`` is a ctypes object (a ``struct sock_fprog``
+    for SECCOMP_SET_MODE_FILTER, a u32 action for SECCOMP_GET_ACTION_AVAIL). Returns the
+    result: 0, or the listener descriptor with SECCOMP_FILTER_FLAG_NEW_LISTENER."""
+    ret = _seccomp(operation, flags, _ct.byref(arg))
+    if ret == -1:
+        raise _fail(op, detail="operation %d flags %#x" % (operation, flags))
     return ret
 
 

@@ -42,6 +42,8 @@ _PLAN_FIELDS = (
                      "re-exec"),
     ("interpreter_fd", None, "sealed memfd copy of our interpreter (see :func:`sealed_interpreter`)"
                              ": the intermediate re-executes from it first, or None"),
+    ("seccomp", None, "a minins.seccomp.load.Prepared filter (the compiled program, its flags "
+                      "and phase, a NOTIFY listener) or None"),
     ("lc", _libc, "the system-call layer (minins.libc, or a recording fake in tests)"),
 )
 

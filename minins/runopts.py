@@ -100,6 +100,8 @@ _CONTAINER_OPTIONS = (
     ("ip", "", VALUE, "CIDR", "the veth's address, like 198.18.0.2/24 (with bridge:NAME)"),
     ("gateway", "", VALUE, "IP", "the default gateway through the veth (with --ip)"),
     ("tty", "t", FLAG, "", "give the container a terminal and relay yours to it"),
+    ("seccomp", "", VALUE, "default|unconfined|FILE", "the syscall filter: the default "
+     "profile, none, or an OCI linux.seccomp JSON file"),
 )
 _ID = ("id", "", VALUE, "ID", "the container's id (default: a random one)")
 _DATA_PATH = ("data-path", "", VALUE, "DIR", "where its state lives (default: <state root>/ID)")
@@ -108,7 +110,7 @@ _PID_FILE = ("pid-file", "", VALUE, "FILE", "write the init's host pid to FILE")
 _HELP = ("help", "", FLAG, "", "this help")
 
 COMMANDS = {
-    "run": _CONTAINER_OPTIONS + (_ID, _DATA_PATH, _DETACH, _HELP),
+    "run": _CONTAINER_OPTIONS + (_ID, _DATA_PATH, _DETACH, _PID_FILE, _HELP),
     "create": _CONTAINER_OPTIONS + (_ID, _DATA_PATH, _PID_FILE, _HELP),
     "config": _CONTAINER_OPTIONS + (_HELP,),
 }
@@ -391,6 +393,10 @@ def build_config(values, euid, egid, environ=None):
         changes["root_fs"] = os.path.abspath(values["rootfs"])
     if values.get("tty"):
         changes["tty"] = True
+    if "seccomp" in values:
+        from .seccomp import option_value
+
+        changes["seccomp"] = option_value(values["seccomp"])
     if "user" in values:
         changes["user"] = _user(values["user"])
     if "workdir" in values:

@@ -67,6 +67,10 @@ def _read(path):
 
 def finalize(ctx):
     cfg, lc = ctx.config, ctx.lc
+    if getattr(ctx, "seccomp", None) is not None:
+        from .seccomp import load as _seccomp  # imported by the runtime before the fork
+
+        _seccomp.seccomp_step(ctx, "privileged")  # without no_new_privileges: needs SYS_ADMIN
     keep = _caps.mask_of(cfg.capabilities)
     for cap in range(ctx.cap_last_cap + 1):
         if not keep >> cap & 1:

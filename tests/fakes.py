@@ -127,6 +127,9 @@ class FakeLibc:
     def bpf(self, cmd, attr, op="bpf"):
         return self._call("bpf", cmd)
 
+    def seccomp(self, operation, flags, arg, op="seccomp"):
+        return self._call("seccomp", operation, flags) or 0
+
     def ioctl(self, fd, request, arg=0, op="ioctl", path=None):
         return self._call("ioctl", fd, request, arg, path=path)
 

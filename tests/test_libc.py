@@ -228,3 +228,11 @@ def test_fork_and_clone_parent():
     assert os.waitpid(pid, 0)[1] == 0
     _, status = os.waitpid(sibling, 0)
     assert os.WEXITSTATUS(status) == 5
+
+
+def test_seccomp_asks_the_kernel_for_actions():
+    import ctypes
+
+    allow = ctypes.c_uint32(0x7FFF0000)
+    assert libc.seccomp(2, 0, allow) == 0  # SECCOMP_GET_ACTION_AVAIL
+    raises_errno(errno.EOPNOTSUPP, libc.seccomp, 2, 0, ctypes.c_uint32(0x12340000))

@@ -1,0 +1,351 @@
+"""The seccomp compiler, checked by running its programs in a small classic-BPF interpreter
+against a direct evaluation of the profile (written here, independently of the compiler)."""
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minins.errors import ConfigError
+from minins.seccomp import compiler, default, tables
+from minins.seccomp import profile as P
+
+M32 = 0xFFFFFFFF
+M64 = (1 << 64) - 1
+AUDIT = {name: tables.table(name).AUDIT_ARCH for name in tables.ARCHES.values()}
+KILL_THREAD = 0
+
+
+# --- a classic BPF interpreter (the subset seccomp accepts) ----------------------------------
+
+def run_bpf(prog, data):
+    """Run ``prog`` over ``data`` (bytes of struct seccomp_data) like the kernel; also checks
+    the shape the kernel's checker insists on (forward jumps inside the program, no falling
+    off the end, reads of aligned words inside seccomp_data)."""
+    assert 0 < len(prog) <= 4096
+    pc, a, steps = 0, 0, 0
+    while True:
+        assert 0 <= pc < len(prog), "ran off the program at %d" % pc
+        code, jt, jf, k = prog[pc]
+        assert 0 <= jt <= 255 and 0 <= jf <= 255 and 0 <= k <= M32 and 0 <= code <= 0xFFFF
+        steps += 1
+        assert steps <= len(prog)  # forward only: never more steps than instructions
+        if code == 0x20:  # ld [k]
+            assert k % 4 == 0 and k + 4 <= 64
+            a = struct.unpack_from("<I", data, k)[0]
+            pc += 1
+        elif code == 0x54:  # and #k
+            a &= k
+            pc += 1
+        elif code == 0x05:  # ja
+            pc += 1 + k
+        elif code in (0x15, 0x25, 0x35, 0x45):
+            test = {0x15: a == k, 0x25: a > k, 0x35: a >= k, 0x45: bool(a & k)}[code]
+            pc += 1 + (jt if test else jf)
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError("instruction %#x is not one seccomp takes" % code)
+
+
+def seccomp_data(nr, audit, args):
+    return struct.pack("<iIQ6Q", nr if nr < 1 << 31 else nr - (1 << 32), audit, 0, *args)
+
+
+# --- the direct evaluation -------------------------------------------------------------------
+
+def listed_tables(prof, native):
+    names = [native] + [tables.ARCHES[a] for a in prof.architectures if a in tables.ARCHES]
+    return set(names)
+
+
+def owner(audit, nr, listed):
+    """The table that decides (audit, nr), or None for the bad-architecture action."""
+    candidates = [t for t in listed if AUDIT[t] == audit]
+    if not candidates:
+        return None
+    if audit == AUDIT["x86_64"]:
+        want = "x32" if nr >= tables.X32_SYSCALL_BIT else "x86_64"  # libseccomp: jge
+        return want if want in candidates else None
+    return candidates[0]
+
+
+def holds(index, op, value, value2, args, bits32):
+    a, v, v2 = args[index], value, value2
+    if bits32:
+        a, v, v2 = a & M32, v & M32, v2 & M32
+    return {
+        "SCMP_CMP_EQ": a == v, "SCMP_CMP_NE": a != v, "SCMP_CMP_LT": a < v,
+        "SCMP_CMP_LE": a <= v, "SCMP_CMP_GT": a > v, "SCMP_CMP_GE": a >= v,
+        "SCMP_CMP_MASKED_EQ": (a & v) == v2,
+    }[op]
+
+
+def ret_of(action, errno_ret):
+    base = {"SCMP_ACT_KILL": 0, "SCMP_ACT_KILL_THREAD": 0, "SCMP_ACT_KILL_PROCESS": 0x80000000,
+            "SCMP_ACT_TRAP": 0x30000, "SCMP_ACT_ERRNO": 0x50000, "SCMP_ACT_TRACE": 0x7FF00000,
+            "SCMP_ACT_ALLOW": 0x7FFF0000, "SCMP_ACT_LOG": 0x7FFC0000,
+            "SCMP_ACT_NOTIFY": 0x7FC00000}[action]
+    if action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        return base | (1 if errno_ret is None else errno_ret)
+    return base
+
+
+_BY_NUMBER = {}
+
+
+def names_of(t, nr):
+    if t not in _BY_NUMBER:
+        rev = _BY_NUMBER[t] = {}
+        for n, num in tables.table(t).SYSCALLS.items():
+            rev.setdefault(num, set()).add(n)
+    return _BY_NUMBER[t].get(nr, set())
+
+
+def evaluate(prof, native, audit, nr, args):
+    t = owner(audit, nr, listed_tables(prof, native))
+    if t is None:
+        return KILL_THREAD
+    bits32 = t in ("x86", "arm")
+    names = names_of(t, nr)
+    rules = [r for r in prof.syscalls if names & set(r.names)]
+    for r in rules:
+        if r.args and all(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
+                          for c in r.args):
+            return ret_of(r.action, r.errnoRet)
+    for r in rules:
+        if not r.args:
+            return ret_of(r.action, r.errnoRet)
+    return ret_of(prof.defaultAction, prof.defaultErrnoRet)
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+NAMES = ["read", "write", "getpid", "clone", "personality", "keyctl", "unshare", "socket",
+         "mmap", "mmap2", "arch_prctl", "set_tls", "breakpoint", "riscv_flush_icache",
+         "rt_sigaction", "open", "openat", "no_such_call", "exit_group", "ioctl"]
+ACTIONS = sorted(P.ACTIONS)
+INTERESTING = [0, 1, 2, 8, 0x7E020000, M32, 1 << 32, (1 << 32) + 1, M64, M64 - 1, 1 << 63]
+values = st.one_of(st.sampled_from(INTERESTING), st.integers(0, M64), st.integers(0, 300))
+
+
+@st.composite
+def actions(draw, notify=True):
+    action = draw(st.sampled_from([a for a in ACTIONS if notify or a != "SCMP_ACT_NOTIFY"]))
+    errno_ret = None
+    if action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        errno_ret = draw(st.one_of(st.none(), st.integers(0, 4095)))
+    return action, errno_ret
+
+
+@st.composite
+def rules(draw):
+    action, errno_ret = draw(actions())
+    args = tuple(P.SeccompArg(index=draw(st.integers(0, 5)), value=draw(values),
+                              valueTwo=draw(values), op=draw(st.sampled_from(P.OPERATORS)))
+                 for _ in range(draw(st.integers(0, 3))))
+    return P.SeccompSyscall(names=tuple(draw(st.lists(st.sampled_from(NAMES), min_size=1,
+                                                      max_size=4))),
+                            action=action, errnoRet=errno_ret, args=args)
+
+
+@st.composite
+def profiles(draw):
+    action, errno_ret = draw(actions(notify=False))
+    return P.Seccomp(
+        defaultAction=action, defaultErrnoRet=errno_ret,
+        architectures=tuple(draw(st.lists(st.sampled_from(sorted(tables.ARCHES)),
+                                          max_size=4))),
+        syscalls=tuple(draw(st.lists(rules(), max_size=8))))
+
+
+NATIVES = sorted(tables.NATIVE.values())
+
+
+def near(v):
+    """Values on both sides of ``v``'s edges, in either half."""
+    return st.sampled_from([v, (v + 1) & M64, (v - 1) & M64, (v + (1 << 32)) & M64,
+                            (v - (1 << 32)) & M64, v & M32, v | (M32 << 32)])
+
+
+@st.composite
+def calls(draw, prof, native):
+    listed = sorted(listed_tables(prof, native))
+    targets = [(t, tables.table(t).SYSCALLS[n], r) for r in prof.syscalls for n in r.names
+               for t in listed if n in tables.table(t).SYSCALLS]
+    args = [draw(values) for _ in range(6)]
+    if targets and draw(st.integers(0, 3)):
+        # aimed at a rule (3 times in 4): its number, its arguments at the edges of the
+        # constants it compares with (each half on either side)
+        t, nr, rule = draw(st.sampled_from(targets))
+        audit = AUDIT[t]
+        for c in rule.args:
+            args[c.index] = draw(st.one_of(near(c.value), near(c.valueTwo)))
+        return audit, nr, tuple(args)
+    audit = draw(st.one_of(st.sampled_from([AUDIT[t] for t in listed]),
+                           st.sampled_from(sorted(set(AUDIT.values()))), st.integers(0, M32)))
+    nums = [nr for t, nr, _r in targets] or [0]
+    nr = draw(st.one_of(st.sampled_from(nums), st.sampled_from(nums).map(lambda n: n + 1),
+                        st.integers(0, M32)))
+    return audit, nr, tuple(args)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_program_decides_like_the_profile(data):
+    prof = data.draw(profiles())
+    native = data.draw(st.sampled_from(NATIVES))
+    prog = compiler.compile_profile(prof, native)
+    for _ in range(8):
+        audit, nr, args = data.draw(calls(prof, native))
+        got = run_bpf(prog, seccomp_data(nr, audit, args))
+        assert got == evaluate(prof, native, audit, nr, args), (audit, nr, args)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(NATIVES), st.sampled_from(sorted(tables.ARCHES.values())),
+       st.integers(1, 4))
+def test_every_syscall_of_a_table_compiles_and_decides(native, name, spread):
+    """Every syscall with its own verdict (no neighbours merged): the search tree is as big as
+    it gets and needs long jumps; every number is still decided like the profile says."""
+    t = tables.table(name)
+    scmp = [k for k, v in tables.ARCHES.items() if v == name][0]
+    rules_ = tuple(P.SeccompSyscall(names=(n,), action="SCMP_ACT_ERRNO", errnoRet=i % (spread * 97))
+                   for i, n in enumerate(sorted(t.SYSCALLS)))
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW", architectures=(scmp,), syscalls=rules_)
+    prog = compiler.compile_profile(prof, native)
+    assert len(prog) <= 4096
+    assert any(code == compiler.JA for code, _jt, _jf, _k in prog)  # long jumps were needed
+    for n, nr in t.SYSCALLS.items():
+        for probe in (nr, nr + 1):
+            got = run_bpf(prog, seccomp_data(probe, t.AUDIT_ARCH, (0,) * 6))
+            assert got == evaluate(prof, native, t.AUDIT_ARCH, probe, (0,) * 6), (n, probe)
+
+
+def test_too_big_a_program_is_a_config_error():
+    rules_ = []
+    for name in tables.ARCHES.values():
+        for i, n in enumerate(sorted(tables.table(name).SYSCALLS)):
+            rules_.append(P.SeccompSyscall(names=(n,), action="SCMP_ACT_ERRNO", errnoRet=i % 4000))
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW", architectures=tuple(tables.ARCHES),
+                     syscalls=tuple(rules_))
+    with pytest.raises(ConfigError, match="at most 4096"):
+        compiler.compile_profile(prof, "x86_64")
+
+
+def test_a_syscall_with_many_argument_rules():
+    rules_ = tuple(P.SeccompSyscall(names=("personality",), action="SCMP_ACT_ERRNO",
+                                    errnoRet=i + 1,
+                                    args=tuple(P.SeccompArg(index=j, value=i, op="SCMP_CMP_GE")
+                                               for j in range(6)))
+                   for i in range(40))
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=rules_)
+    prog = compiler.compile_profile(prof, "x86_64")
+    nr = tables.table("x86_64").SYSCALLS["personality"]
+    for v in (0, 5, 39, 1 << 40):
+        args = (v,) * 6
+        assert run_bpf(prog, seccomp_data(nr, AUDIT["x86_64"], args)) == \
+            evaluate(prof, "x86_64", AUDIT["x86_64"], nr, args)
+
+
+@pytest.mark.parametrize("native", NATIVES)
+@pytest.mark.parametrize("caps", [(), ("CAP_SYS_ADMIN", "SYS_PTRACE"), tuple(
+    "CAP_" + c for c in ("CHOWN", "SYS_CHROOT", "AUDIT_WRITE"))])
+def test_the_default_profile_compiles_and_decides(native, caps):
+    prof = default.default_profile(caps, native, "6.1.0")
+    P.validate(prof)
+    prog = compiler.compile_profile(prof, native)
+    assert len(prog) <= 4096
+    for t in listed_tables(prof, native):
+        audit = AUDIT[t]
+        for n, nr in tables.table(t).SYSCALLS.items():
+            args = (0x10000000, 0, 0, 0, 0, 0)
+            assert run_bpf(prog, seccomp_data(nr, audit, args)) == \
+                evaluate(prof, native, audit, nr, args), (t, n)
+
+
+def test_default_profile_verdicts():
+    prof = default.default_profile(("CHOWN",), "x86_64", "6.1.0")
+    prog = compiler.compile_profile(prof, "x86_64")
+    sc = tables.table("x86_64").SYSCALLS
+    audit = AUDIT["x86_64"]
+
+    def verdict(name, *args):
+        return run_bpf(prog, seccomp_data(sc[name], audit, args + (0,) * (6 - len(args))))
+
+    eperm, allow = 0x50001, 0x7FFF0000
+    assert verdict("keyctl") == verdict("add_key") == verdict("unshare") == eperm
+    assert verdict("getpid") == verdict("read") == allow
+    assert verdict("clone", 0x11) == allow  # fork-like flags
+    assert verdict("clone", 0x10000000) == eperm  # CLONE_NEWUSER
+    assert verdict("clone3") == 0x50000 | 38  # ENOSYS, so libc falls back to clone
+    assert verdict("personality", 8) == allow and verdict("personality", 1) == eperm
+    # an x32 call while x32 is listed, an i386 call through int 0x80
+    assert run_bpf(prog, seccomp_data(tables.table("x32").SYSCALLS["getpid"], audit,
+                                      (0,) * 6)) == allow
+    assert run_bpf(prog, seccomp_data(tables.table("x86").SYSCALLS["keyctl"],
+                                      AUDIT["x86"], (0,) * 6)) == eperm
+    with_admin = compiler.compile_profile(
+        default.default_profile(("SYS_ADMIN",), "x86_64", "6.1.0"), "x86_64")
+    assert run_bpf(with_admin, seccomp_data(sc["unshare"], audit, (0,) * 6)) == allow
+
+
+def test_x32_calls_are_not_x86_64_calls():
+    """Without x32 listed, a number with __X32_SYSCALL_BIT gets the bad-architecture action,
+    never the verdict of the x86_64 call with the same low bits (and the reverse)."""
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ERRNO",
+                     syscalls=(P.SeccompSyscall(names=("getpid",), action="SCMP_ACT_ALLOW"),))
+    prog = compiler.compile_profile(prof, "x86_64")
+    nr = tables.table("x86_64").SYSCALLS["getpid"]
+    audit = AUDIT["x86_64"]
+    assert run_bpf(prog, seccomp_data(nr, audit, (0,) * 6)) == 0x7FFF0000
+    assert run_bpf(prog, seccomp_data(nr | 0x40000000, audit, (0,) * 6)) == KILL_THREAD
+    only_x32 = compiler.compile_profile(prof.replace(architectures=("SCMP_ARCH_X32",)), "x32")
+    assert run_bpf(only_x32, seccomp_data(nr, audit, (0,) * 6)) == KILL_THREAD
+    assert run_bpf(only_x32, seccomp_data(nr | 0x40000000, audit, (0,) * 6)) == 0x7FFF0000
+
+
+def test_foreign_architecture_is_killed():
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW")
+    prog = compiler.compile_profile(prof, "aarch64")
+    assert run_bpf(prog, seccomp_data(1, AUDIT["aarch64"], (0,) * 6)) == 0x7FFF0000
+    assert run_bpf(prog, seccomp_data(1, AUDIT["arm"], (0,) * 6)) == KILL_THREAD
+
+
+def test_32_bit_architectures_compare_the_low_half_only():
+    prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=(P.SeccompSyscall(
+        names=("personality",), action="SCMP_ACT_ERRNO",
+        args=(P.SeccompArg(index=0, value=8, op="SCMP_CMP_EQ"),)),))
+    prog = compiler.compile_profile(prof, "arm")
+    nr = tables.table("arm").SYSCALLS["personality"]
+    assert run_bpf(prog, seccomp_data(nr, AUDIT["arm"], ((5 << 32) | 8,) + (0,) * 5)) == 0x50001
+    assert not any(k == 20 for code, _t, _f, k in prog if code == 0x20)  # no high-half load
+
+
+def test_pack_is_struct_sock_filter():
+    prog = [(0x20, 0, 0, 4), (0x15, 1, 2, 0xC000003E), (0x06, 0, 0, 0x7FFF0000)]
+    raw = compiler.pack(prog)
+    assert len(raw) == 24
+    assert struct.unpack("=HBBI", raw[8:16]) == (0x15, 1, 2, 0xC000003E)
+
+
+@pytest.mark.parametrize("native", ["x86_64", "arm"])
+@pytest.mark.parametrize("op", P.OPERATORS)
+def test_every_operator_at_every_edge(native, op):
+    """Each operator against constants with either half zero, one or all ones, and arguments
+    one step away in either half: the places a two-halves comparison can get wrong."""
+    edges = [0, 1, M32, 1 << 32, (1 << 32) + 1, (5 << 32) | 7, M64, 1 << 63, 0x7E020000]
+    nr = tables.table(native).SYSCALLS["read"]
+    audit = AUDIT[native]
+    for value in edges:
+        for value2 in (0, value, 7):
+            prof = P.Seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=(P.SeccompSyscall(
+                names=("read",), action="SCMP_ACT_ERRNO", errnoRet=9,
+                args=(P.SeccompArg(index=2, value=value, valueTwo=value2, op=op),)),))
+            prog = compiler.compile_profile(prof, native)
+            for arg in {value, value2, (value + 1) & M64, (value - 1) & M64,
+                        (value + (1 << 32)) & M64, (value - (1 << 32)) & M64, value & M32,
+                        value | (M32 << 32), 0, M64}:
+                args = (0, 0, arg, 0, 0, 0)
+                assert run_bpf(prog, seccomp_data(nr, audit, args)) == \
+                    evaluate(prof, native, audit, nr, args), (op, hex(value), hex(arg))
