@@ -291,7 +291,7 @@ class _Writer(object):
         if code == "o" and not valid_object_path(value):
             raise EncodeError("%s: %r is not a valid object path" % (where, value))
         if code == "g":
-            parse_signature(value)
+            _checked_signature(value, where)
         try:
             data = value.encode("utf-8")
         except UnicodeEncodeError:
@@ -315,7 +315,7 @@ class _Writer(object):
             else:  # "v"
                 if not isinstance(v, Variant):
                     raise EncodeError("%s: a variant must be a Variant, not %r" % (where, v))
-                inner = parse_single(v.signature)
+                inner = _checked_signature(v.signature, where, single=True)
                 self.string("g", v.signature, where)
                 self.value(inner, v.value, where + "<%s>" % v.signature)
         elif t[0] == "a":
@@ -357,6 +357,13 @@ class _Writer(object):
             raise EncodeError("%s: array of %d bytes is over the %d limit"
                               % (where, size, MAX_ARRAY))
         _struct.pack_into(self.e + "I", self.buf, at, size)
+
+
+def _checked_signature(sig, where, single=False):
+    try:
+        return parse_single(sig) if single else parse_signature(sig)
+    except DecodeError as e:
+        raise EncodeError("%s: %s" % (where, e.message), INVALID_SIGNATURE) from None
 
 
 def marshal(signature, values, order=LITTLE, offset=0):
