@@ -168,7 +168,9 @@ class Connection(object):
             if len(self._buf) > _MAX_AUTH_LINE:
                 raise DBusError(AUTH_FAILED, "no line end in %d bytes of the server's answer"
                                 % len(self._buf), "authenticate to %s" % self.address)
-            self._fill(deadline, "authenticate")
+            if not self._fill(deadline, "authenticate"):
+                raise DBusError(NO_REPLY, "no answer to AUTH EXTERNAL within %.1f s"
+                                % self.timeout, "authenticate to %s" % self.address)
         line, _, rest = bytes(self._buf).partition(b"\r\n")
         self._buf = bytearray(rest)
         return line
@@ -245,12 +247,13 @@ class Connection(object):
 
     # --- messages ------------------------------------------------------------------------------
 
-    def send(self, msg):
-        """Number ``msg`` with the next serial, send it, return the serial."""
+    def send(self, msg, order=_c.LITTLE):
+        """Number ``msg`` with the next serial, send it (in byte order ``order``), return
+        the serial."""
         self._serial = self._serial % 0xFFFFFFFF + 1
         msg.serial = self._serial
         op = msg.member or "send"
-        self._send_bytes(_c.encode_message(msg), _time.monotonic() + self.timeout, op)
+        self._send_bytes(_c.encode_message(msg, order), _time.monotonic() + self.timeout, op)
         return msg.serial
 
     def call(self, destination, path, interface, member, signature="", body=(),
