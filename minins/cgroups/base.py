@@ -75,9 +75,25 @@ class Manager(object):
         """An :class:`~.oom.OomEvents` for the container's memory cgroup."""
         raise NotImplementedError
 
+    def set(self, resources, field="cgroups"):
+        """Change the limits of a running container (the update path, ``runc update``):
+        ``resources`` is a cgroup config (``minins.config.Cgroup``) whose set fields are
+        the new values -- 0 or ``""`` leaves a limit as it is, -1 lifts it. Device rules
+        and the freezer are not changed here. Raise :class:`ConfigError` for a bad value
+        (named by ``field``), :class:`SyscallError` when the kernel refuses one."""
+        raise NotImplementedError
+
     def destroy(self, timeout=REMOVE_TIMEOUT):
         """Remove the container's cgroups, retrying EBUSY with backoff until ``timeout``."""
         raise NotImplementedError
+
+    unit = None  # the systemd unit that holds the cgroups (the systemd driver only)
+
+    def to_state(self):
+        """What ``state.json`` keeps so that :func:`minins.cgroups.load_manager_from_state`
+        rebuilds this manager: ``cgroup_driver``, ``cgroup_unit`` and ``cgroup_paths``."""
+        return {"cgroup_driver": self.driver, "cgroup_unit": self.unit or "",
+                "cgroup_paths": dict(self.paths)}
 
 
 class FsManager(Manager):
@@ -147,6 +163,13 @@ class FsManager(Manager):
 
     def _absolute(self):
         return self.settings.parent.startswith("/")
+
+    def set(self, resources, field="cgroups"):
+        self.set_settings(values.parse(resources, field), field)
+
+    def set_settings(self, settings, field="cgroups"):
+        """:meth:`set` with checked :class:`~.values.Settings` (the driver writes them)."""
+        raise NotImplementedError
 
     def _undo(self, pid, joined, created):
         """Move ``pid`` back to this process's own cgroups (where a process it forked
