@@ -19,7 +19,8 @@ EXIT_NOT_FOUND = 127
 USAGE = """usage: minins [--root DIR] COMMAND [OPTIONS] [ARGS]
 
 Commands:
-  run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty] [--] CMD [ARG...]
+  run     [--config FILE] [--rootfs DIR] [--data-path DIR] [--id ID] [--tty]
+          [--cgroup-driver cgroupfs|systemd] [--] CMD [ARG...]
           run CMD in a new container; exit with its exit code
   config  print the default configuration (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
@@ -147,7 +148,8 @@ def cmd_config(args, root):
 
 def cmd_run(args, root):
     values, command = parse(args, {"--config": True, "--rootfs": True, "--data-path": True,
-                                   "--id": True, "--tty": False, "-t": False})
+                                   "--id": True, "--tty": False, "-t": False,
+                                   "--cgroup-driver": True})
     if not command:
         raise UsageError("run needs a command (minins run [OPTIONS] -- CMD [ARG...])")
     from . import config as _config
@@ -162,6 +164,8 @@ def cmd_run(args, root):
         cfg = cfg.replace(root_fs=os.path.abspath(values["--rootfs"]))
     if values.get("--tty") or values.get("-t"):
         cfg = cfg.replace(tty=True)
+    if "--cgroup-driver" in values and cfg.cgroups is not None:  # checked with the cgroups
+        cfg = cfg.replace(cgroups=cfg.cgroups.replace(driver=values["--cgroup-driver"]))
     if os.geteuid() != 0:
         # rootless: a user namespace that maps only our own ids, no setuid helper
         cfg = _config.rootless(cfg, os.geteuid(), os.getegid())

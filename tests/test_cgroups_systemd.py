@@ -235,8 +235,7 @@ def test_removal_leaves_no_unit_and_no_cgroup(scopes):
                   "cgroup_paths": {UNIFIED: path}}
     loaded = cgroups.load_manager_from_state(st)  # what another command does
     assert loaded.unit == mgr.unit and loaded.pids() == [kid.pid]
-    loaded.kill_all()
-    kid.status = kid.wait(30)
+    kid.status = loaded.kill_all()[kid.pid]
     loaded.destroy()
     assert show(mgr.unit, "LoadState")["LoadState"] == "not-found"
     assert not os.path.exists(path)
@@ -273,17 +272,25 @@ def test_a_whole_container_with_the_systemd_driver(tmp_path):
     from minins import config
 
     cid = unique("run")
+    unit = "minins-%s.scope" % cid
     cfg = config.default_config()
     cfg = cfg.replace(cgroups=cfg.cgroups.replace(driver="systemd", memory=128 << 20))
-    out = tmp_path / "out"
-    with open(out, "w") as f:
-        code = minins.run(cfg, ["/bin/sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max"],
-                          stdout=f.fileno(), data_path=str(tmp_path / cid), id=cid)
+    seen = {}
+    r, w = os.pipe()
+
+    def started():  # the container waits on its stdin meanwhile
+        seen.update(show(unit, "ActiveState", "MemoryMax", "ControlGroup"))
+        seen["memory.max"] = read(HIER.unified + "/system.slice/%s/memory.max" % unit)
+        os.write(w, b"x")
+
+    try:
+        code = minins.run(cfg, ["/bin/sh", "-c", "head -c1 >/dev/null"], stdin=r,
+                          data_path=str(tmp_path / cid), id=cid, start_callback=started)
+    finally:
+        os.close(r)
+        os.close(w)
     assert code == 0
-    text = out.read_text()
-    unit = "minins-%s.scope" % cid
-    assert "/system.slice/%s" % unit in text or text.startswith("0::/\n")  # a cgroup ns shows /
-    assert str(128 << 20) in text
+    assert seen == {"ActiveState": "active", "MemoryMax": str(128 << 20),
+                    "ControlGroup": "/system.slice/" + unit, "memory.max": "%d\n" % (128 << 20)}
     assert show(unit, "LoadState")["LoadState"] == "not-found"
     assert not os.path.exists(HIER.unified + "/system.slice/" + unit)
-

@@ -240,3 +240,20 @@ def _v2_root(tmp_path):
     root.mkdir()
     (root / "cgroup.controllers").write_text("cpu memory pids\n")
     return str(root)
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system") or os.geteuid() != 0,
+                    reason="needs root on a host without systemd")
+def test_the_command_line_asks_for_the_driver():
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for driver, why in (("systemd", "cgroups.driver: systemd was asked for, but this host "
+                                    "was not booted with systemd"),
+                        ("sytemd", "cgroups.driver: must be cgroupfs or systemd")):
+        p = subprocess.run([sys.executable, "-m", "minins", "run", "--cgroup-driver", driver,
+                            "--", "true"], cwd=root, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        err = p.stderr.decode()
+        assert p.returncode == 125 and err.count("\n") == 1 and why in err, err
