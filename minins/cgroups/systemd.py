@@ -94,12 +94,10 @@ class SystemdManager(Manager):
     def _systemd(self):
         """A connection to systemd; a one-line error naming the driver setting when
         systemd does not answer."""
-        if self._connect is not None:
-            return self._connect()
         from ..dbus import systemd
 
         try:
-            return systemd.connect()
+            return self._connect() if self._connect is not None else systemd.connect()
         except (OSError, DBusError) as e:
             raise ContainerError("%s.driver: systemd does not answer on D-Bus (%s)"
                                  % (self.field, e)) from None

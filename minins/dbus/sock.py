@@ -47,6 +47,14 @@ BAD_ADDRESS = "org.freedesktop.DBus.Error.BadAddress"
 UNKNOWN_METHOD = "org.freedesktop.DBus.Error.UnknownMethod"
 
 _MAX_QUEUED_SIGNALS = 4096
+# $MININS_DBUS_TRACE names a file that gets one line per message sent or received.
+_TRACE = _os.environ.get("MININS_DBUS_TRACE")
+
+
+def _trace(conn, way, msg):
+    with open(_TRACE, "a") as f:
+        f.write("%.6f %d %s %s %r\n" % (_time.monotonic(), _os.getpid(), id(conn) & 0xFFFF,
+                                         way, msg))
 _MAX_AUTH_LINE = 16384
 
 
@@ -123,6 +131,8 @@ class Connection(object):
         self._sock = None
         deadline = _time.monotonic() + timeout
         self._sock = self._connect(parse_address(self.address), deadline)
+        if _TRACE:
+            _trace(self, "connect", self.address)
         try:
             self._authenticate(deadline)
             if bus:
@@ -243,7 +253,10 @@ class Connection(object):
                 return None
         data = bytes(self._buf[:total])
         del self._buf[:total]
-        return _c.decode_message(data)
+        msg = _c.decode_message(data)
+        if _TRACE:
+            _trace(self, "<-", msg)
+        return msg
 
     # --- messages ------------------------------------------------------------------------------
 
@@ -253,6 +266,8 @@ class Connection(object):
         self._serial = self._serial % 0xFFFFFFFF + 1
         msg.serial = self._serial
         op = msg.member or "send"
+        if _TRACE:
+            _trace(self, "->", msg)
         self._send_bytes(_c.encode_message(msg, order), _time.monotonic() + self.timeout, op)
         return msg.serial
 
