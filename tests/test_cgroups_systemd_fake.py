@@ -27,6 +27,7 @@ class FakeSystemd(object):
         self.units = {}  # name -> properties
         self.calls = []
         self.job_result = "done"
+        self.unanswered = set()  # members whose next call gets no answer at all
         self.jobs = 0
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
@@ -38,7 +39,9 @@ class FakeSystemd(object):
         self.thread.start()
 
     def connect(self):
-        return systemd.Systemd(sock.Connection("unix:path=" + self.path, bus=False, timeout=10))
+        def open_():
+            return sock.Connection("unix:path=" + self.path, bus=False, timeout=10)
+        return systemd.Systemd(open_(), open_)
 
     def stop(self):
         self.stopping = True
@@ -56,6 +59,8 @@ class FakeSystemd(object):
             conn.settimeout(10)
             try:
                 self._session(conn)
+            except socket.timeout:
+                pass  # a client that waits for an answer this fake never gives
             except Exception as e:  # shown by the test that checks self.errors
                 self.errors.append(repr(e))
             finally:
@@ -104,6 +109,9 @@ class FakeSystemd(object):
 
     def _answer(self, msg):
         self.calls.append((msg.member, msg.body))
+        if msg.member in self.unanswered:
+            self.unanswered.discard(msg.member)
+            return []
         if msg.member == "Get":
             assert msg.body == (systemd.MANAGER, "Version")
             return [self._reply(msg, "v", (c.Variant("s", "252.22-1~deb12u1"),))]
@@ -276,3 +284,18 @@ def test_systemd_that_does_not_answer_is_a_one_line_error(tmp_path):
         mgr.apply(4242)
     assert str(e.value).startswith("cgroups.driver: systemd does not answer on D-Bus (connect "
                                    "%s/none: ENOENT" % tmp_path)
+
+
+def test_an_unanswered_idempotent_call_is_tried_again_on_a_new_connection(fake, monkeypatch):
+    monkeypatch.setattr(systemd, "CALL_TIMEOUT", 0.5)
+    mgr = manager(fake)
+    mgr.apply(4242)
+    fake.unanswered = {"StopUnit", "Get"}
+    mgr.destroy()
+    assert "minins-c1.scope" not in fake.units
+    assert [m for m, _ in fake.calls][-2:] == ["StopUnit", "StopUnit"]
+    fake.unanswered = {"StartTransientUnit"}  # not idempotent: not sent twice
+    with pytest.raises(Exception) as e:
+        manager(fake, name="c2").apply(4343)
+    assert "NoReply" in str(e.value) or "Disconnected" in str(e.value)
+    assert [m for m, _ in fake.calls].count("StartTransientUnit") == 2  # c1's and c2's

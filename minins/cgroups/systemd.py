@@ -171,11 +171,24 @@ class SystemdManager(Manager):
             raise
         result = sd.wait_job(job, timeout)
         if result is None:
+            result = self._stopped_anyway(sd)
+        if result is None:
             raise ContainerError("%s: systemd did not stop %s within %.0f s"
                                  % (self.field, self.unit, timeout))
         if result not in ("done", "canceled"):
             raise ContainerError("%s: stopping %s ended %r (see journalctl -u %s)"
                                  % (self.field, self.unit, result, self.unit))
+
+    def _stopped_anyway(self, sd):
+        """``done`` when the unit is gone or inactive although no JobRemoved came (the job
+        may have ended on a connection that was given up), else ``None``."""
+        from ..dbus import systemd
+
+        try:
+            state = sd.unit_property(self.unit, systemd.UNIT, "ActiveState")
+        except DBusError as e:
+            return "done" if e.name == systemd.NO_SUCH_UNIT else None
+        return "done" if state in ("inactive", "failed") else None
 
     # --- the update path -----------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
 RUNTIME_DIR = "/run/systemd/system"  # exists when systemd is PID 1's manager (sd_booted(3))
 JOB_TIMEOUT = 30.0  # seconds a start or stop job may take before minins gives up
+CALL_TIMEOUT = 10.0  # seconds for one answer; an idempotent call is then tried once more
 
 
 def booted(runtime_dir=RUNTIME_DIR):
@@ -47,37 +48,48 @@ def connect(private=None, address=None, timeout=_sock.DEFAULT_TIMEOUT):
     first = None
     if private is not False and (private or _os.geteuid() == 0):
         try:
-            conn = _sock.Connection("unix:path=" + _sock.SYSTEMD_PRIVATE_SOCKET, bus=False,
-                                    timeout=timeout)
-            return Systemd(conn)
+            return Systemd(_open_private(timeout), lambda: _open_private(timeout))
         except (OSError, DBusError) as e:
             if private:
                 raise
             first = e
     try:
-        conn = _sock.Connection(address, bus=True, timeout=timeout)
+        return Systemd(_open_bus(address, timeout), lambda: _open_bus(address, timeout))
     except (OSError, DBusError) as e:
         if first is not None:
             raise DBusError(_sock.DISCONNECTED, "neither systemd's private socket (%s) nor "
                             "the system bus (%s) answers" % (first, e), "connect to systemd")
         raise
+
+
+def _open_private(timeout):
+    return _sock.Connection("unix:path=" + _sock.SYSTEMD_PRIVATE_SOCKET, bus=False,
+                            timeout=timeout)
+
+
+def _open_bus(address, timeout):
+    conn = _sock.Connection(address, bus=True, timeout=timeout)
     try:
         _bus.add_match(conn, _bus.match_rule(type="signal", sender=DESTINATION,
                                              interface=MANAGER, member="JobRemoved",
                                              path=PATH))
-        sd = Systemd(conn)
-        sd.subscribe()
+        try:
+            conn.call(DESTINATION, PATH, MANAGER, "Subscribe")
+        except DBusError as e:
+            if not e.name.endswith("AlreadySubscribed"):
+                raise
     except BaseException:
         conn.close()
         raise
-    return sd
+    return conn
 
 
 class Systemd(object):
     """The systemd manager on a connection (private socket or bus)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, reopen=None):
         self.conn = conn
+        self._reopen = reopen  # makes a new connection like conn, for a retry
         self._version = None
 
     def close(self):
@@ -89,7 +101,20 @@ class Systemd(object):
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, member, signature="", body=(), op=None, path=PATH, interface=MANAGER):
+    def _call(self, member, signature="", body=(), op=None, path=PATH, interface=MANAGER,
+              retry=True):
+        """One call. An idempotent one (``retry``) that gets no answer within
+        :data:`CALL_TIMEOUT` is sent once more on a new connection: under load, systemd has
+        been seen to leave a call on a private connection unanswered."""
+        try:
+            return self.conn.call(DESTINATION, path, interface, member, signature, body,
+                                  timeout=CALL_TIMEOUT if retry and self._reopen else None,
+                                  op=op)
+        except DBusError as e:
+            if not (retry and self._reopen and e.name == _sock.NO_REPLY):
+                raise
+        self.conn.close()
+        self.conn = self._reopen()
         return self.conn.call(DESTINATION, path, interface, member, signature, body, op=op)
 
     # --- manager -------------------------------------------------------------------------------
@@ -105,8 +130,8 @@ class Systemd(object):
 
     def property(self, interface, name, path=PATH):
         """One property (``org.freedesktop.DBus.Properties.Get``), unwrapped."""
-        got = self.conn.call(DESTINATION, path, PROPERTIES, "Get", "ss", (interface, name),
-                             op="Get %s.%s" % (interface.rsplit(".", 1)[-1], name))[0]
+        got = self._call("Get", "ss", (interface, name), path=path, interface=PROPERTIES,
+                         op="Get %s.%s" % (interface.rsplit(".", 1)[-1], name))[0]
         return got.value
 
     def version(self):
@@ -124,7 +149,7 @@ class Systemd(object):
         ``[(name, signature, value)]``."""
         props = [(k, Variant(sig, v)) for k, sig, v in properties]
         return self._call("StartTransientUnit", "ssa(sv)a(sa(sv))", (name, mode, props, aux),
-                          op="StartTransientUnit %s" % name)[0]
+                          op="StartTransientUnit %s" % name, retry=False)[0]
 
     def stop_unit(self, name, mode="replace"):
         """``StopUnit``: the job's object path."""
