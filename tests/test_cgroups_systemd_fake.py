@@ -112,9 +112,18 @@ class FakeSystemd(object):
         if msg.member in self.unanswered:
             self.unanswered.discard(msg.member)
             return []
-        if msg.member == "Get":
-            assert msg.body == (systemd.MANAGER, "Version")
+        if msg.member == "Get" and msg.body == (systemd.MANAGER, "Version"):
             return [self._reply(msg, "v", (c.Variant("s", "252.22-1~deb12u1"),))]
+        if msg.member == "Get" and msg.body == (systemd.UNIT, "ActiveState"):
+            name = msg.path.rsplit("/", 1)[1].replace("_2d", "-").replace("_2e", ".")
+            return [self._reply(msg, "v", (c.Variant("s", "active" if name in self.units
+                                                     else "inactive"),))]
+        if msg.member == "GetUnit":
+            if msg.body[0] not in self.units:
+                return [self._error(msg, systemd.NO_SUCH_UNIT, "Unit %s not loaded."
+                                    % msg.body[0])]
+            return [self._reply(msg, "o", ("/org/freedesktop/systemd1/unit/" + msg.body[0]
+                                           .replace("-", "_2d").replace(".", "_2e"),))]
         if msg.member == "StartTransientUnit":
             name, mode, props, aux = msg.body
             if name in self.units:
@@ -231,8 +240,9 @@ def test_destroy_stops_the_unit_and_a_gone_unit_is_fine(fake):
     scope = mgr.paths["unified"]
     mgr.destroy()
     assert "minins-c1.scope" not in fake.units and not os.path.exists(scope)
-    mgr.destroy()  # NoSuchUnit: collected already
-    assert [m for m, _ in fake.calls][-2:] == ["StopUnit", "StopUnit"]
+    assert [m for m, _ in fake.calls][-3:] == ["GetUnit", "Get", "StopUnit"]
+    mgr.destroy()  # NoSuchUnit: collected already, nothing to stop
+    assert [m for m, _ in fake.calls][-1] == "GetUnit"
 
 
 def test_a_unit_that_exists_is_a_one_line_error(fake):

@@ -25,6 +25,7 @@ Reference: systemd.scope(5), systemd.resource-control(5), org.freedesktop.system
 runc's libcontainer/cgroups/systemd (the unit name and property choices).
 """
 import os as _os
+import time as _time
 
 from ..errors import ConfigError, ContainerError, DBusError
 from . import values
@@ -163,13 +164,33 @@ class SystemdManager(Manager):
                 % (result, self.unit)))
 
     def _stop(self, sd, timeout=JOB_TIMEOUT):
+        """Stop the unit and wait for its job. A unit that is gone or inactive needs
+        nothing; one that systemd is stopping by itself (its last process died) is waited
+        for, not sent a StopUnit: in the guest, systemd 252 sometimes kept such a call
+        unanswered for longer than any bound."""
+        from .base import poll_until
+
+        deadline = _time.monotonic() + timeout
+        state = [self._active_state(sd)]
+
+        def settled():
+            if state[0] != "deactivating":
+                return True
+            state[0] = self._active_state(sd)
+            return False
+
+        if not poll_until(settled, deadline, first=0.02, longest=0.5):
+            raise ContainerError("%s: systemd did not finish stopping %s within %.0f s"
+                                 % (self.field, self.unit, timeout))
+        if state[0] in (None, "inactive", "failed"):
+            return
         try:
             job = sd.stop_unit(self.unit)
         except DBusError as e:
             if e.name == "org.freedesktop.systemd1.NoSuchUnit":
                 return  # gone already: systemd collects a scope once it is empty
             raise
-        result = sd.wait_job(job, timeout)
+        result = sd.wait_job(job, max(0.0, deadline - _time.monotonic()))
         if result is None:
             result = self._stopped_anyway(sd)
         if result is None:
@@ -179,16 +200,21 @@ class SystemdManager(Manager):
             raise ContainerError("%s: stopping %s ended %r (see journalctl -u %s)"
                                  % (self.field, self.unit, result, self.unit))
 
-    def _stopped_anyway(self, sd):
-        """``done`` when the unit is gone or inactive although no JobRemoved came (the job
-        may have ended on a connection that was given up), else ``None``."""
+    def _active_state(self, sd):
+        """The unit's ``ActiveState``, ``None`` when systemd has no such unit (loaded)."""
         from ..dbus import systemd
 
         try:
-            state = sd.unit_property(self.unit, systemd.UNIT, "ActiveState")
+            return sd.unit_property(self.unit, systemd.UNIT, "ActiveState")
         except DBusError as e:
-            return "done" if e.name == systemd.NO_SUCH_UNIT else None
-        return "done" if state in ("inactive", "failed") else None
+            if e.name == systemd.NO_SUCH_UNIT:
+                return None
+            raise
+
+    def _stopped_anyway(self, sd):
+        """``done`` when the unit is gone or inactive although no JobRemoved came (the job
+        may have ended on a connection that was given up), else ``None``."""
+        return "done" if self._active_state(sd) in (None, "inactive", "failed") else None
 
     # --- the update path -----------------------------------------------------------------------
 
