@@ -247,13 +247,18 @@ class FsManager(Manager):
                 raise ContainerError("%s: kill-all: processes %s still in %s after %.1f s"
                                      % (self.field, " ".join(map(str, pids[:20])),
                                         self._main_dir(), timeout))
-            kill = self._kill_file()
-            if kill:
-                self.fs.write(kill, "1")
-                self._thaw_after_kill()
-            else:
-                self._freeze_kill_thaw(pids, deadline)
-            self._wait_empty(deadline)
+            try:
+                kill = self._kill_file()
+                if kill:
+                    self.fs.write(kill, "1")
+                    self._thaw_after_kill()
+                else:
+                    self._freeze_kill_thaw(pids, deadline)
+                self._wait_empty(deadline)
+            except SyscallError as e:
+                # the cgroup went away: empty, and collected (systemd removes an emptied scope)
+                if e.errno not in (_errno.ENOENT, _errno.ENODEV):
+                    raise
             reaped.update(reap(pids, deadline))
 
     def _freeze_kill_thaw(self, pids, deadline):
