@@ -121,8 +121,10 @@ class Cgroup(Record):
         Field("cpuset_mems", STR, ""),
         Field("blkio_weight", INT, 0),
         Field("freezer", STR, ""),
-        Field("slice", STR, ""),
+        Field("slice", STR, ""),  # the systemd driver's slice (default system.slice)
         Field("pids_limit", INT, 0),  # new: pids.max (0: no limit)
+        Field("driver", STR, ""),  # new: "cgroupfs" (default) or "systemd"
+        Field("scope_prefix", STR, ""),  # new (runc's ScopePrefix): <prefix>-<name>.scope
     )
 
 

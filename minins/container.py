@@ -434,6 +434,8 @@ class Container:
             "init_start_time": self.init_start_time or "",
             "network_state": self.network_state,
             "cgroup_paths": dict(self.cgroups.paths) if self.cgroups is not None else {},
+            "cgroup_driver": self.cgroups.driver if self.cgroups is not None else "",
+            "cgroup_unit": (self.cgroups.unit or "") if self.cgroups is not None else "",
             "created": self.state["created"] if self.state else _now(),
             "root_fs": cfg.root_fs,
             "data_path": self.data_path,

@@ -15,6 +15,8 @@ Every error minins raises on purpose is a :class:`MininsError`. Three kinds matt
   needs.
 * :class:`ContainerError` -- anything else that went wrong with a container (the init died
   before it reported, a protocol violation, a resource that would not go away).
+* :class:`DBusError` -- a D-Bus peer answered with an error, or sent what the wire format
+  does not allow; it carries the D-Bus error name (``org.freedesktop.systemd1.NoSuchUnit``).
 
 Any error may carry the ``step`` of the container's life it happened in ("cgroups",
 "network", "init: mounts", ...); ``str()`` then starts with it.
@@ -28,6 +30,7 @@ __all__ = [
     "ConfigError",
     "StateError",
     "ContainerError",
+    "DBusError",
     "errno_name",
 ]
 
@@ -126,3 +129,31 @@ class ContainerError(MininsError):
 
     def __str__(self):
         return self._prefix() + self.message
+
+
+class DBusError(MininsError):
+    """An error from D-Bus: ``name`` is the D-Bus error name
+    (``org.freedesktop.DBus.Error.ServiceUnknown``, ``org.freedesktop.systemd1.NoSuchUnit``),
+    ``message`` its text, ``op`` the call that got it (``StartTransientUnit minins-c1.scope``).
+
+    Malformed wire data is a :class:`minins.dbus.codec.DecodeError`, a subclass, named
+    ``org.freedesktop.DBus.Error.InconsistentMessage`` (or ``InvalidSignature``).
+    """
+
+    def __init__(self, name, message="", op=None):
+        MininsError.__init__(self, name, message)
+        self.name = name
+        self.message = message
+        self.op = op
+
+    def __str__(self):
+        text = self._prefix()
+        if self.op:
+            text += "%s: " % self.op
+        text += self.name
+        if self.message:
+            text += ": %s" % self.message
+        return text
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.message, self.op))

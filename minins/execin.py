@@ -92,7 +92,7 @@ class Entry:
         if st.get("cgroup_paths"):
             from . import cgroups
 
-            mgr = cgroups.load_manager(st["cgroup_paths"])
+            mgr = cgroups.load_manager_from_state(st)
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
         self._step = "namespaces"

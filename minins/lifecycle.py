@@ -38,11 +38,9 @@ def data_path_for(container_id=None, data_path=None, state_root=None):
 
 
 def _manager(st):
-    if not st.get("cgroup_paths"):
-        return None
     from . import cgroups
 
-    return cgroups.load_manager(st["cgroup_paths"])
+    return cgroups.load_manager_from_state(st)
 
 
 def status(st, mgr=None):

@@ -102,6 +102,8 @@ _CONTAINER_OPTIONS = (
     ("tty", "t", FLAG, "", "give the container a terminal and relay yours to it"),
     ("seccomp", "", VALUE, "default|unconfined|FILE", "the syscall filter: the default "
      "profile, none, or an OCI linux.seccomp JSON file"),
+    ("cgroup-driver", "", VALUE, "cgroupfs|systemd", "who makes the container's cgroups: "
+     "minins itself, or systemd (a transient scope, over D-Bus)"),
 )
 _ID = ("id", "", VALUE, "ID", "the container's id (default: a random one)")
 _DATA_PATH = ("data-path", "", VALUE, "DIR", "where its state lives (default: <state root>/ID)")
@@ -397,6 +399,12 @@ def build_config(values, euid, egid, environ=None):
         from .seccomp import option_value
 
         changes["seccomp"] = option_value(values["seccomp"])
+    if "cgroup_driver" in values:
+        if values["cgroup_driver"] not in ("cgroupfs", "systemd"):
+            raise _usage_error("--cgroup-driver: %r is not cgroupfs or systemd"
+                               % values["cgroup_driver"])
+        if cfg.cgroups is not None:  # checked with the cgroups; rootless has none
+            changes["cgroups"] = cfg.cgroups.replace(driver=values["cgroup_driver"])
     if "user" in values:
         changes["user"] = _user(values["user"])
     if "workdir" in values:

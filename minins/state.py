@@ -20,7 +20,8 @@ STATE_FILE = "state.json"
 
 _REQUIRED = {"init_pid": int, "init_start_time": str}
 _OPTIONAL = {"id": str, "created": str, "root_fs": str, "data_path": str,
-             "network_state": dict, "cgroup_paths": dict, "pid_namespace": bool,
+             "network_state": dict, "cgroup_paths": dict, "cgroup_driver": str,
+             "cgroup_unit": str, "pid_namespace": bool,
              "user_namespace": bool, "labels": list, "runtime_pid": int,
              "runtime_start_time": str, "detached": bool, "config": dict}
 

@@ -17,7 +17,7 @@ from minins.errors import SyscallError
 FIELDS = dict(name="", parent="", allow_all_devices=True, allowed_devices=(), memory=0,
               memory_reservation=0, memory_swap=0, cpu_shares=0, cpu_quota=0, cpu_period=0,
               cpuset_cpus="", cpuset_mems="", blkio_weight=0, freezer="", slice="",
-              pids_limit=0)
+              pids_limit=0, driver="", scope_prefix="")
 
 
 def cgroup_config(**kw):

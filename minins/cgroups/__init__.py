@@ -5,12 +5,16 @@
     mgr.apply(pid)                          # create, set limits, put pid in (undone on error)
     mgr.freeze(); mgr.thaw(); mgr.freezer_state()
     mgr.pids(); mgr.stats(); mgr.oom_events(); mgr.join(other_pid)
+    mgr.set(new_limits)                     # the update path
     mgr.kill_all(); mgr.destroy()
-    state["cgroup_paths"] = mgr.paths       # later, elsewhere: cgroups.load_manager(paths)
+    state.update(mgr.to_state())            # later: cgroups.load_manager_from_state(state)
 
-The drivers write cgroupfs directly (:mod:`.v1`, :mod:`.v2`); :class:`.base.Manager` is the
-interface a systemd driver would implement. Nothing here is imported until a command needs
-it; :func:`validate` (pure) is what the config checker calls.
+Two drivers implement :class:`.base.Manager`: cgroupfs (:mod:`.v1`, :mod:`.v2`: minins
+writes the cgroup files itself) and systemd (:mod:`.systemd`: a transient scope unit over
+D-Bus, cgroupfs for the rest), chosen by the config's ``driver`` (``cgroupfs`` by default).
+The state records which one made the cgroups (``cgroup_driver``) and the unit
+(``cgroup_unit``), and every later command uses that one. Nothing here is imported until a
+command needs it; :func:`validate` (pure) is what the config checker calls.
 
 Kernel: Documentation/admin-guide/cgroup-v1/, Documentation/admin-guide/cgroup-v2.rst;
 man pages: cgroups(7), bpf(2), eventfd(2), inotify(7).
@@ -20,22 +24,38 @@ from .discovery import UNIFIED, Hierarchies, at_root, discover
 from .fs import CHECKED, REAL, REMOVE_TIMEOUT, CgroupFs
 from .values import parse, validate
 
-__all__ = ["new_manager", "load_manager", "validate", "oom_note", "discover", "at_root", "Hierarchies",
+__all__ = ["new_manager", "load_manager", "load_manager_from_state", "validate", "oom_note", "discover", "at_root", "Hierarchies",
            "Manager", "CgroupFs", "UNIFIED", "FREEZE_TIMEOUT", "KILL_TIMEOUT",
            "REMOVE_TIMEOUT"]
 
 
-def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None):
+def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None,
+                connect=None):
     """A manager for ``cgroup_config`` (``minins.config.Cgroup`` or anything with its
     attributes); nothing is created until :meth:`~.base.Manager.apply`.
 
-    ``root``: ``None`` to discover this host's hierarchies; a :class:`Hierarchies`; or a
-    directory laid out like ``/sys/fs/cgroup`` (see :func:`at_root`). The v1 driver is used
-    when any v1 hierarchy is mounted (legacy and hybrid hosts, as the seed did), the v2
-    driver on a unified host; ``driver="v2"`` (or ``"v1"``) forces one, e.g. the v2 driver
-    on a hybrid host's unified hierarchy. With no name in the config a unique one is made up.
+    The config's ``driver`` picks cgroupfs (``""`` or ``"cgroupfs"``) or systemd
+    (``"systemd"``: a scope ``<scope_prefix>-<name>.scope`` in ``slice``); asking for
+    systemd on a host not booted with it is a :class:`~minins.errors.ConfigError` naming
+    ``<field>.driver``. ``root``: ``None`` to discover this host's hierarchies; a
+    :class:`Hierarchies`; or a directory laid out like ``/sys/fs/cgroup`` (see
+    :func:`at_root`). The cgroupfs v1 driver is used when any v1 hierarchy is mounted
+    (legacy and hybrid hosts, as the seed did), the v2 driver on a unified host;
+    ``driver="v2"`` (or ``"v1"``) forces one, e.g. the v2 driver on a hybrid host's unified
+    hierarchy; ``driver="systemd"`` forces the systemd driver. ``connect``: a callable
+    returning a :class:`minins.dbus.systemd.Systemd` (tests; default: systemd's private
+    socket, else the system bus). With no name in the config a unique one is made up.
     """
     settings = parse(cgroup_config, field)
+    if driver == "systemd" or (driver is None and settings.driver == "systemd"):
+        from . import systemd
+
+        if connect is None:
+            systemd.check(field)
+        hier = discover() if root is None else (
+            root if isinstance(root, Hierarchies) else at_root(root))
+        return systemd.SystemdManager.create(settings, hier, fs or REAL,
+                                             settings.name or _unique_name(), field, connect)
     if root is None:
         hier = discover()
     elif isinstance(root, Hierarchies):
@@ -60,19 +80,31 @@ def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None)
                          % (field, driver or "v1 or v2"))
 
 
-def load_manager(paths, fs=None):
-    """Rebuild a manager from ``paths`` (``state.json``'s ``cgroup_paths``) to freeze,
-    thaw, list, kill, read stats or OOM events, join or destroy a running container.
-    Saved paths are input: by default the removal goes through
-    :data:`~.fs.CHECKED` (rmdir of cgroupfs directories only, never into another
-    filesystem)."""
-    fs = fs or CHECKED
+DRIVERS = ("cgroupfs-v1", "cgroupfs-v2", "systemd-v1", "systemd-v2")
+
+
+def load_manager(paths, fs=None, driver=None, unit=None, connect=None):
+    """Rebuild a manager from what ``state.json`` recorded -- ``paths``
+    (``cgroup_paths``), ``driver`` (``cgroup_driver``: one of :data:`DRIVERS`, the
+    ``driver`` of the manager that made them) and ``unit`` (``cgroup_unit``, the systemd
+    driver's scope) -- to freeze, thaw, list, kill, update, read stats or OOM events, join
+    or destroy a running container. ``driver=None`` is for states written before the
+    driver was recorded: the cgroupfs driver, v1 or v2 as ``paths`` show."""
+    from ..errors import StateError
+
+    fs = fs or CHECKED  # saved paths are input: rmdir of cgroupfs directories only
     paths = dict(paths or {})
     if not paths:
-        from ..errors import StateError
-
         raise StateError("no cgroup paths were saved for this container")
-    if set(paths) == {UNIFIED}:
+    if driver is not None and driver not in DRIVERS:
+        raise StateError("cgroup_driver %r is not one of %s" % (driver, ", ".join(DRIVERS)))
+    if driver in ("systemd-v1", "systemd-v2"):
+        if not unit:
+            raise StateError("cgroup_driver %s needs the unit's name (cgroup_unit)" % driver)
+        from .systemd import SystemdManager
+
+        return SystemdManager.load(paths, unit, driver == "systemd-v2", fs, connect)
+    if driver == "cgroupfs-v2" or (driver is None and set(paths) == {UNIFIED}):
         from .v2 import V2Manager
 
         return V2Manager(None, paths, fs)
@@ -93,6 +125,16 @@ def oom_note(mgr, memory=0):
     if not kills:
         return None
     return "OOM-killed (memory limit %d)" % memory if memory and memory > 0 else "OOM-killed"
+
+
+def load_manager_from_state(state, fs=None, connect=None):
+    """:func:`load_manager` with the ``cgroup_paths``, ``cgroup_driver`` and
+    ``cgroup_unit`` of a state (``minins.state.load``), or ``None`` when the container has
+    no cgroups."""
+    if not state.get("cgroup_paths"):
+        return None
+    return load_manager(state["cgroup_paths"], fs, state.get("cgroup_driver"),
+                        state.get("cgroup_unit"), connect)
 
 
 def _unique_name():

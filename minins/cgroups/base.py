@@ -82,9 +82,25 @@ class Manager(object):
         that an init died of the memory limit. Raises SyscallError if the cgroup is gone."""
         raise NotImplementedError
 
+    def set(self, resources, field="cgroups"):
+        """Change the limits of a running container (the update path, ``runc update``):
+        ``resources`` is a cgroup config (``minins.config.Cgroup``) whose set fields are
+        the new values -- 0 or ``""`` leaves a limit as it is, -1 lifts it. Device rules
+        and the freezer are not changed here. Raise :class:`ConfigError` for a bad value
+        (named by ``field``), :class:`SyscallError` when the kernel refuses one."""
+        raise NotImplementedError
+
     def destroy(self, timeout=REMOVE_TIMEOUT):
         """Remove the container's cgroups, retrying EBUSY with backoff until ``timeout``."""
         raise NotImplementedError
+
+    unit = None  # the systemd unit that holds the cgroups (the systemd driver only)
+
+    def to_state(self):
+        """What ``state.json`` keeps so that :func:`minins.cgroups.load_manager_from_state`
+        rebuilds this manager: ``cgroup_driver``, ``cgroup_unit`` and ``cgroup_paths``."""
+        return {"cgroup_driver": self.driver, "cgroup_unit": self.unit or "",
+                "cgroup_paths": dict(self.paths)}
 
 
 class FsManager(Manager):
@@ -154,6 +170,13 @@ class FsManager(Manager):
 
     def _absolute(self):
         return self.settings.parent.startswith("/")
+
+    def set(self, resources, field="cgroups"):
+        self.set_settings(values.parse(resources, field), field)
+
+    def set_settings(self, settings, field="cgroups"):
+        """:meth:`set` with checked :class:`~.values.Settings` (the driver writes them)."""
+        raise NotImplementedError
 
     def _undo(self, pid, joined, created):
         """Move ``pid`` back to this process's own cgroups (where a process it forked
@@ -231,13 +254,18 @@ class FsManager(Manager):
                 raise ContainerError("%s: kill-all: processes %s still in %s after %.1f s"
                                      % (self.field, " ".join(map(str, pids[:20])),
                                         self._main_dir(), timeout))
-            kill = self._kill_file()
-            if kill:
-                self.fs.write(kill, "1")
-                self._thaw_after_kill()
-            else:
-                self._freeze_kill_thaw(pids, deadline)
-            self._wait_empty(deadline)
+            try:
+                kill = self._kill_file()
+                if kill:
+                    self.fs.write(kill, "1")
+                    self._thaw_after_kill()
+                else:
+                    self._freeze_kill_thaw(pids, deadline)
+                self._wait_empty(deadline)
+            except SyscallError as e:
+                # the cgroup went away: empty, and collected (systemd removes an emptied scope)
+                if e.errno not in (_errno.ENOENT, _errno.ENODEV):
+                    raise
             reaped.update(reap(pids, deadline))
 
     def _freeze_kill_thaw(self, pids, deadline):

@@ -108,6 +108,32 @@ class V1Manager(FsManager):
     def join(self, pid):
         self._join(pid, [])
 
+    def set_settings(self, settings, field="cgroups"):
+        """Write the changed limit files (see :meth:`~.base.Manager.set`). A memory limit
+        above the current memory+swap limit is refused by the kernel (EINVAL): then
+        memory+swap goes first."""
+        plan = [w for w in values.plan_v1(settings, update=True) if w.unit != "devices"]
+        for subsystem, name in values.units(plan).items():
+            if subsystem not in self.paths:
+                raise ContainerError("%s.%s: needs the %s controller, which this container's "
+                                     "cgroups do not have" % (field, name, subsystem))
+        saved, self.field = self.field, field
+        try:
+            pending = list(plan)
+            while pending:
+                w = pending.pop(0)
+                try:
+                    self._write_one(self.paths[w.unit], w)
+                except SyscallError as e:
+                    swap = [x for x in pending if x.field == "memory_swap"]
+                    if w.field != "memory" or e.errno != _errno.EINVAL or not swap:
+                        raise
+                    self._write_one(self.paths[w.unit], swap[0])
+                    pending.remove(swap[0])
+                    self._write_one(self.paths[w.unit], w)
+        finally:
+            self.field = saved
+
     # --- freezer, pids, kill ---------------------------------------------------------------
 
     def _freezer(self):

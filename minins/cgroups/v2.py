@@ -114,6 +114,20 @@ class V2Manager(FsManager):
     def join(self, pid):
         self.fs.write(self.path + "/cgroup.procs", str(pid))
 
+    def set_settings(self, settings, field="cgroups"):
+        """Write the changed limit files (see :meth:`~.base.Manager.set`)."""
+        plan = values.plan_v2(settings, update=True)
+        if settings.cpu_period and not settings.cpu_quota:
+            # cpu.max takes both numbers: keep the quota the cgroup has
+            quota = self.fs.read(self.path + "/cpu.max").split()[0]
+            plan = [values.Write(w.unit, w.files, "%s %d" % (quota, settings.cpu_period),
+                                 w.field) if w.files == ("cpu.max",) else w for w in plan]
+        saved, self.field = self.field, field
+        try:
+            self._write_plan(plan)
+        finally:
+            self.field = saved
+
     # --- freezer, pids, kill ---------------------------------------------------------------
 
     def freezer_state(self):

@@ -54,12 +54,23 @@ class Settings(object):
 
     __slots__ = ("name", "parent", "rules", "memory", "memory_reservation", "memory_swap",
                  "cpu_shares", "cpu_quota", "cpu_period", "cpuset_cpus", "cpuset_mems",
-                 "blkio_weight", "pids_limit", "freezer", "slice")
+                 "blkio_weight", "pids_limit", "freezer", "slice", "driver", "scope_prefix")
+
+    def copy(self, **changes):
+        """The same settings with ``changes`` applied."""
+        out = Settings()
+        for name in self.__slots__:
+            setattr(out, name, changes.pop(name) if name in changes else getattr(self, name))
+        if changes:
+            raise TypeError("unknown settings: %s" % ", ".join(sorted(changes)))
+        return out
 
 
 _INTS = (("memory", -1), ("memory_reservation", -1), ("memory_swap", -1), ("cpu_shares", 0),
          ("cpu_quota", -1), ("cpu_period", 0), ("blkio_weight", 0), ("pids_limit", -1))
-_STRS = ("name", "parent", "cpuset_cpus", "cpuset_mems", "freezer", "slice")
+_STRS = ("name", "parent", "cpuset_cpus", "cpuset_mems", "freezer", "slice", "driver",
+         "scope_prefix")
+DRIVERS = ("cgroupfs", "systemd")
 
 
 def validate(cfg, field="cgroups"):
@@ -92,6 +103,7 @@ def parse(cfg, field="cgroups"):
         setattr(out, name, value)
     _check_names(out, field)
     _check_ranges(out, field)
+    _check_systemd(out, field)
     allow_all = getattr(cfg, "allow_all_devices", False)
     if not isinstance(allow_all, bool):
         raise ConfigError(field + ".allow_all_devices", "must be true or false")
@@ -111,6 +123,24 @@ def _check_names(s, field):
     if any(part in (".", "..") for part in s.parent.split("/")):
         raise ConfigError(field + ".parent", "must not contain '.' or '..' components "
                           "(got %r)" % s.parent)
+
+
+def _check_systemd(s, field):
+    if s.driver and s.driver not in DRIVERS:
+        raise ConfigError(field + ".driver", "must be %s (or empty: cgroupfs), not %r"
+                          % (" or ".join(DRIVERS), s.driver))
+    if s.slice:
+        expand_slice(s.slice, field + ".slice")
+    if s.scope_prefix and not _unit_chars(s.scope_prefix):
+        raise ConfigError(field + ".scope_prefix", "%r cannot be part of a systemd unit "
+                          "name (letters, digits and : - _ . \\ only)" % s.scope_prefix)
+    if s.driver == "systemd":
+        if s.parent:
+            raise ConfigError(field + ".parent", "is for the cgroupfs driver; with the "
+                              "systemd driver the container's scope goes in cgroups.slice")
+        if s.name and not _unit_chars(s.name):
+            raise ConfigError(field + ".name", "%r cannot be part of a systemd unit name "
+                              "(letters, digits and : - _ . \\ only)" % s.name)
 
 
 def _check_ranges(s, field):
@@ -296,8 +326,10 @@ class Write(object):
                                            ", optional=True" if self.optional else "")
 
 
-def plan_v1(s):
-    """The v1 writes for :class:`Settings` ``s``, in :data:`V1_SUBSYSTEMS` order."""
+def plan_v1(s, update=False):
+    """The v1 writes for :class:`Settings` ``s``, in :data:`V1_SUBSYSTEMS` order. With
+    ``update`` (a running container's new limits: 0 means unchanged), swap is written only
+    when ``memory_swap`` is given, never derived from ``memory``."""
     out = []
     if s.cpuset_cpus:
         out.append(Write("cpuset", "cpuset.cpus", s.cpuset_cpus, "cpuset_cpus"))
@@ -314,7 +346,7 @@ def plan_v1(s):
         out.append(Write("memory", "memory.soft_limit_in_bytes", s.memory_reservation,
                          "memory_reservation"))
     memsw = memsw_v1(s.memory, s.memory_swap)
-    if memsw is not None:
+    if memsw is not None and not (update and s.memory_swap == 0):
         out.append(Write("memory", "memory.memsw.limit_in_bytes", memsw, "memory_swap",
                          optional=s.memory_swap <= 0))
     if s.cpu_shares:
@@ -331,8 +363,9 @@ def plan_v1(s):
     return out
 
 
-def plan_v2(s):
-    """The v2 writes for :class:`Settings` ``s`` (device rules go through BPF, not files)."""
+def plan_v2(s, update=False):
+    """The v2 writes for :class:`Settings` ``s`` (device rules go through BPF, not files);
+    ``update`` as for :func:`plan_v1`."""
     out = []
     if s.cpuset_cpus:
         out.append(Write("cpuset", "cpuset.cpus", s.cpuset_cpus, "cpuset_cpus"))
@@ -353,7 +386,7 @@ def plan_v2(s):
     if s.memory:
         out.append(Write("memory", "memory.max", _bytes(s.memory), "memory"))
     swap_max = swap_max_v2(s.memory, s.memory_swap)
-    if swap_max is not None:
+    if swap_max is not None and not (update and s.memory_swap == 0):
         out.append(Write("memory", "memory.swap.max", swap_max, "memory_swap",
                          optional=s.memory_swap <= 0))
     if s.pids_limit:
@@ -368,3 +401,230 @@ def units(plan):
         if not w.optional:
             out.setdefault(w.unit, w.field)
     return out
+
+
+# --- systemd: unit names, slices, properties ------------------------------------------------
+#
+# systemd.unit(5) (names), systemd.slice(5) (a dash in a slice's name is a level of the
+# tree), systemd.resource-control(5) (the properties), org.freedesktop.systemd1(5)
+# (StartTransientUnit, SetUnitProperties; the property types).
+
+DEFAULT_SLICE = "system.slice"
+DEFAULT_SCOPE_PREFIX = "minins"
+USEC_INFINITY = (1 << 64) - 1  # systemd's "no limit" for the uint64 (t) properties
+CPU_QUOTA_STEP = 10000  # µs per second: systemd keeps CPUQuota= in percent (1% = 10 ms/s)
+_UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\")
+UNIT_NAME_MAX = 255
+
+
+def _unit_chars(text):
+    return bool(text) and set(text) <= _UNIT_CHARS
+
+
+def expand_slice(name, field="cgroups.slice"):
+    """The cgroup path of the slice ``name`` below the root: ``a-b.slice`` ->
+    ``a.slice/a-b.slice``; ``-.slice`` (the root slice) -> ``""``. Raise
+    :class:`ConfigError` naming ``field`` when ``name`` is not a valid slice name."""
+    if name == "-.slice":
+        return ""
+    base = name[:-len(".slice")] if name.endswith(".slice") else None
+    if (not base or not _unit_chars(name) or len(name) > UNIT_NAME_MAX
+            or base.startswith("-") or base.endswith("-") or "--" in base):
+        raise ConfigError(field, "%r is not a slice name: letters, digits and : - _ . \\ "
+                          "ending in .slice, no leading, trailing or doubled '-' "
+                          "(e.g. system.slice, machine-minins.slice)" % (name,))
+    parts, prefix = [], ""
+    for word in base.split("-"):
+        prefix = prefix + "-" + word if prefix else word
+        parts.append(prefix + ".slice")
+    return "/".join(parts)
+
+
+def scope_name(prefix, name, field="cgroups.name"):
+    """runc's unit name of a container: ``<prefix>-<name>.scope`` (``<name>.scope``
+    without a prefix). Raise :class:`ConfigError` when it is not a valid unit name."""
+    unit = "%s-%s.scope" % (prefix, name) if prefix else "%s.scope" % name
+    if not _unit_chars(name) or (prefix and not _unit_chars(prefix)):
+        raise ConfigError(field, "%r cannot be part of a systemd unit name (letters, digits "
+                          "and : - _ . \\ only)" % (name if not _unit_chars(name) else prefix))
+    if len(unit) > UNIT_NAME_MAX:
+        raise ConfigError(field, "the unit name %r is longer than %d characters"
+                          % (unit, UNIT_NAME_MAX))
+    return unit
+
+
+def parse_cgroups_path(text, field="cgroupsPath"):
+    """runc's systemd form of the OCI ``cgroupsPath``, ``slice:prefix:name``, as
+    ``(slice, prefix, name)``; an empty slice is :data:`DEFAULT_SLICE`. Raise
+    :class:`ConfigError` naming ``field`` otherwise (runc: libcontainer/cgroups/systemd)."""
+    parts = text.split(":") if isinstance(text, str) else []
+    if len(parts) != 3:
+        raise ConfigError(field, "expected the form slice:prefix:name for the systemd "
+                          "cgroup driver, got %r" % (text,))
+    slice_, prefix, name = parts
+    slice_ = slice_ or DEFAULT_SLICE
+    expand_slice(slice_, field)
+    if not name:
+        raise ConfigError(field, "%r has no name (slice:prefix:name)" % text)
+    if name.endswith(".slice"):
+        raise ConfigError(field, "%r: a slice as the container's own unit is not supported; "
+                          "give a name for its scope" % text)
+    scope_name(prefix, name, field)
+    return slice_, prefix, name
+
+
+def parse_proc_devices(text):
+    """``{("c" or "b", major): driver name}`` from ``/proc/devices`` (proc(5))."""
+    out, kind = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("Character devices"):
+            kind = "c"
+        elif line.startswith("Block devices"):
+            kind = "b"
+        elif kind and line:
+            major, _, name = line.partition(" ")
+            if major.isdigit() and name.strip():
+                out[(kind, int(major))] = name.strip()
+    return out
+
+
+def systemd_device_allow(rules, majors):
+    """``DeviceAllow=`` entries ``[(specifier, access)]`` for device ``rules``: a node
+    (``/dev/char/1:3``), a driver by name from ``majors`` (``char-pts`` for ``c 136:*``;
+    see :func:`parse_proc_devices`), or every device of a type (``char-*``). A wildcard
+    minor whose major has no name is left out: the BPF program minins attaches next
+    enforces the exact rules anyway."""
+    out = []
+    for kind, major, minor, access in rules:
+        kinds = ("c", "b") if kind == "a" else (kind,)
+        for k in kinds:
+            word = "char" if k == "c" else "block"
+            if kind == "a" or major < 0:
+                spec = word + "-*"
+            elif minor < 0:
+                name = majors.get((k, major))
+                if name is None:
+                    continue
+                spec = "%s-%s" % (word, name)
+            else:
+                spec = "/dev/%s/%d:%d" % (word, major, minor)
+            if (spec, access) not in out:
+                out.append((spec, access))
+    return out
+
+
+def cpu_quota_per_sec(quota, period):
+    """``CPUQuotaPerSecUSec`` for cgroup ``quota``/``period`` µs: the quota per second,
+    rounded up to a whole percent as systemd stores it; -1: no limit (infinity)."""
+    if quota < 0:
+        return USEC_INFINITY
+    per_sec = quota * 1000000 // (period or 100000)
+    return -(-per_sec // CPU_QUOTA_STEP) * CPU_QUOTA_STEP
+
+
+def cpu_bitmask(text):
+    """``AllowedCPUs=``/``AllowedMemoryNodes=`` as systemd's D-Bus byte array: bit n of
+    byte n // 8 for each cpu n of the list ``0-3,8``."""
+    ids = parse_list(text) or ()
+    if not ids:
+        return b""
+    mask = bytearray(ids[-1] // 8 + 1)
+    for n in ids:
+        mask[n // 8] |= 1 << (n % 8)
+    return bytes(mask)
+
+
+def systemd_version(text):
+    """The number of systemd's ``Version`` property: ``252`` for ``252.22-1~deb12u1``,
+    ``v255``, ``255-stable``; 0 when there is none."""
+    text = text.strip().lstrip("v")
+    digits = ""
+    for ch in text:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else 0
+
+
+def systemd_properties(s, unified, version=None, majors=None, update=False):
+    """What systemd is told about the limits of :class:`Settings` ``s``, and what is left
+    for cgroupfs: ``(properties, rest)``.
+
+    ``properties`` is ``[(name, D-Bus signature, value)]`` in the names of the host's
+    cgroup version (``unified`` true: v2) and systemd ``version`` (``None``: current);
+    ``rest`` is ``s`` with the limits systemd sets exactly taken out, for the cgroupfs
+    driver to write after the unit started: on v1 swap (and the memory limit it must not
+    be below), the soft limit and cpusets, which systemd has no property for; on v2
+    cpusets before systemd 244; and always the CPU
+    quota (systemd rounds it to whole percents; cgroupfs then writes it exactly) and the
+    device rules (systemd's ``DeviceAllow=`` only knows nodes and drivers that exist on
+    the host; the BPF program minins attaches replaces systemd's). With ``update`` the
+    device policy is not repeated.
+    """
+    version = 10 ** 6 if version is None else version
+    props, taken = [], {}
+
+    def prop(name, sig, value):
+        props.append((name, sig, value))
+
+    if unified and version >= 232:
+        if s.memory:
+            prop("MemoryMax", "t", _sd_bytes(s.memory))
+            taken["memory"] = 0
+        if s.memory_reservation:
+            prop("MemoryLow", "t", _sd_bytes(s.memory_reservation))
+            taken["memory_reservation"] = 0
+        swap = swap_max_v2(s.memory, s.memory_swap)
+        if swap is not None and not (update and s.memory_swap == 0):
+            prop("MemorySwapMax", "t", _sd_bytes(swap))
+            taken["memory_swap"] = 0
+        if s.cpu_shares:
+            prop("CPUWeight", "t", shares_to_weight(s.cpu_shares))
+            taken["cpu_shares"] = 0
+        if s.blkio_weight:
+            prop("IOWeight", "t", blkio_to_io_weight(s.blkio_weight))
+            taken["blkio_weight"] = 0
+        if version >= 244:
+            if s.cpuset_cpus:
+                prop("AllowedCPUs", "ay", cpu_bitmask(s.cpuset_cpus))
+                taken["cpuset_cpus"] = ""
+            if s.cpuset_mems:
+                prop("AllowedMemoryNodes", "ay", cpu_bitmask(s.cpuset_mems))
+                taken["cpuset_mems"] = ""
+    elif not unified:
+        if s.memory:  # cgroupfs writes it too: memsw (no property) must not be below it
+            prop("MemoryLimit", "t", _sd_bytes(s.memory))
+        if s.cpu_shares:
+            prop("CPUShares", "t", s.cpu_shares)
+            taken["cpu_shares"] = 0
+        if s.blkio_weight:
+            prop("BlockIOWeight", "t", s.blkio_weight)
+            taken["blkio_weight"] = 0
+    if s.pids_limit and version >= 227:
+        prop("TasksMax", "t", _sd_bytes(s.pids_limit))
+        taken["pids_limit"] = 0
+    if s.cpu_period and version >= 242:
+        prop("CPUQuotaPeriodUSec", "t", s.cpu_period)
+    if s.cpu_quota:
+        prop("CPUQuotaPerSecUSec", "t", cpu_quota_per_sec(s.cpu_quota, s.cpu_period))
+    if not update:
+        if s.rules is None:
+            prop("DevicePolicy", "s", "auto")
+        else:
+            prop("DevicePolicy", "s", "strict")
+            prop("DeviceAllow", "a(ss)", systemd_device_allow(s.rules, majors or {}))
+    return props, s.copy(**taken)
+
+
+def accounting_properties(unified, version=None):
+    """The ``*Accounting=yes`` properties that make systemd enable the controllers
+    minins reads stats from."""
+    version = 10 ** 6 if version is None else version
+    names = ["MemoryAccounting", "CPUAccounting", "TasksAccounting"]
+    names.append("IOAccounting" if unified and version >= 230 else "BlockIOAccounting")
+    return [(n, "b", True) for n in names]
+
+
+def _sd_bytes(value):
+    return USEC_INFINITY if value == -1 else value
