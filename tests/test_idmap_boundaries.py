@@ -173,3 +173,10 @@ def test_parse_skips_blank_lines_and_keeps_order():
     assert idmap.parse("\n  \n0 1000 1\n\t\n1 100000 65536\n") == (
         m(0, 1000, 1), m(1, 100000, 65536))
     assert idmap.parse("") == ()
+
+
+def test_an_empty_line_is_all_zeros_and_writes_every_field():
+    empty = IDMap()
+    assert (empty.container_id, empty.host_id, empty.size) == (0, 0, 0)
+    assert empty.to_json() == {"container_id": 0, "host_id": 0, "size": 0}
+    assert IDMap.from_json({"size": 3}) == m(0, 0, 3)
