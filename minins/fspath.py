@@ -80,8 +80,8 @@ def _walk(rootfd, path, flags, create=None, mode=0o755):
     ``create`` ("dir" or "file"), missing components are made on the way (directories, and
     the last one as ``create`` says), symlink targets included -- always inside the root."""
     todo = _components(path)
-    stack = [os.dup(rootfd)]  # descriptors of the directories from the root down
-    names = []  # the name of each but the first in its parent
+    # (descriptor, name in its parent) of the directories from the root down
+    stack = [(os.dup(rootfd), ".")]
     links = 0
     try:
         while todo:
@@ -90,17 +90,16 @@ def _walk(rootfd, path, flags, create=None, mode=0o755):
                 continue
             if name == "..":
                 if len(stack) > 1:
-                    os.close(stack.pop())
-                    names.pop()
+                    os.close(stack.pop()[0])
                 continue
             last = not todo
             try:
-                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1][0])
             except FileNotFoundError:
                 if create is None:
                     raise
-                _make(name, stack[-1], mode, last and create == "file", path)
-                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+                _make(name, stack[-1][0], mode, last and create == "file", path)
+                fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1][0])
             if stat.S_ISLNK(os.fstat(fd).st_mode):
                 links += 1
                 if links > _MAX_LINKS:
@@ -110,27 +109,25 @@ def _walk(rootfd, path, flags, create=None, mode=0o755):
                 os.close(fd)
                 if target.startswith("/"):
                     while len(stack) > 1:
-                        os.close(stack.pop())
-                    del names[:]
+                        os.close(stack.pop()[0])
                 todo = _target_components(target) + todo
                 continue
             if todo and not stat.S_ISDIR(os.fstat(fd).st_mode):
                 os.close(fd)  # "file/..", "file/." and "file/x" as the kernel has them
                 raise SyscallError(errno.ENOTDIR, "open", path)
-            stack.append(fd)
-            names.append(name)
+            stack.append((fd, name))
         if flags == O_PATH:
-            return os.dup(stack[-1])
+            return os.dup(stack[-1][0])
         if len(stack) == 1:
-            return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[0])
+            return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[0][0])
         # the final object again, now with the caller's flags
-        return os.open(names[-1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-2])
+        return os.open(stack[-1][1], flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-2][0])
     except OSError as e:
         if isinstance(e, SyscallError):
             raise
         raise SyscallError(e.errno, "open", path) from None
     finally:
-        for fd in stack:
+        for fd, _ in stack:
             os.close(fd)
 
 

@@ -276,15 +276,18 @@ def test_mkdir_all_agrees_with_the_model(tmp_path_factory, entries, path, final_
 @pytest.mark.parametrize("lc", [real_libc, NoOpenat2], ids=["openat2", "by-hand"])
 def test_flags_reach_the_final_object(openat2_works, tmp_path, lc):
     root = str(tmp_path)
-    build(root, [(("d",), "dir"), (("d", "f"), "file"), (("l",), ("link", "d/")),
-                 (("m",), ("link", "/d/f"))])
+    build(root, [(("d",), "dir"), (("d", "f"), "file"), (("d", "e"), "dir"),
+                 (("l",), ("link", "d/")), (("m",), ("link", "/d/f"))])
     rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY)
     try:
-        for path, what in (("d/f", "file"), ("m", "file"), ("l", "dir"), ("d/..", "dir"),
-                           ("", "dir"), ("..", "dir")):
+        for path, where in (("d/f", "/d/f"), ("m", "/d/f"), ("l", "/d"), ("d/..", ""),
+                            ("", ""), ("..", ""), ("d/e/..", "/d"), ("d/e/../e", "/d/e"),
+                            ("l/e/../../m", "/d/f")):
+            what = "file" if where.endswith("f") else "dir"
             flags = os.O_RDONLY | (os.O_DIRECTORY if what == "dir" else 0)
             fd = fspath.open_in_root(rootfd, path, flags, lc=lc)
             try:
+                assert os.readlink("/proc/self/fd/%d" % fd) == root + where, path
                 assert os.get_inheritable(fd) is False
                 # a real open (not O_PATH): reading works
                 if what == "file":
