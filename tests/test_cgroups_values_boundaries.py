@@ -327,3 +327,19 @@ def test_shares_round_the_quadratic_up(shares):
     w = values.shares_to_weight(shares)
     if values.SHARES_MIN < shares < values.SHARES_MAX:
         assert w - 1 < exact <= w
+
+
+def test_a_config_without_the_attributes_is_all_unset():
+    s = values.parse(types.SimpleNamespace())
+    assert [getattr(s, n) for n in ("memory", "memory_reservation", "memory_swap",
+                                    "cpu_shares", "cpu_quota", "cpu_period", "blkio_weight",
+                                    "pids_limit")] == [0] * 8
+    assert [getattr(s, n) for n in ("name", "parent", "cpuset_cpus", "cpuset_mems",
+                                    "freezer", "slice")] == [""] * 6
+    assert s.rules == []
+    assert values.plan_v2(s) == []
+
+
+def test_the_smallest_memory_with_swap():
+    s = ok(memory=1, memory_swap=1)
+    assert (s.memory, s.memory_swap) == (1, 1)
