@@ -236,7 +236,7 @@ def test_blkio_to_io_weight_points(blkio, io):
 
 @pytest.mark.parametrize("memory,swap,v1,v2", [
     (100, 0, 200, 100), (100, -1, None, None), (100, 300, 300, 200), (0, 0, None, None),
-    (-1, 0, None, None), (1, 0, 2, 1), (100, 100, 100, 0),
+    (-1, 0, None, None), (1, 0, 2, 1), (100, 100, 100, 0), (1, 1, 1, 0),
 ])
 def test_swap_points(memory, swap, v1, v2):
     assert values.memsw_v1(memory, swap) == v1
@@ -343,3 +343,11 @@ def test_a_config_without_the_attributes_is_all_unset():
 def test_the_smallest_memory_with_swap():
     s = ok(memory=1, memory_swap=1)
     assert (s.memory, s.memory_swap) == (1, 1)
+
+
+def test_explicit_swap_of_one_byte_is_not_optional():
+    v1, v2 = plans(memory=1, memory_swap=1)
+    assert [(w.files[0], w.value, w.optional) for w in v1] == [
+        ("memory.limit_in_bytes", "1", False), ("memory.memsw.limit_in_bytes", "1", False)]
+    assert [(w.files[0], w.value, w.optional) for w in v2] == [
+        ("memory.max", "1", False), ("memory.swap.max", "0", False)]
