@@ -157,3 +157,27 @@ def test_write_file_writes_once_in_place(tmp_path):
     assert (e.value.errno, e.value.op, e.value.filename) == (errno.ENOENT, "write",
                                                              str(tmp_path / "missing"))
     assert "the detail" in str(e.value)
+
+
+def test_mkdir_all_default_mode_is_0755(tmp_path):
+    fd = os.open(str(tmp_path), os.O_PATH | os.O_DIRECTORY)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.close(fspath.mkdir_all_in_root(fd, "x/y"))
+        os.close(fspath.mkdir_all_in_root(fd, "x/z", final_file=True))
+    finally:
+        os.close(fd)
+    assert (tmp_path / "x").stat().st_mode & 0o7777 == 0o755 & ~umask
+    assert (tmp_path / "x" / "y").stat().st_mode & 0o7777 == 0o755 & ~umask
+    assert (tmp_path / "x" / "z").is_file()
+
+
+def test_fd_path_and_real_path(tmp_path):
+    fd = os.open(str(tmp_path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        assert fspath.fd_path(fd) == "/proc/self/fd/%d" % fd
+        assert fspath.real_path(fd) == str(tmp_path)
+        assert os.path.samefile(fspath.fd_path(fd), str(tmp_path))
+    finally:
+        os.close(fd)
