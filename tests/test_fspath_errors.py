@@ -181,3 +181,19 @@ def test_fd_path_and_real_path(tmp_path):
         assert os.path.samefile(fspath.fd_path(fd), str(tmp_path))
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("final_file,op", [(False, "mkdir"), (True, "create")])
+def test_mkdir_all_in_a_removed_root_names_the_failed_step(tmp_path, final_file, op):
+    # nothing can be made in a directory that was removed (ENOENT): the failure of mkdir or
+    # of the O_CREAT open is raised as itself, naming the path asked for
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    fd = os.open(str(gone), os.O_PATH | os.O_DIRECTORY)
+    try:
+        gone.rmdir()
+        with pytest.raises(SyscallError) as e:
+            fspath.mkdir_all_in_root(fd, "/x", final_file=final_file)
+        assert (e.value.errno, e.value.op, e.value.filename) == (errno.ENOENT, op, "/x")
+    finally:
+        os.close(fd)
