@@ -197,3 +197,35 @@ def test_mkdir_all_in_a_removed_root_names_the_failed_step(tmp_path, final_file,
         assert (e.value.errno, e.value.op, e.value.filename) == (errno.ENOENT, op, "/x")
     finally:
         os.close(fd)
+
+
+class _NoOpenat2(object):
+    @staticmethod
+    def openat2(*args, **kwargs):
+        raise OSError(errno.ENOSYS, "openat2 is not implemented")
+
+
+def test_the_walk_leaves_no_descriptor_open(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("x")
+    os.symlink("d/f", str(tmp_path / "l"))
+    os.symlink("loop", str(tmp_path / "loop"))
+    fd = os.open(str(tmp_path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        before = sorted(os.listdir("/proc/self/fd"))
+        for path, err in (("l", None), ("d/../l", None), ("loop", errno.ELOOP),
+                          ("d/f/x", errno.ENOTDIR), ("l/..", errno.ENOTDIR),
+                          ("nothing", errno.ENOENT), ("d/f", None)):
+            for flags in (fspath.O_PATH, os.O_RDONLY):
+                try:
+                    os.close(fspath.open_in_root(fd, path, flags, lc=_NoOpenat2))
+                    assert err is None, path
+                except SyscallError as e:
+                    assert e.errno == err, path
+            try:
+                os.close(fspath.mkdir_all_in_root(fd, path))
+            except SyscallError:
+                pass
+        assert sorted(os.listdir("/proc/self/fd")) == before
+    finally:
+        os.close(fd)
