@@ -226,6 +226,9 @@ def test_the_walk_leaves_no_descriptor_open(tmp_path):
                 os.close(fspath.mkdir_all_in_root(fd, path))
             except SyscallError:
                 pass
+        fspath.write_file(str(tmp_path / "d" / "f"), "y")
+        with pytest.raises(SyscallError):
+            fspath.write_file(str(tmp_path / "d"), "y")  # EISDIR: the open fails
         assert sorted(os.listdir("/proc/self/fd")) == before
     finally:
         os.close(fd)
