@@ -134,6 +134,7 @@ def test_headers_by_position_and_name():
     assert repr(h) == "IfAddrMsg(family=2, prefixlen=24, flags=0, scope=253, index=7)"
     assert h.pack() == struct.pack("=BBBBI", 2, 24, 0, 253, 7)
     assert c.IfAddrMsg.unpack(b"\0\0" + h.pack(), 2) == h
+    assert c.IfAddrMsg.unpack(h.pack() + b"\0") == h  # from the start by default
     with pytest.raises(TypeError):
         c.IfAddrMsg(1, 2, 3, 4, 5, 6)
     with pytest.raises(TypeError):
