@@ -60,7 +60,7 @@ def open_in_root(rootfd, path, flags=O_PATH, lc=_libc):
 
     ``openat2(RESOLVE_IN_ROOT)`` where the kernel has it; the by-hand walk for this call only
     when openat2 fails with an error of :data:`_UNSUPPORTED` (ENOSYS, EPERM). EAGAIN is
-    retried a few times; any other error -- ENOENT, ENOTDIR, ELOOP (a magic link, or more
+    tried again, 8 tries in all; any other error -- ENOENT, ENOTDIR, ELOOP (a magic link, or more
     than 40 links), EXDEV, EINVAL -- is raised as :class:`SyscallError` ("openat2", path).
     """
     rel = "/".join(_components(path)) or "."
