@@ -265,14 +265,19 @@ def _build(root, entries):
             pass
 
 
+class _NoOpenat2:
+    """A libc whose openat2 is missing (ENOSYS): open_in_root walks by hand."""
+
+    @staticmethod
+    def openat2(*args, **kwargs):
+        raise OSError(errno.ENOSYS, "no openat2")
+
+
 def _resolve(rootfd, path, use_openat2):
-    fspath._have_openat2[0] = use_openat2
     try:
-        fd = fspath.open_in_root(rootfd, path)
+        fd = fspath.open_in_root(rootfd, path, lc=fspath._libc if use_openat2 else _NoOpenat2)
     except OSError as e:
         return ("error", e.errno)
-    finally:
-        fspath._have_openat2[0] = True
     try:
         return ("ok", fspath.real_path(fd))
     finally:
