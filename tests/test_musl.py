@@ -19,7 +19,8 @@ LIBC_PY = pathlib.Path(libc.__file__)
 
 
 def musl_libc_path():
-    found = sorted(glob.glob("/usr/lib/*-linux-musl*/libc.so") + glob.glob("/usr/lib/musl/lib/libc.so"))
+    found = sorted(glob.glob("/usr/lib/*-linux-musl*/libc.so")
+                   + glob.glob("/usr/lib/musl/lib/libc.so"))
     return found[0] if found else None
 
 
