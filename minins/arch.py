@@ -1,4 +1,5 @@
-"""System call numbers for the architectures minins runs on.
+"""System call numbers for the architectures minins runs on, and the layout facts that differ
+between them (word size, byte order).
 
 Only calls that libc does not wrap everywhere (glibc and musl alike) are listed: minins calls
 them through ``syscall(2)``. The numbers come from the kernel's uapi headers
@@ -80,3 +81,22 @@ def current():
 def numbers(arch=None):
     """The syscall table for ``arch`` (default: the running one)."""
     return SYSCALLS[arch or current()]
+
+
+def statfs_f_type_width(machine=None):
+    """Bytes of ``f_type``, the first field of libc's ``struct statfs``: a ``long`` (glibc's
+    ``__fsword_t``, musl's ``unsigned long``: 8 bytes on 64-bit, 4 on 32-bit arm), except on
+    s390x, whose kernel and libc declare it ``unsigned int`` (statfs(2), NOTES)."""
+    machine = machine or _os.uname().machine
+    return 4 if machine == "s390x" else _struct.calcsize("l")
+
+
+def statfs_f_type(buf, byteorder=None, width=None):
+    """The ``f_type`` (the filesystem magic of statfs(2)) at the start of a ``struct statfs``
+    held in ``buf``: ``width`` bytes (default :func:`statfs_f_type_width`) in ``byteorder``
+    (``"little"`` or ``"big"``, default the host's). On a big-endian 64-bit host the magic's
+    low bytes come last, so reading the first four bytes would give 0."""
+    import sys
+
+    width = width or statfs_f_type_width()
+    return int.from_bytes(bytes(buf[:width]), byteorder or sys.byteorder)

@@ -32,8 +32,13 @@ c_int, c_uint, c_long, c_ulong = _ct.c_int, _ct.c_uint, _ct.c_long, _ct.c_ulong
 c_char_p, c_void_p, c_uint64 = _ct.c_char_p, _ct.c_void_p, _ct.c_uint64
 
 
+_used = set()  # the C library's symbols this module uses (LIBC_SYMBOLS, below)
+
+
 def _fn(name, restype, *argtypes, lib=_libc):
     """A fresh function pointer for ``name`` with the given prototype."""
+    if not name.startswith("Py"):  # the PyOS_* hooks are CPython's, not libc's
+        _used.add(name)
     f = lib[name]
     f.restype = restype
     f.argtypes = argtypes
@@ -42,6 +47,7 @@ def _fn(name, restype, *argtypes, lib=_libc):
 
 def _sys(name, *argtypes, lib=_libc):
     """``syscall(SYS_name, ...)`` with a declared prototype; returns a callable taking the args."""
+    _used.add("syscall")
     f = lib["syscall"]
     f.restype = c_long
     f.argtypes = (c_long,) + argtypes
@@ -394,16 +400,15 @@ def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, nam
 
 
 _fstatfs = _fn("fstatfs", c_int, c_int, c_void_p)
+_STATFS_SIZE = 256  # larger than struct statfs on every ABI (120 bytes on 64-bit, 64/84 on arm)
 
 
 def fstatfs_type(fd):
     """The filesystem magic number (f_type) of the file ``fd`` is on (statfs(2))."""
-    buf = (_ct.c_uint8 * 256)()  # larger than struct statfs on every supported ABI
+    buf = (_ct.c_uint8 * _STATFS_SIZE)()
     if _fstatfs(fd, buf) == -1:
         raise _fail("fstatfs", "fd %d" % fd)
-    # f_type comes first in every layout (a long on 64-bit, a 32-bit word on arm EABI); the
-    # supported architectures are little-endian, so its low 32 bits come first either way.
-    return int.from_bytes(bytes(buf[:4]), "little")
+    return _arch.statfs_f_type(buf)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -539,3 +544,8 @@ def execve(path, args, env):
         _os.execve(path, args, env)
     except OSError as e:
         raise SyscallError(e.errno, "exec", _s(path)) from None
+
+
+# Every C library symbol used above, for tests/test_musl.py: each must exist in musl as well
+# as in glibc.
+LIBC_SYMBOLS = frozenset(_used)

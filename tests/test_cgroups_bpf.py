@@ -2,6 +2,7 @@
 against the v1 rule semantics, and its acceptance by the kernel's verifier."""
 import os
 import struct
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,19 +14,28 @@ KIND = {"b": bd.BPF_DEVCG_DEV_BLOCK, "c": bd.BPF_DEVCG_DEV_CHAR}
 U64 = (1 << 64) - 1
 
 
-def decode(prog):
+ORDERS = ("little", "big")
+PREFIX = {"little": "<", "big": ">"}
+
+
+def decode(prog, byteorder=sys.byteorder):
+    """``(code, dst, src, off, imm)`` per instruction: ``struct bpf_insn`` in ``byteorder``,
+    its ``dst_reg:4, src_reg:4`` bitfields allocated from the low bits on a little-endian ABI,
+    from the high bits on a big-endian one."""
     assert len(prog) % 8 == 0
     out = []
     for i in range(0, len(prog), 8):
-        code, regs, off, imm = struct.unpack_from("=BBhi", prog, i)
-        out.append((code, regs & 0xF, regs >> 4, off, imm))
+        code, regs, off, imm = struct.unpack_from(PREFIX[byteorder] + "BBhi", prog, i)
+        lo, hi = regs & 0xF, regs >> 4
+        out.append((code, lo, hi, off, imm) if byteorder == "little" else (code, hi, lo, off, imm))
     return out
 
 
-def run(prog, kind, major, minor, access):
-    """Interpret the few opcodes the program uses; ``r1`` points at bpf_cgroup_dev_ctx."""
-    ctx = struct.pack("=III", access << 16 | KIND[kind], major, minor)
-    insns = decode(prog)
+def run(prog, kind, major, minor, access, byteorder=sys.byteorder):
+    """Interpret the few opcodes the program uses; ``r1`` points at bpf_cgroup_dev_ctx
+    (``u32 access_type, major, minor``, in the same byte order as the program)."""
+    ctx = struct.pack(PREFIX[byteorder] + "III", access << 16 | KIND[kind], major, minor)
+    insns = decode(prog, byteorder)
     reg = [0] * 11
     reg[1] = "ctx"
     pc = steps = 0
@@ -36,7 +46,7 @@ def run(prog, kind, major, minor, access):
         pc += 1
         if code == bd.LDX_MEM_W:
             assert reg[src] == "ctx" and off in (0, 4, 8)
-            reg[dst] = struct.unpack_from("=I", ctx, off)[0]
+            reg[dst] = struct.unpack_from(PREFIX[byteorder] + "I", ctx, off)[0]
         elif code == bd.AND32_K:
             reg[dst] = reg[dst] & imm & 0xFFFFFFFF
         elif code == bd.RSH32_K:
@@ -57,10 +67,10 @@ def run(prog, kind, major, minor, access):
             raise AssertionError("unexpected opcode %#x" % code)
 
 
-def reachable_all(prog):
+def reachable_all(prog, byteorder=sys.byteorder):
     """What the verifier insists on: every instruction reachable, every jump in range,
     no path falling off the end."""
-    insns = decode(prog)
+    insns = decode(prog, byteorder)
     seen, todo = set(), [0]
     while todo:
         pc = todo.pop()
@@ -98,15 +108,16 @@ queries = st.tuples(st.sampled_from("bc"), st.sampled_from([0, 1, 3, 5, 136, 409
 
 
 @settings(max_examples=300)
-@given(with_all, st.lists(queries, min_size=1, max_size=20))
-def test_program_means_what_v1_rules_mean(rules, qs):
-    prog = bd.program(rules)
-    assert reachable_all(prog)
+@given(with_all, st.lists(queries, min_size=1, max_size=20), st.sampled_from(ORDERS))
+def test_program_means_what_v1_rules_mean(rules, qs, byteorder):
+    """In the host's byte order and in the other one (s390x, ppc64 are big-endian)."""
+    prog = bd.program(rules, byteorder)
+    assert reachable_all(prog, byteorder)
     for kind, major, minor, access in qs:
         mask = 0
         for c in access:
             mask |= BITS[c]
-        got = run(prog, kind, major, minor, mask)
+        got = run(prog, kind, major, minor, mask, byteorder)
         assert got == (1 if allowed(rules, kind, major, minor, access) else 0), \
             (rules, kind, major, minor, access)
 

@@ -48,87 +48,87 @@ JNE_X = 0x5D  # BPF_JMP | BPF_JNE | BPF_X
 EXIT = 0x95  # BPF_JMP | BPF_EXIT
 LICENSE = b"Apache\0"
 INSN_SIZE = 8
-_LITTLE = _sys.byteorder == "little"
+_ORDER = {"little": "<", "big": ">"}  # struct's prefix for each byte order
+_INSN = {order: _struct.Struct(prefix + "BBhi") for order, prefix in _ORDER.items()}
 
 
-_INSN = _struct.Struct("=BBhi")
-
-
-def insn(code, dst=0, src=0, off=0, imm=0):
-    """One 8-byte instruction: ``u8 code; u8 dst:4, src:4; s16 off; s32 imm`` (native order;
-    the register nibbles follow the bitfield order of the host's C ABI)."""
-    return _INSN.pack(code, (src << 4 | dst) if _LITTLE else (dst << 4 | src), off, imm)
+def insn(code, dst=0, src=0, off=0, imm=0, byteorder=_sys.byteorder):
+    """One 8-byte instruction, ``struct bpf_insn {u8 code; u8 dst_reg:4, src_reg:4; s16 off;
+    s32 imm;}`` (include/uapi/linux/bpf.h), in ``byteorder`` (``"little"`` or ``"big"``;
+    default the host's, which is what the kernel reads). The register nibbles follow the
+    bitfield order of the C ABI: dst in the low nibble on a little-endian host, in the high
+    nibble on a big-endian one (s390x, ppc64)."""
+    regs = (src << 4 | dst) if byteorder == "little" else (dst << 4 | src)
+    return _INSN[byteorder].pack(code, regs, off, imm)
 
 
 # r2 = device type, r3 = requested access, r4 = major, r5 = minor
 _PREAMBLE = (
-    insn(LDX_MEM_W, 2, 1, 0), insn(AND32_K, 2, imm=0xFFFF),
-    insn(LDX_MEM_W, 3, 1, 0), insn(RSH32_K, 3, imm=16),
-    insn(LDX_MEM_W, 4, 1, 4),
-    insn(LDX_MEM_W, 5, 1, 8),
+    (LDX_MEM_W, 2, 1, 0, 0), (AND32_K, 2, 0, 0, 0xFFFF),
+    (LDX_MEM_W, 3, 1, 0, 0), (RSH32_K, 3, 0, 0, 16),
+    (LDX_MEM_W, 4, 1, 4, 0),
+    (LDX_MEM_W, 5, 1, 8, 0),
 )
 
 
 def _verdict(allow):
-    return [insn(MOV32_K, 0, imm=1 if allow else 0), insn(EXIT)]
+    return [(MOV32_K, 0, 0, 0, 1 if allow else 0), (EXIT, 0, 0, 0, 0)]
 
 
 def _block(rule):
-    """The instructions of one allow rule: each test jumps past the block when it fails."""
+    """The instructions of one allow rule, as ``(code, dst, src, off, imm)``: each test jumps
+    past the block when it fails."""
     kind, major, minor, access = rule
-    tests = []  # (code, dst, src, imm) of a conditional jump, or a plain instruction
+    tests = []  # (code, dst, src, imm, is_jump)
     if kind != "a":
-        tests.append((JNE_K, 2, 0, TYPE_CODES[kind]))
+        tests.append((JNE_K, 2, 0, TYPE_CODES[kind], True))
     mask = 0
     for c in access:
         mask |= ACCESS_BITS[c]
     if kind != "a" and mask != 7:
         # (requested & allowed) != requested: something asked for is not allowed here
-        tests.append(insn(MOV32_X, 1, 3))
-        tests.append(insn(AND32_K, 1, imm=mask))
-        tests.append((JNE_X, 1, 3, 0))
+        tests.append((MOV32_X, 1, 3, 0, False))
+        tests.append((AND32_K, 1, 0, mask, False))
+        tests.append((JNE_X, 1, 3, 0, True))
     if major >= 0:
-        tests.append((JNE_K, 4, 0, major))
+        tests.append((JNE_K, 4, 0, major, True))
     if minor >= 0:
-        tests.append((JNE_K, 5, 0, minor))
+        tests.append((JNE_K, 5, 0, minor, True))
     total = len(tests) + 2
-    out = []
-    for i, t in enumerate(tests):
-        if isinstance(t, bytes):
-            out.append(t)
-        else:
-            code, dst, src, imm = t
-            out.append(insn(code, dst, src, off=total - i - 1, imm=imm))
+    out = [(code, dst, src, total - i - 1 if jump else 0, imm)
+           for i, (code, dst, src, imm, jump) in enumerate(tests)]
     return out + _verdict(True)
 
 
-def program(rules):
+def program(rules, byteorder=_sys.byteorder):
     """The eBPF program (bytes) that allows exactly what one of ``rules`` allows.
 
     ``rules`` are ``(type, major, minor, access)`` as :func:`minins.cgroups.values.device_rule`
     returns them; ``type`` ``a`` allows every device (nothing after it is reachable, and the
-    verifier rejects unreachable code, so the program stops there).
+    verifier rejects unreachable code, so the program stops there). ``byteorder`` is the
+    host's unless a test asks for the other one.
     """
-    key = tuple(rules)
+    key = (tuple(rules), byteorder)
     prog = _cache.get(key)
     if prog is None:
         if len(_cache) >= 8:
             _cache.clear()
-        prog = _cache[key] = _build(key)
+        prog = _cache[key] = _build(key[0], byteorder)
     return prog
 
 
 _cache = {}  # most containers of a process share one rule set
 
 
-def _build(rules):
+def _build(rules, byteorder=_sys.byteorder):
     out = list(_PREAMBLE)
     for rule in rules:
         out.extend(_block(rule))
         if rule[0] == "a":
-            return b"".join(out)
-    out.extend(_verdict(False))
-    return b"".join(out)
+            break
+    else:
+        out.extend(_verdict(False))
+    return b"".join(insn(*i, byteorder=byteorder) for i in out)
 
 
 # --- loading and attaching -------------------------------------------------------------------
