@@ -86,7 +86,6 @@ def setns(fd, nstype=0, path=None):
 
 # --- processes -------------------------------------------------------------------------------
 
-_fork = _fn("fork", c_int, lib=_pyapi)
 _before_fork = _fn("PyOS_BeforeFork", None, lib=_pyapi)
 _after_fork_parent = _fn("PyOS_AfterFork_Parent", None, lib=_pyapi)
 _after_fork_child = _fn("PyOS_AfterFork_Child", None, lib=_pyapi)
@@ -109,10 +108,17 @@ def _forked(pid, op):
 
 
 def fork():
-    """``os.fork()`` without the 3.12+ warning about threads: libc's fork (its atfork handlers
-    run) wrapped in CPython's own before/after-fork hooks. The child is single-threaded."""
-    _before_fork()
-    return _forked(_fork(), "fork")
+    """``os.fork()``: libc's fork (its atfork handlers run) with CPython's before/after-fork
+    handling done in C, around the call. It must be: a fork made through ctypes returns into
+    the interpreter's loop before ``PyOS_AfterFork_Child`` could run, and when another thread
+    had asked for the GIL just then, the child's first eval-breaker check tries to hand the
+    GIL over through a mutex that thread held at the fork -- forever (seen with 8 busy
+    threads). The child is single-threaded. (On 3.12+ Python may warn that the process has
+    threads; minins's child only execs.)"""
+    try:
+        return _os.fork()
+    except OSError as e:
+        raise SyscallError(e.errno, "fork") from None
 
 
 CLONE_PARENT_SETTID = 0x00100000
