@@ -244,7 +244,8 @@ def test_removal_leaves_no_unit_and_no_cgroup(scopes):
     assert loaded.unit == mgr.unit and loaded.pids() == [kid.pid]
     kid.status = loaded.kill_all()[kid.pid]
     loaded.destroy()
-    assert show(mgr.unit, "LoadState")["LoadState"] == "not-found"
+    wait_for(lambda: show(mgr.unit, "LoadState")["LoadState"] == "not-found", 60,
+             "systemd to collect the unit")
     assert not os.path.exists(path)
     mgr.destroy()  # again: the unit is gone, which is fine
 
@@ -299,5 +300,6 @@ def test_a_whole_container_with_the_systemd_driver(tmp_path):
     assert code == 0
     assert seen == {"ActiveState": "active", "MemoryMax": str(128 << 20),
                     "ControlGroup": "/system.slice/" + unit, "memory.max": "%d\n" % (128 << 20)}
-    assert show(unit, "LoadState")["LoadState"] == "not-found"
     assert not os.path.exists(HIER.unified + "/system.slice/" + unit)
+    wait_for(lambda: show(unit, "LoadState")["LoadState"] == "not-found", 60,
+             "systemd to collect the unit")

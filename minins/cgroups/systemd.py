@@ -24,16 +24,18 @@ behind its back may see them moved or removed. This driver asks systemd instead,
 Reference: systemd.scope(5), systemd.resource-control(5), org.freedesktop.systemd1(5);
 runc's libcontainer/cgroups/systemd (the unit name and property choices).
 """
+import errno as _errno
 import os as _os
 import time as _time
 
-from ..errors import ConfigError, ContainerError, DBusError
+from ..errors import ConfigError, ContainerError, DBusError, SyscallError
 from . import values
 from .base import FREEZE_TIMEOUT, KILL_TIMEOUT, Manager
 from .discovery import UNIFIED
 from .fs import REMOVE_TIMEOUT
 
 JOB_TIMEOUT = 30.0  # seconds for systemd's start or stop job
+COLLECT_WAIT = 5.0  # seconds to let systemd collect a scope whose processes are all gone
 
 
 class SystemdManager(Manager):
@@ -261,12 +263,41 @@ class SystemdManager(Manager):
     def destroy(self, timeout=REMOVE_TIMEOUT):
         """Stop the unit and wait for it (systemd removes the cgroups it made), then
         remove what the cgroupfs driver made. Calling it again retries."""
-        sd = self._systemd()
-        try:
-            self._stop(sd, max(timeout, JOB_TIMEOUT))
-        finally:
-            sd.close()
+        if not self._collected(COLLECT_WAIT):
+            sd = self._systemd()
+            try:
+                self._stop(sd, max(timeout, JOB_TIMEOUT))
+            finally:
+                sd.close()
         self.fs_manager.destroy(timeout)
+
+    def _collected(self, wait):
+        """True when the scope's cgroup is gone, or goes within ``wait`` seconds while
+        empty: systemd stops and removes a scope whose processes are all gone by itself, so
+        a container that ended needs no D-Bus call (nor does it meet systemd 252 busy
+        collecting that very scope, which in the guest answered nothing for half a minute).
+        False when processes are still in it, or there is no v2 directory to watch."""
+        from .base import poll_until
+
+        path = self.paths.get(UNIFIED)
+        if path is None:
+            return False
+        busy = []
+
+        def gone():
+            try:
+                events = self.fs_manager.fs.read(path + "/cgroup.events")
+            except SyscallError as e:
+                if e.errno in (_errno.ENOENT, _errno.ENODEV):
+                    return True
+                raise
+            if "populated 1" in events:
+                busy.append(True)
+                return True
+            return False
+
+        poll_until(gone, _time.monotonic() + wait, first=0.005, longest=0.1)
+        return not busy and not self.fs_manager.fs.exists(path)
 
 
 def available(runtime_dir="/run/systemd/system"):
