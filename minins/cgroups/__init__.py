@@ -19,10 +19,24 @@ command needs it; :func:`validate` (pure) is what the config checker calls.
 Kernel: Documentation/admin-guide/cgroup-v1/, Documentation/admin-guide/cgroup-v2.rst;
 man pages: cgroups(7), bpf(2), eventfd(2), inotify(7).
 """
-from .base import FREEZE_TIMEOUT, KILL_TIMEOUT, Manager
-from .discovery import UNIFIED, Hierarchies, at_root, discover
-from .fs import CHECKED, REAL, REMOVE_TIMEOUT, CgroupFs
-from .values import parse, validate
+from .values import parse, validate  # pure: what the config checker imports
+
+# The appliers load on first use, so that importing this package (to validate) loads none.
+_LAZY = {"FREEZE_TIMEOUT": "base", "KILL_TIMEOUT": "base", "Manager": "base",
+         "UNIFIED": "discovery", "Hierarchies": "discovery", "at_root": "discovery",
+         "discover": "discovery", "CHECKED": "fs", "REAL": "fs", "REMOVE_TIMEOUT": "fs",
+         "CgroupFs": "fs"}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    import importlib
+
+    value = getattr(importlib.import_module("." + module, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = ["new_manager", "load_manager", "load_manager_from_state", "validate", "oom_note", "discover", "at_root", "Hierarchies",
            "Manager", "CgroupFs", "UNIFIED", "FREEZE_TIMEOUT", "KILL_TIMEOUT",
@@ -30,7 +44,7 @@ __all__ = ["new_manager", "load_manager", "load_manager_from_state", "validate",
 
 
 def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None,
-                connect=None):
+                connect=None):  # noqa: C901
     """A manager for ``cgroup_config`` (``minins.config.Cgroup`` or anything with its
     attributes); nothing is created until :meth:`~.base.Manager.apply`.
 
@@ -46,6 +60,9 @@ def new_manager(cgroup_config, root=None, fs=None, field="cgroups", driver=None,
     returning a :class:`minins.dbus.systemd.Systemd` (tests; default: systemd's private
     socket, else the system bus). With no name in the config a unique one is made up.
     """
+    from .discovery import Hierarchies, at_root, discover
+    from .fs import REAL
+
     settings = parse(cgroup_config, field)
     if driver == "systemd" or (driver is None and settings.driver == "systemd"):
         from . import systemd
@@ -90,6 +107,9 @@ def load_manager(paths, fs=None, driver=None, unit=None, connect=None):
     driver's scope) -- to freeze, thaw, list, kill, update, read stats or OOM events, join
     or destroy a running container. ``driver=None`` is for states written before the
     driver was recorded: the cgroupfs driver, v1 or v2 as ``paths`` show."""
+    from .discovery import UNIFIED
+    from .fs import CHECKED
+
     from ..errors import StateError
 
     fs = fs or CHECKED  # saved paths are input: rmdir of cgroupfs directories only
