@@ -400,9 +400,6 @@ def build_config(values, euid, egid, environ=None):
 
         changes["seccomp"] = option_value(values["seccomp"])
     if "cgroup_driver" in values:
-        if values["cgroup_driver"] not in ("cgroupfs", "systemd"):
-            raise _usage_error("--cgroup-driver: %r is not cgroupfs or systemd"
-                               % values["cgroup_driver"])
         if cfg.cgroups is not None:  # checked with the cgroups; rootless has none
             changes["cgroups"] = cfg.cgroups.replace(driver=values["cgroup_driver"])
     if "user" in values:

@@ -87,12 +87,14 @@ def test_eagain_is_retried(root):
     assert len(lc.calls) == 3
 
 
-def test_eagain_that_persists_is_raised_after_8_tries(root):
+def test_eagain_that_persists_is_walked_by_hand_after_8_tries(root):
+    # a renaming attacker can make every openat2 say EAGAIN: after 8 tries the by-hand walk
+    # resolves the path (safely inside the root) rather than fail the start
     _, fd = root
     lc = ScriptedLibc(*[errno.EAGAIN] * 8)
-    with pytest.raises(OSError) as e:
-        fspath.open_in_root(fd, "d", lc=lc)
-    assert e.value.errno == errno.EAGAIN
+    got = fspath.open_in_root(fd, "d", lc=lc)
+    assert got >= 0
+    os.close(got)
     assert len(lc.calls) == 8
     lc = ScriptedLibc(*[errno.EAGAIN] * 7)
     assert fspath.open_in_root(fd, "d", lc=lc) >= 0
