@@ -179,6 +179,13 @@ class Container:
                 self._wait_init()
             except OSError as e:
                 errors.append(e)
+        if self._spawned is not None:
+            # The intermediate first: while it lives (waiting on the socket) it holds the
+            # cgroups it was put in, which could not be removed.
+            try:
+                self._end_spawned(self._spawned)
+            except OSError as e:
+                errors.append(e)
         while self._undo:
             name, undo = self._undo.pop()
             try:

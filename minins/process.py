@@ -55,6 +55,7 @@ class Spawned:
         self.pidfd = watch_pid(pid, lc)
 
     def close(self):
+        """Idempotent."""
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None

@@ -277,6 +277,8 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
         for key in sorted(paths):
             hier = mount_of(paths[key], mounts)
             at = _absolute(hier, its[key]) if hier is not None and key in its else None
+            if (at is None or not _below(at, paths[key])) and _exiting(pid, proc):
+                return  # an exiting task leaves its cgroups first (cgroup_exit): it is dying
             if at is None or not _below(at, paths[key]):
                 _refuse(where, field, "process %d is not in the container's cgroup %s "
                         "(cgroup_paths.%s); it is in %s" % (pid, paths[key], key, at))
@@ -301,6 +303,23 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
         if nspid is not None and nspid[-1] != 1:
             _refuse(where, "pid_namespace", "process %d is pid %d in its PID namespace, "
                     "not the container's init (pid 1)" % (pid, nspid[-1]))
+
+
+PF_EXITING = 0x4  # include/linux/sched.h
+
+
+def _exiting(pid, proc="/proc"):
+    """Is ``pid`` in do_exit (PF_EXITING in field 9 of /proc/PID/stat)? Such a task shows the
+    root cgroup before it becomes a zombie: it is dying, not an impostor."""
+    try:
+        with open("%s/%d/stat" % (proc, pid), "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True  # gone already
+    try:
+        return bool(int(stat[stat.rindex(b")") + 2:].split()[6]) & PF_EXITING)
+    except (ValueError, IndexError):
+        return False
 
 
 def own_namespaces(state):

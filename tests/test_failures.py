@@ -102,7 +102,12 @@ def runtime(report, state_root):
     with sock.Socket() as s:
         link.add_bridge(s, BRIDGE, up=True)
         link.set_up(s, "lo")
-    baseline = {"fds": _fds(), "links": _links()}
+    from conftest import _own_cgroup_dirs
+
+    from minins import process as _process
+
+    _process.sealed_interpreter()  # made once per runtime process and kept: not a leak
+    baseline = {"fds": _fds(), "links": _links(), "cgroups": _own_cgroup_dirs()}
     results = []
 
     def one(name, cfg, lc=None, patch=None, record=False):
@@ -136,7 +141,9 @@ def runtime(report, state_root):
         outcome["leaks"] = [what for what, now, before in (
             ("fds", _fds(), baseline["fds"] if not record else _fds()),
             ("links", _links(), baseline["links"]),
-            ("children", _children(), []), ("state", os.listdir(state_root)
+            ("children", _children(), []),
+            ("cgroups", _own_cgroup_dirs(), baseline["cgroups"]),
+            ("state", os.listdir(state_root)
                                             if os.path.isdir(state_root) else [], []))
             if now != before]
         results.append(outcome)
