@@ -1,8 +1,8 @@
 """The container's terminal: a pty from ``/dev/ptmx``, and the relay between it and ours.
 
-:func:`open_pty` allocates a pseudo-terminal the way pts(4) describes it (open ``/dev/ptmx``,
-unlock, ask its number); the slave becomes the container's stdio and ``/dev/console``, and the
-init makes it its controlling terminal (setsid, TIOCSCTTY). :func:`relay` copies bytes
+:func:`open_pty_in` allocates a pseudo-terminal of the container's own devpts the way pts(4)
+describes it (open its ``ptmx``, unlock, open the peer); the slave becomes the container's
+stdio and ``/dev/console``, and the process makes it its controlling terminal (setsid, TIOCSCTTY). :func:`relay` copies bytes
 between the runtime's stdin/stdout and the master until the init has exited and its output
 is drained. With a terminal on our side, it is put in raw mode for the duration -- restored on
 every exit path -- and its window size is copied to the pty at the start and on every
@@ -69,40 +69,6 @@ def open_pty_in(pts_dir=None, lc=_libc):
         os.close(master)
         raise
     return master, slave
-
-
-def open_pty(lc=_libc):
-    """``(master_fd, slave_path)``; the master is close-on-exec."""
-    try:
-        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        raise SyscallError(e.errno, "open", "/dev/ptmx") from None
-    try:
-        lc.ioctl(master, TIOCSPTLCK, ctypes.c_int(0), op="ioctl TIOCSPTLCK", path="/dev/ptmx")
-        n = ctypes.c_uint(0)
-        lc.ioctl(master, TIOCGPTN, n, op="ioctl TIOCGPTN", path="/dev/ptmx")
-    except BaseException:
-        os.close(master)
-        raise
-    return master, "/dev/pts/%d" % n.value
-
-
-def open_slave(path, uid=-1, gid=-1):
-    """Open the slave (not as our controlling terminal), owned by the container's root."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        raise SyscallError(e.errno, "open", path) from None
-    if uid != -1 or gid != -1:
-        try:
-            os.fchown(fd, uid, gid)
-        except OSError as e:
-            os.close(fd)
-            # Rootless, the container's root must be a uid the user may own files as.
-            raise SyscallError(e.errno, "chown", path,
-                               "to the container's root, host uid %d gid %d" % (uid, gid)) \
-                from None
-    return fd
 
 
 def copy_window_size(src_fd, dst_fd):

@@ -33,10 +33,6 @@ EXEC_FIFO = "exec.fifo"
 CREATED_MARKER = "created"
 
 
-def new_id():
-    return os.urandom(6).hex()
-
-
 def _fileno(f):
     if f is None or isinstance(f, int):
         return f
@@ -125,7 +121,7 @@ class Container:
             with _process.prompt_gil():
                 _process.start(self._spawned.sock)
             self._spawned.close()
-            _unlink(os.path.join(self.data_path, CREATED_MARKER))
+            _state.unlink(os.path.join(self.data_path, CREATED_MARKER))
             if self._frozen:
                 self._step = "freeze"
                 self.cgroups.freeze()  # cgroups.freezer FROZEN: paused as soon as it runs
@@ -508,24 +504,6 @@ def _open_sources_for(cfg, init_pid, sock, report_fd):
 
 def _write_proc(pid, name, text):
     _fspath.write_file("/proc/%d/%s" % (pid, name), text, text.strip().replace("\n", "; "))
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _rmtree_own(path):
-    """Remove a data path we created: its few files, then the directory."""
-    try:
-        names = os.listdir(path)
-    except FileNotFoundError:
-        return
-    for name in names:
-        _unlink(os.path.join(path, name))
-    os.rmdir(path)
 
 
 def _now():

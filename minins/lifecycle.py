@@ -359,7 +359,7 @@ def start(data_path, timeout=START_TIMEOUT):
                 raise ContainerError("container %s: its init reported garbage" % cid) \
                     from None
             raise sync.error_from_payload(payload)
-        _unlink(fifo_path)
+        _state.unlink(fifo_path)
     finally:
         os.close(pidfd)
 
@@ -404,13 +404,6 @@ def stop(data_path, timeout=10.0, sig=15):
 
 
 KILL_WAIT = 10.0
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def list_containers(state_root=None):

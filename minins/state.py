@@ -123,11 +123,12 @@ def write_atomic(path, text, mode=0o600):
             os.close(fd)
         os.rename(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        unlink(tmp)
         raise
 
 
-def _unlink(path):
+def unlink(path):
+    """Remove ``path``; one that is gone already is fine."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -135,7 +136,7 @@ def _unlink(path):
 
 
 def remove(data_path):
-    _unlink(os.path.join(data_path, STATE_FILE))
+    unlink(os.path.join(data_path, STATE_FILE))
 
 
 def remove_dir(data_path):
@@ -149,7 +150,7 @@ def remove_dir(data_path):
         raise SyscallError(e.errno, "list", data_path) from None
     for name in names:
         if name in (STATE_FILE, "created", "exec.fifo") or name.startswith("." + STATE_FILE):
-            _unlink(os.path.join(data_path, name))
+            unlink(os.path.join(data_path, name))
     try:
         os.rmdir(data_path)
     except FileNotFoundError:
