@@ -204,7 +204,34 @@ def _wait_for_event_fd(pid, timeout=30):
     raise AssertionError("the oom watcher never registered")
 
 
-HOG = [container_python(), "-c", "b = []\nwhile True: b.append(bytearray(1 << 20))"]
+# The hog makes itself the OOM killer's certain pick (anyone may raise their own
+# oom_score_adj; lowering it needs CAP_SYS_RESOURCE, which a test cannot count on).
+HOG = [container_python(), "-c",
+       "open('/proc/self/oom_score_adj', 'w').write('1000')\n"
+       "b = []\nwhile True: b.append(bytearray(1 << 20))"]
+# A shell rewriting a file on the container's /tmp (a tmpfs) in a loop, as a busy container
+# does: each charge that fails under OOM wakes a v1 watcher again. It ranks between the hog and
+# the idle init: a dead hog's pages can stay charged for a moment after it has left the
+# cgroup's task list, and a charge in that moment kills someone else than the hog.
+CHURN = ["/bin/sh", "-c", "echo 500 > /proc/self/oom_score_adj; "
+         "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done"]
+
+
+def _usage(mgr):
+    if "memory" in mgr.paths:
+        path = mgr.paths["memory"] + "/memory.usage_in_bytes"
+    else:
+        path = mgr.paths["unified"] + "/memory.current"
+    with open(path) as f:
+        return int(f.read())
+
+
+def _wait_until_uncharged(mgr, limit, timeout=30):
+    """Until the killed hog's pages are given back to the cgroup (a condition, polled)."""
+    deadline = time.monotonic() + timeout
+    while _usage(mgr) > limit // 2:
+        assert time.monotonic() < deadline, "the hog's memory was never uncharged"
+        time.sleep(0.005)
 
 
 @needs_memcg
@@ -213,26 +240,32 @@ def test_minins_oom_prints_one_line_per_kill(tmp_path):
     from minins.container import Container
 
     state_root = str(tmp_path / "state")
-    cfg = config.default_config().replace(
-        cgroups=config.Cgroup(memory=32 << 20, memory_swap=32 << 20))
+    limit = 32 << 20
+    cfg = config.default_config().replace(cgroups=config.Cgroup(memory=limit, memory_swap=limit))
     null = open(os.devnull, "wb")
-    # the shell rewrites a file on the container's /tmp (a tmpfs) in a loop, as a busy
-    # container does: under OOM it wakes a v1 watcher again and again
-    c = Container(cfg, ["/bin/sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done"],
-                  id="oomy",
+    cid = unique_name("oomy")
+    # the init charges nothing: only the churner and the hogs are ever OOM-killed
+    c = Container(cfg, ["/bin/sh", "-c", "exec sleep 1000000"], id=cid,
                   state_root=state_root, stdout=null, stderr=null)
     c.create()
-    c.start()
-    watcher = _watch_lines(state_root, "oomy")
     try:
-        _wait_for_event_fd(watcher.pid)
-        for _ in range(3):
-            assert execin.exec_in(c.data_path, HOG, stdout=null, stderr=null) == 137
-        time.sleep(SETTLE + 0.5)  # wake-ups after the kills must add nothing
-        kills = kernel_kills(c.cgroups)
-        assert kills >= 3
+        c.start()
+        churner = execin.Entry(c.data_path, CHURN, stdout=null, stderr=null)
+        churner.create()
+        churner.start()
+        watcher = _watch_lines(state_root, cid)
+        try:
+            _wait_for_event_fd(watcher.pid)
+            for _ in range(3):
+                assert execin.exec_in(c.data_path, HOG, stdout=null, stderr=null) == 137
+                _wait_until_uncharged(c.cgroups, limit)
+            time.sleep(SETTLE + 0.5)  # wake-ups after the kills must add nothing
+            kills = kernel_kills(c.cgroups)
+            assert kills >= 3
+        finally:
+            c.kill(signal.SIGKILL)
+            churner.wait()
     finally:
-        c.kill(signal.SIGKILL)
         c.wait()  # removes the cgroup: the watcher's stream ends
         null.close()
     out, err = watcher.communicate(timeout=30)
