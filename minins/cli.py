@@ -100,6 +100,22 @@ def parse(argv, options, rest="command"):
     return values, positionals
 
 
+def entry():
+    """The ``minins`` command (the installed script and ``python3 -m minins``): :func:`main`,
+    then an exit that skips the interpreter's finalisation (module teardown, garbage
+    collection of every object: 5-6 ms of a start that does nothing with them). Everything
+    that matters is done by then: each command closes, removes and waits for what it made in
+    ``finally`` blocks, and the standard streams are flushed here; an error in that flush (a
+    closed pipe) becomes exit status 1, as Python's own shutdown would make it."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(0 if code is None else code)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
