@@ -122,7 +122,8 @@ def reexec(plan):
         boot = ("import sys; sys.path.insert(0, %r); from minins import child; "
                 "child.resume(%d)" % (here, blob))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env["PYTHONHOME"] = "%s:%s" % (sys.prefix, sys.exec_prefix)
+        # the standard library is where the base installation has it (a venv has none)
+        env["PYTHONHOME"] = "%s:%s" % (sys.base_prefix, sys.base_exec_prefix)
         os.execve(plan.interpreter_fd, [sys.executable or "python3", "-s", "-S", "-c", boot],
                   env)
     except BaseException as e:  # noqa: B902

@@ -202,3 +202,25 @@ def test_without_a_user_namespace_host_root_could_write_the_file(tmp_path):
         finally:
             os._exit(2)
     assert os.waitpid(pid, 0)[1] == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_the_sealed_interpreter_of_a_venv_starts(tmp_path):
+    """``pip install`` into a virtual environment is how many users get minins. The sealed
+    copy of the interpreter has no path of its own: it must be told where the base
+    installation keeps the standard library (a venv has none; PYTHONHOME=sys.prefix broke
+    every --rootfs start from a venv)."""
+    from rootfs_util import build_rootfs
+
+    rootfs = build_rootfs(str(tmp_path / "rootfs"))
+    venv = str(tmp_path / "venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    py = os.path.join(venv, "bin", "python")
+    assert subprocess.run([py, "-c", "import sys; assert sys.prefix != sys.base_prefix"]
+                          ).returncode == 0
+    proc = subprocess.run([py, "-m", "minins", "--root", str(tmp_path / "state"), "run",
+                           "--rootfs", rootfs, "--", "/bin/sh", "-c", "echo in; exit 7"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("PYTHON")})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (7, "in\n", "")
