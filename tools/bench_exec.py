@@ -140,7 +140,7 @@ def library_loop(runs, rootfs=None):
 def import_cost(runs):
     env = clean_env()
     base = bench([PY, "-c", "pass"], runs, env)[0]
-    full = bench([PY, "-c", "import minins.cli, minins.runner, minins.network"], runs, env)[0]
+    full = bench([PY, "-c", "import minins.cli, minins.container, minins.process"], runs, env)[0]
     return full - base
 
 
@@ -202,7 +202,7 @@ def main():
         print("%-62s %7.2fms %7.2fms %8s %8.2f %8s" % (
             name, med * 1e3, low * 1e3, "%.1f" % (rss / 1024) if rss else "-", med / floor,
             "%.2f" % (med / crun) if crun else "-"))
-    print("import minins.cli + minins.runner + minins.network: %.1f ms over a bare interpreter"
+    print("import minins.cli + minins.container + minins.process: %.1f ms over a bare interpreter"
           % (imports * 1e3))
 
 
