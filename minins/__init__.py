@@ -46,18 +46,23 @@ __all__ = sorted(_LAZY) + ["ConfigError", "ContainerError", "MininsError", "Stat
                            "SyscallError"]
 
 
+def _submodule(name):
+    # __import__, not importlib.import_module: ``from . import x`` asks this module's
+    # __getattr__ first, and the importlib package (with warnings) costs a start ~1 ms
+    import sys
+
+    __import__(__name__ + "." + name)
+    return sys.modules[__name__ + "." + name]  # the import also set globals()[name]
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module("." + name, __name__)  # also sets globals()[name]
+        return _submodule(name)
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError("module 'minins' has no attribute %r" % name)
     module, attr = target if isinstance(target, tuple) else (target, name)
-    import importlib
-
-    value = getattr(importlib.import_module("." + module, __name__), attr)
+    value = getattr(_submodule(module), attr)
     globals()[name] = value
     return value
 

@@ -8,7 +8,7 @@ and ``SYSCALLS`` (name -> number). x32 shares x86_64's AUDIT_ARCH; its numbers c
 
 Pure data; a table is imported only when a filter needs it.
 """
-import importlib as _importlib
+import sys as _sys
 
 # OCI / libseccomp names (SCMP_ARCH_*) -> table module names
 ARCHES = {
@@ -43,7 +43,9 @@ def table(arch):
     ``"arm"``, ``"riscv64"``): has ``AUDIT_ARCH`` and ``SYSCALLS``."""
     mod = _loaded.get(arch)
     if mod is None:
-        mod = _loaded[arch] = _importlib.import_module("minins.seccomp.tables." + arch)
+        name = __name__ + "." + arch
+        __import__(name)  # not importlib: the package (and warnings) would cost a start ~1 ms
+        mod = _loaded[arch] = _sys.modules[name]
     return mod
 
 
