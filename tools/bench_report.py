@@ -112,6 +112,20 @@ def install(base):
     return script
 
 
+def vendored_script(base, python):
+    """The two-line command vendor-notes.md gives for a copied folder: ``-IS``, no runpy."""
+    vendor = os.path.join(base, "vendor")
+    shutil.copytree(os.path.join(REPO, "minins"), os.path.join(vendor, "minins"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([python, "-m", "compileall", "-q", vendor], check=True)
+    script = os.path.join(vendor, "minins-cmd")
+    with open(script, "w") as f:
+        f.write("#!%s -IS\nimport sys; sys.path.insert(0, %r); from minins.cli import entry; "
+                "entry()\n" % (os.path.realpath(python), vendor))
+    os.chmod(script, 0o755)
+    return script
+
+
 def env_clean():
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     return env
@@ -297,6 +311,12 @@ def main():
                         "<= 0.9")
             report.pair("start", "minins run (default: host / read-only)",
                         "runc run (busybox bundle)", paired(mrun(), peer(runc), runs))
+            vendored = vendored_script(base, py)
+            report.pair("start", "vendored -IS script: run --rootfs busybox",
+                        "runc run (busybox bundle)",
+                        paired(lambda: timed([vendored, "--root", state, "run", "--rootfs",
+                                              rootfs, "--", "/bin/true"], env),
+                               peer(runc), runs), "<= 0.9")
         if crun:
             result = in_private_mount_ns_without_unified(
                 lambda: paired(mrun("--rootfs", rootfs), peer(crun), runs))
