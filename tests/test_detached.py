@@ -285,3 +285,28 @@ def test_exec_tty_gets_a_pty_of_the_containers_devpts(root):
     assert lines[1] == lines[0][len("/dev/"):], lines
     assert lines[2] == "23 77", lines
     assert cli("--root", root, "delete", "--force", cid).returncode == 0
+
+
+def test_commands_on_a_container_whose_creator_died_before_its_init_say_stopped(root):
+    """create SIGKILLed after its first state write (init_pid 0) and before an init exists:
+    `list` shows the container as stopped, and start/exec/kill must say the same (and how to
+    remove it), not that it is "still being created" by a process that is gone."""
+    proc = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+from minins import config, container
+container.Container._make_fifo = lambda self: os.kill(os.getpid(), 9)
+c = container.Container(config.default_config(), ["sleep", "1000"], id="dead",
+                        state_root=sys.argv[1], detached=True)
+c.create()
+""", root], cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert proc.wait(timeout=60) == -9
+    assert [r["status"] for r in lifecycle.list_containers(root)] == ["stopped"]
+    for args in (["start", "dead"], ["exec", "dead", "--", "true"], ["kill", "dead"],
+                 ["pause", "dead"]):
+        proc = cli("--root", root, *args)
+        assert proc.returncode == 125, (args, proc.stderr)
+        assert "still being created" not in proc.stderr, (args, proc.stderr)
+        assert "is stopped" in proc.stderr, (args, proc.stderr)
+    assert cli("--root", root, "stop", "dead").returncode == 0  # stopped already: success
+    assert cli("--root", root, "delete", "dead").returncode == 0
+    assert os.listdir(root) == []
