@@ -208,7 +208,8 @@ def cmd_create(args, root):
 
 
 def _create(cfg, values, command, root, start=False):
-    """create (and with ``start`` start) a detached container; print nothing, exit 0."""
+    """create (and with ``start`` start) a detached container and exit 0; ``run -d`` without
+    ``--id`` prints the id it chose, nothing else prints anything."""
     if cfg.tty:
         raise UsageError("--tty needs a terminal that outlives this process: not supported "
                          "for detached containers")
@@ -226,6 +227,10 @@ def _create(cfg, values, command, root, start=False):
             from . import lifecycle
 
             lifecycle.start(c.data_path)
+            if not values.get("id") and not values.get("data_path"):
+                # the id we chose is the only name of the container (docker run -d prints it)
+                sys.stdout.write(c.id + "\n")
+                sys.stdout.flush()
     except BaseException:
         from . import lifecycle
 

@@ -310,3 +310,17 @@ c.create()
     assert cli("--root", root, "stop", "dead").returncode == 0  # stopped already: success
     assert cli("--root", root, "delete", "dead").returncode == 0
     assert os.listdir(root) == []
+
+
+def test_run_detached_without_an_id_prints_the_id_it_chose(root):
+    """As `docker run -d`: the only way to name the container afterwards is its id, so a run
+    -d that chose one says which (and one that was given --id prints nothing)."""
+    proc = cli("--root", root, "run", "-d", "--", "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    cid = proc.stdout.strip()
+    assert proc.stdout == cid + "\n" and cid, proc.stdout
+    assert status(root, cid)["status"] == "running"
+    assert cli("--root", root, "delete", "--force", cid).returncode == 0
+    proc = cli("--root", root, "run", "-d", "--id", "named", "--", "sleep", "1000")
+    assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+    assert cli("--root", root, "delete", "--force", "named").returncode == 0
