@@ -367,7 +367,8 @@ def start(data_path, timeout=START_TIMEOUT):
 def stop(data_path, timeout=10.0, sig=15):
     """``sig`` (SIGTERM) to the init, then SIGKILL when it has not exited after ``timeout``
     seconds (podman's default, 10); returns once the init is gone. A container that is
-    already stopped is success."""
+    already stopped is success; a ``created`` one (its command never ran) gets SIGKILL at
+    once."""
     try:
         st, pidfd = _statecheck.pin_running(data_path)
     except StateError:
@@ -379,6 +380,10 @@ def stop(data_path, timeout=10.0, sig=15):
 
     try:
         mgr = _manager(st)
+        if status(st, mgr) == "created":
+            # The init is still ours, blocked on exec.fifo, without a handler (PID 1 ignores
+            # SIGTERM): the command never ran and has no grace period to use.
+            sig, timeout = 9, 0
         try:
             libc.pidfd_send_signal(pidfd, sig)
         except SyscallError as e:

@@ -324,3 +324,17 @@ def test_run_detached_without_an_id_prints_the_id_it_chose(root):
     proc = cli("--root", root, "run", "-d", "--id", "named", "--", "sleep", "1000")
     assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
     assert cli("--root", root, "delete", "--force", "named").returncode == 0
+
+
+def test_stop_of_a_created_container_does_not_wait_for_a_command_that_never_ran(root):
+    """A created init is minins's own code, blocked on exec.fifo, PID 1 of its namespace
+    without a SIGTERM handler: SIGTERM cannot end it, and nothing of the user's command runs
+    that could use the grace period. stop kills it at once instead of waiting -t seconds."""
+    assert cli("--root", root, "create", "--id", "cr", "--", "sleep", "1000").returncode == 0
+    began = time.monotonic()
+    proc = cli("--root", root, "stop", "-t", "30", "cr")
+    took = time.monotonic() - began
+    assert proc.returncode == 0, proc.stderr
+    assert took < 15, took
+    assert status(root, "cr")["status"] == "stopped"
+    assert cli("--root", root, "delete", "cr").returncode == 0
