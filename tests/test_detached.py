@@ -338,3 +338,26 @@ def test_stop_of_a_created_container_does_not_wait_for_a_command_that_never_ran(
     assert took < 15, took
     assert status(root, "cr")["status"] == "stopped"
     assert cli("--root", root, "delete", "cr").returncode == 0
+
+
+def test_a_start_killed_before_it_removed_exec_fifo_leaves_no_created_container_that_runs(
+        root):
+    """`start` SIGKILLed at its last step (exec.fifo not yet removed, the command already
+    exec'd): the status must not stay `created` while the command runs (a second start would
+    wait on a fifo nobody writes, and stop would take the command for minins's waiting init)."""
+    assert cli("--root", root, "create", "--id", "k", "--", "sleep", "1000").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+from minins import lifecycle, state
+state.unlink = lambda path: os.kill(os.getpid(), 9)
+lifecycle.start(sys.argv[1])
+""", os.path.join(root, "k")], cwd=REPO, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert proc.wait(timeout=60) == -9
+    st = status(root, "k")
+    if st["status"] != "stopped":
+        assert st["status"] == "running", st
+        assert os.readlink("/proc/%d/exe" % st["pid"]).endswith("/sleep")
+    # a second start says so at once (it does not wait on the fifo left behind)
+    proc = cli("--root", root, "start", "k", timeout=8)
+    assert proc.returncode == 125 and st["status"] in proc.stderr, proc.stderr
+    assert cli("--root", root, "delete", "--force", "k").returncode == 0
