@@ -265,6 +265,9 @@ def test_help_on_the_command_line():
     kill = cli("kill", "-h")
     assert kill.returncode == 0 and kill.stdout == runopts.help_text("kill")
     assert "--pid-file FILE" in runopts.help_text("create")
+    # create needs --id: its help must not promise a random one
+    line = [x for x in runopts.help_text("create").splitlines() if "--id ID" in x][-1]
+    assert "random" not in line and "required" in line, line
 
 
 # --- hypothesis: sizes and the option grammar -------------------------------------------------
