@@ -194,7 +194,11 @@ def cmd_run(args, root):
 
     c = container.Container(cfg, command, id=values.get("id"),
                             data_path=values.get("data_path"), state_root=root)
-    code = process.foreground(c)
+    created = None
+    if values.get("pid_file"):
+        def created(proc):
+            _write_pid_file(values["pid_file"], proc.pid)
+    code = process.foreground(c, created=created)
     if code == 137 and c.oom_note:
         sys.stderr.write("minins: the container was %s\n" % c.oom_note)
     return code

@@ -361,3 +361,28 @@ lifecycle.start(sys.argv[1])
     proc = cli("--root", root, "start", "k", timeout=8)
     assert proc.returncode == 125 and st["status"] in proc.stderr, proc.stderr
     assert cli("--root", root, "delete", "--force", "k").returncode == 0
+
+
+def test_foreground_run_writes_its_pid_file(root, tmp_path):
+    """`run --pid-file` is in run's usage and help: a foreground run writes it too, as runc
+    run does, once the init exists."""
+    pid_file = str(tmp_path / "fg.pid")
+    proc = subprocess.Popen([sys.executable, "-m", "minins", "--root", root, "run", "--id",
+                             "fgp", "--pid-file", pid_file, "--", "sleep", "1000"], cwd=REPO,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the container runs its command
+            p = cli("--root", root, "state", "fgp")
+            if p.returncode == 0 and json.loads(p.stdout)["status"] == "running":
+                break
+        else:
+            raise AssertionError("the container never ran")
+        assert open(pid_file).read() == str(status(root, "fgp")["pid"])
+    finally:
+        cli("--root", root, "kill", "fgp", "KILL")
+        assert proc.wait(timeout=30) == 128 + 9
+    assert cli("--root", root, "run", "--id", "bad", "--pid-file", str(tmp_path), "--",
+               "true").returncode == 125
+    assert not os.path.exists(os.path.join(root, "bad"))
