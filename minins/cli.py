@@ -210,7 +210,11 @@ def cmd_run(args, root):
 
     c = container.Container(cfg, command, id=values.get("id"),
                             data_path=values.get("data_path"), state_root=root)
-    code = process.foreground(c)
+    created = None
+    if values.get("pid_file"):
+        def created(proc):
+            _write_pid_file(values["pid_file"], proc.pid)
+    code = process.foreground(c, created=created)
     if code == 137 and c.oom_note:
         sys.stderr.write("minins: the container was %s\n" % c.oom_note)
     return code
@@ -224,7 +228,8 @@ def cmd_create(args, root):
 
 
 def _create(cfg, values, command, root, start=False):
-    """create (and with ``start`` start) a detached container; print nothing, exit 0."""
+    """create (and with ``start`` start) a detached container and exit 0; ``run -d`` without
+    ``--id`` prints the id it chose, nothing else prints anything."""
     if cfg.tty:
         raise UsageError("--tty needs a terminal that outlives this process: not supported "
                          "for detached containers")
@@ -242,6 +247,10 @@ def _create(cfg, values, command, root, start=False):
             from . import lifecycle
 
             lifecycle.start(c.data_path)
+            if not values.get("id") and not values.get("data_path"):
+                # the id we chose is the only name of the container (docker run -d prints it)
+                sys.stdout.write(c.id + "\n")
+                sys.stdout.flush()
     except BaseException:
         from . import lifecycle
 

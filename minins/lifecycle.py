@@ -9,9 +9,9 @@ status is derived, as crun and runc do it, not stored:
   process (its start time differs), or it is a zombie; or the state records no init and its
   runtime is gone (a start that crashed: ``delete`` removes what it left);
 * ``paused`` -- the init lives and the container's freezer cgroup is frozen (or freezing);
-* ``created`` -- the init lives but has not exec'd the command yet (``exec.fifo`` of a
-  detached container, or the ``created`` marker of an attached one, in the state dir;
-  removed by start);
+* ``created`` -- the init lives but has not exec'd the command yet (it still holds
+  ``exec.fifo`` of the state dir, a detached container; or the ``created`` marker of an
+  attached one is in the state dir; both removed by start);
 * ``running`` -- otherwise.
 
 Errors are :class:`minins.errors.StateError` (the command line prints one line and exits
@@ -57,10 +57,37 @@ def status(st, mgr=None):
             if e.errno not in (errno.ENOENT, errno.ENODEV):
                 raise
             return "stopped"  # the cgroup went away with the container
-    if any(os.path.lexists(os.path.join(st["data_path"], name))
-           for name in (EXEC_FIFO, CREATED_MARKER)):
+    if os.path.lexists(os.path.join(st["data_path"], CREATED_MARKER)) or \
+            _init_holds_fifo(st):
         return "created"
     return "running"
+
+
+def _init_holds_fifo(st):
+    """Has the detached init not exec'd yet? It holds ``exec.fifo`` (close-on-exec) until it
+    does; the file alone is not enough: a `start` killed between the init's exec and its
+    removal of the fifo leaves it behind while the command runs. Where /proc/PID/fd cannot
+    be read (a rootless caller, a non-dumpable init), the file decides."""
+    fifo = os.path.join(st["data_path"], EXEC_FIFO)
+    try:
+        want = os.stat(fifo)
+    except FileNotFoundError:
+        return False
+    fds = "/proc/%d/fd" % st["init_pid"]
+    try:
+        names = os.listdir(fds)
+    except PermissionError:
+        return True
+    except FileNotFoundError:
+        return False  # gone meanwhile
+    for name in names:
+        try:
+            got = os.stat(os.path.join(fds, name))
+        except OSError:
+            continue  # closed meanwhile, or not ours to follow
+        if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino):
+            return True
+    return False
 
 
 def describe(data_path):
@@ -312,8 +339,12 @@ def start(data_path, timeout=START_TIMEOUT):
     cid = st.get("id", data_path)
     fifo_path = os.path.join(data_path, EXEC_FIFO)
     try:
-        if status(st) == "paused":
+        now = status(st)
+        if now == "paused":
             raise StateError("cannot start container %s: it is paused; resume it first" % cid)
+        if now != "created":
+            # (a fifo left by a start killed after the exec would only make us wait)
+            raise StateError("cannot start container %s: it is %s" % (cid, now))
         try:
             fifo = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -367,7 +398,8 @@ def start(data_path, timeout=START_TIMEOUT):
 def stop(data_path, timeout=10.0, sig=15):
     """``sig`` (SIGTERM) to the init, then SIGKILL when it has not exited after ``timeout``
     seconds (podman's default, 10); returns once the init is gone. A container that is
-    already stopped is success."""
+    already stopped is success; a ``created`` one (its command never ran) gets SIGKILL at
+    once."""
     try:
         st, pidfd = _statecheck.pin_running(data_path)
     except StateError:
@@ -379,6 +411,10 @@ def stop(data_path, timeout=10.0, sig=15):
 
     try:
         mgr = _manager(st)
+        if status(st, mgr) == "created":
+            # The init is still ours, blocked on exec.fifo, without a handler (PID 1 ignores
+            # SIGTERM): the command never ran and has no grace period to use.
+            sig, timeout = 9, 0
         try:
             libc.pidfd_send_signal(pidfd, sig)
         except SyscallError as e:

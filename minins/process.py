@@ -271,7 +271,7 @@ ABORTING = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT)
 INSISTING = (_signal.SIGTERM, _signal.SIGINT)
 
 
-def foreground(proc, stdin=0, stdout=1, after=None):
+def foreground(proc, stdin=0, stdout=1, after=None, created=None):
     """Run ``proc`` (a :class:`minins.container.Container` or :class:`minins.execin.Entry`:
     ``create()``, ``start()``, ``wait()``, ``kill(sig)``, ``destroy()``, ``pid``,
     ``console_master``) in the foreground; its exit code (128+N when signal N aborted the
@@ -284,6 +284,7 @@ def foreground(proc, stdin=0, stdout=1, after=None):
     shields from the first, can still be stopped from the terminal. With a terminal, SIGWINCH
     copies our window size to its pty. The handlers never raise: a signal only records itself,
     and the code checks between steps, so no half-made container is ever left behind.
+    ``created(proc)`` runs once it exists, before it starts (what it raises removes it);
     ``after(proc)`` runs once it has exited, before its exit code is returned."""
     phase = ["create"]
     aborted, queued, insisted = [], [], []
@@ -308,6 +309,12 @@ def foreground(proc, stdin=0, stdout=1, after=None):
         if aborted:
             proc.destroy()
             return 128 + aborted[0]
+        if created is not None:
+            try:
+                created(proc)
+            except BaseException:
+                proc.destroy()
+                raise
         phase[0] = "start"
         proc.start()
         phase[0] = "started"

@@ -733,7 +733,10 @@ def _user_mounts(ctx, root, mc, sources, trees, m):
         field = "mount_config.mounts[%d]" % i
         src = sources.get(i)
         is_file = src is not None and not stat.S_ISDIR(os.fstat(src).st_mode)
-        target = root.open(mnt.destination, create="dir", final_file=is_file)
+        try:
+            target = root.open(mnt.destination, create="dir", final_file=is_file)
+        except OSError as e:
+            raise _no_mount_point(e, mnt.destination, field + ".destination") from None
         try:
             _refuse_kernel_fs(root, target, field, mnt.destination)
             propagation = MS_SLAVE if mnt.slave else MS_PRIVATE
@@ -850,7 +853,19 @@ def ensure_workdir(root, cfg):
             return
         os.close(root.open(path, create="dir", owner=_user_ids(root, cfg)))
     except OSError as e:
-        raise SyscallError(e.errno, "mkdir", path, "cannot make the working_dir") from None
+        raise _no_mount_point(e, path, "working_dir") from None
+
+
+def _no_mount_point(exc, path, field):
+    """The error for a directory ``path`` (named by config ``field``) that could not be made
+    in the rootfs: on a read-only rootfs (the host's own /, by default) it says so, and the
+    way out."""
+    if exc.errno == errno.EROFS:
+        detail = ("%s: the rootfs is read-only and has no %s: use a path that exists in it "
+                  "(or lies in one of its tmpfs, like /tmp), or give --rootfs" % (field, path))
+    else:
+        detail = "%s: cannot make it" % field
+    return SyscallError(exc.errno, "mkdir", path, detail)
 
 
 def _user_ids(root, cfg):

@@ -106,6 +106,7 @@ _CONTAINER_OPTIONS = (
      "minins itself, or systemd (a transient scope, over D-Bus)"),
 )
 _ID = ("id", "", VALUE, "ID", "the container's id (default: a random one)")
+_ID_REQUIRED = ("id", "", VALUE, "ID", "the container's id (required)")
 _DATA_PATH = ("data-path", "", VALUE, "DIR", "where its state lives (default: <state root>/ID)")
 _DETACH = ("detach", "d", FLAG, "", "create and start it, then exit (do not wait)")
 _PID_FILE = ("pid-file", "", VALUE, "FILE", "write the init's host pid to FILE")
@@ -113,7 +114,7 @@ _HELP = ("help", "", FLAG, "", "this help")
 
 COMMANDS = {
     "run": _CONTAINER_OPTIONS + (_ID, _DATA_PATH, _DETACH, _PID_FILE, _HELP),
-    "create": _CONTAINER_OPTIONS + (_ID, _DATA_PATH, _PID_FILE, _HELP),
+    "create": _CONTAINER_OPTIONS + (_ID_REQUIRED, _DATA_PATH, _PID_FILE, _HELP),
     "config": _CONTAINER_OPTIONS + (_HELP,),
 }
 

@@ -374,7 +374,12 @@ def pin_running(data_path):
     st = load(data_path)  # a state file is input: checked against the kernel
     pid = st["init_pid"]
     if pid <= 0:
-        raise StateError("container %s is still being created" % st.get("id", data_path))
+        cid = st.get("id", data_path)
+        if _state.runtime_alive(st):
+            raise StateError("container %s is still being created" % cid)
+        # the process creating it died before the init existed: `list` shows it stopped
+        raise StateError("container %s is stopped (the process creating it died before its "
+                         "init existed): minins delete %s removes it" % (cid, cid))
     try:
         pidfd = libc.pidfd_open(pid)
     except SyscallError as e:

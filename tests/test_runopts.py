@@ -265,6 +265,9 @@ def test_help_on_the_command_line():
     kill = cli("kill", "-h")
     assert kill.returncode == 0 and kill.stdout == runopts.help_text("kill")
     assert "--pid-file FILE" in runopts.help_text("create")
+    # create needs --id: its help must not promise a random one
+    line = [x for x in runopts.help_text("create").splitlines() if "--id ID" in x][-1]
+    assert "random" not in line and "required" in line, line
 
 
 # --- hypothesis: sizes and the option grammar -------------------------------------------------
@@ -554,3 +557,25 @@ def test_rootless_config_output_runs_the_same_as_the_default(request):
     refused = nobody("run", "-m", "64m", "--", "true")
     assert refused.returncode == 125 and refused.stderr.count("\n") == 1
     assert refused.stderr.startswith("minins: error: cgroups.memory: ")
+
+
+@needs_root
+def test_a_volume_or_tmpfs_or_workdir_missing_from_the_read_only_host_root_names_its_field(
+        tmp_path):
+    """The default rootfs is the host's / read-only: a mount point it lacks cannot be made
+    (it would be made on the host). The one-line error must name the configuration field and
+    the way out, not only `mkdir /x: EROFS`; and nothing is made on the host."""
+    missing = "/minins-no-such-dir-" + os.urandom(4).hex()
+    src = tmp_path / "src"
+    src.mkdir()
+    root = str(tmp_path / "state")
+    for opts, field in ((["-v", "%s:%s" % (src, missing)], "mount_config.mounts["),
+                        (["--tmpfs", missing], "mount_config.mounts["),
+                        (["-w", missing], "working_dir")):
+        proc = cli("--root", root, "run", *opts, "--", "true")
+        assert proc.returncode == 125, proc.stderr
+        assert proc.stderr.startswith("minins: error: ") and proc.stderr.count("\n") == 1
+        assert field in proc.stderr and missing in proc.stderr, proc.stderr
+        assert "--rootfs" in proc.stderr, proc.stderr
+        assert not os.path.exists(missing)
+        assert not os.path.exists(root) or os.listdir(root) == []
