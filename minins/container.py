@@ -245,7 +245,11 @@ class Container:
             self._step = "network"
             from . import network
 
-            self.network_state = network.create(cfg.networks, self.pid)
+            # the host end's alias: unique to this init (pid and start time), so that a
+            # delete recognises a pair that outlived the container (network.remove_survivor)
+            owner = ("minins %d.%s %s" % (self.pid, self.init_start_time, self.id))[:255]
+            self._undo.append(("network", lambda: network.remove_survivor(self.network_state)))
+            self.network_state = network.create(cfg.networks, self.pid, owner)
         self._step = "init"
         sync.send(spawned.sock, sync.RELEASE, {"network_state": self.network_state})
         # The state file is written while the init sets up (its fsync is off the critical

@@ -294,6 +294,11 @@ def delete(data_path, force=False, timeout=10.0):
             # what the init left in the host's PID namespace, or what a crashed start left
             _ignore_gone(mgr.kill_all)
         _ignore_gone(mgr.destroy)
+    if (st.get("network_state") or {}).get("veth_host"):
+        from . import network
+
+        # a pair whose namespace something else keeps alive (its alias says it is ours)
+        network.remove_survivor(st["network_state"])
     _state.remove_dir(data_path)
 
 

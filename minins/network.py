@@ -19,7 +19,9 @@ Then ``routes`` (destination, source as the preferred source, gateway, interface
 
 Tear-down costs nothing: when the init's network namespace dies, the kernel removes the
 container's end of the pair and the host end with it. :func:`create` deletes what it made only
-when it fails half-way. ``mtu`` 0 and ``txqueuelen`` 0 mean "leave the kernel's default" (the
+when it fails half-way. A namespace that something else keeps alive keeps the pair too:
+:func:`remove_survivor` (``minins delete``) deletes the host end then, recognised by the alias
+:func:`create` gave it. ``mtu`` 0 and ``txqueuelen`` 0 mean "leave the kernel's default" (the
 seed failed on mtu 0).
 
 Errors: :func:`validate` raises :class:`minins.errors.ConfigError` naming the field
@@ -41,7 +43,8 @@ from .netlink import link as _link
 from .netlink import route as _route
 from .netlink.sock import NetlinkError, Socket, with_field
 
-__all__ = ["create", "initialize", "stats", "validate", "TYPES", "CHILD_NAME"]
+__all__ = ["create", "initialize", "remove_survivor", "stats", "validate", "TYPES",
+           "CHILD_NAME"]
 
 NAME_TRIES = 10
 CLONE_NEWNET = 0x40000000
@@ -51,10 +54,12 @@ STATS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
 
 # --- host side -------------------------------------------------------------------------------
 
-def create(networks, init_pid):
+def create(networks, init_pid, owner=""):
     """Host side, once the init exists in its new network namespace. Returns the network
-    state ``{"veth_host": name, "veth_child": name}`` (empty strings without a veth)."""
-    state = {"veth_host": "", "veth_child": ""}
+    state ``{"veth_host": name, "veth_child": name, "veth_alias": owner}`` (empty strings
+    without a veth). ``owner`` (at most 255 bytes, unique to this container: see
+    :func:`remove_survivor`) becomes the alias of the host end."""
+    state = {"veth_host": "", "veth_child": "", "veth_alias": ""}
     veths = [(i, n) for i, n in enumerate(networks) if _f(n, "type") == "veth"]
     if not veths:
         return state
@@ -63,9 +68,39 @@ def create(networks, init_pid):
                           "its own network namespace (NEWNET); its init shares ours")
     with Socket() as sock:
         for i, net in veths:
-            state["veth_host"], state["veth_child"] = _create_veth(sock, net, "networks[%d]"
-                                                                   % i, init_pid)
+            state["veth_host"], state["veth_child"] = _create_veth(
+                sock, net, "networks[%d]" % i, init_pid, owner)
+            state["veth_alias"] = owner
     return state
+
+
+def remove_survivor(state):
+    """Delete the host end of the container's veth pair if it outlived the container: it
+    does when something else (a bind mount of the namespace file, an open fd, a process that
+    joined it) keeps the container's network namespace alive after its init died. Only a
+    veth named ``veth_host`` whose alias is ``veth_alias`` is deleted: a state file names a
+    link, and the alias, set when minins made the pair, says it is still that pair and not
+    another container's or the host's that took the name since. Returns whether a link was
+    deleted; a link that is gone already is the common case (the namespace died)."""
+    host, alias = (state or {}).get("veth_host"), (state or {}).get("veth_alias")
+    if not (host and alias and isinstance(host, str) and isinstance(alias, str)):
+        return False
+    with Socket() as sock:
+        try:
+            found = _link.get(sock, host)
+        except NetlinkError as e:
+            if e.errno == _errno.ENODEV:
+                return False
+            raise
+        if found.kind != "veth" or found.alias != alias:
+            return False
+        try:
+            _link.delete(sock, found.index)  # by index: the link we checked, not a new name
+        except NetlinkError as e:
+            if e.errno == _errno.ENODEV:
+                return False
+            raise
+    return True
 
 
 def _same_netns(pid):
@@ -99,7 +134,7 @@ def _create_pair(sock, net, where, init_pid, bridge):
     raise ContainerError("%s: no free veth name after %d tries" % (where, NAME_TRIES))
 
 
-def _create_veth(sock, net, where, init_pid):
+def _create_veth(sock, net, where, init_pid, owner=""):
     try:
         master = _link.get(sock, net.bridge)
     except NetlinkError as e:
@@ -112,6 +147,8 @@ def _create_veth(sock, net, where, init_pid):
     bridge = master.index
     host, child = _create_pair(sock, net, where, init_pid, bridge)
     try:
+        if owner:
+            _step(where, _link.set_alias, sock, host, owner)
         if _f(net, "mtu"):
             _step(where + ".mtu", _link.set_mtu, sock, host, net.mtu)
         if _f(net, "hairpin_mode"):

@@ -469,6 +469,29 @@ def test_delete_removes_what_a_dead_container_left(state_root):
     assert cli("--root", state_root, "run", "--id", "gone", "--", "true").returncode == 0
 
 
+def test_delete_hands_the_network_state_to_remove_survivor(state_root, monkeypatch):
+    """A veth pair outlives its container when something else keeps the namespace alive;
+    delete removes it from the state (what it checks: tests/test_network.py)."""
+    from minins import network, state
+
+    cid = "netgone-%d" % os.getpid()
+    c = Container(config.default_config(), ["sleep", "600"], id=cid, state_root=state_root)
+    c.create()
+    c.start()
+    c._undo = []  # the runtime dies without cleaning up
+    os.kill(c.pid, signal.SIGKILL)
+    os.waitpid(c.pid, 0)
+    st = state.load(c.data_path)
+    st["network_state"] = {"veth_host": "vt0123456", "veth_child": "vt6543210",
+                           "veth_alias": "minins %d.%s %s" % (c.pid, c.init_start_time, cid)}
+    state.save(c.data_path, st)
+    seen = []
+    monkeypatch.setattr(network, "remove_survivor", lambda ns: seen.append(ns) or True)
+    lifecycle.delete(c.data_path)
+    assert seen == [st["network_state"]]
+    assert not os.path.exists(c.data_path)
+
+
 def test_delete_refuses_a_running_container_unless_forced(box, state_root):
     proc = cli("--root", state_root, "delete", BOX)
     assert proc.returncode == 125 and "is running" in proc.stderr

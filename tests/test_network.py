@@ -134,10 +134,10 @@ def lan(netns):
         addr.add(s, "br-t", "198.18.0.1/24")
         addr.add(s, "br-t", "fd00:18::1/64", nodad=True)
 
-    def container(*nets, routes=()):
+    def container(*nets, routes=(), owner=""):
         ns = netns()
         with host.enter():
-            state = network.create(nets, ns.pid)
+            state = network.create(nets, ns.pid, owner)
         with ns.enter():
             network.initialize(nets, routes, state)
         return ns, state
@@ -282,6 +282,49 @@ def test_teardown_is_the_namespace_dying(lan):
         assert {l.name for l in link.dump(s)} == {"lo", "br-t"}
 
 
+def _pinned(ns):
+    """Keep ``ns``'s network namespace alive past its holder, as a bind mount or an fd
+    held elsewhere does; then end the holder. The fd returned is the pin."""
+    pin = os.open("/proc/%d/ns/net" % ns.pid, os.O_RDONLY | os.O_CLOEXEC)
+    ns.close()
+    ns.close = lambda: None
+    return pin
+
+
+@pytest.mark.root
+def test_a_pair_that_outlives_its_namespace_is_removed_by_its_alias(lan):
+    ns, state = lan.container(veth(), owner="minins 42.1234 c1")
+    assert state["veth_alias"] == "minins 42.1234 c1"
+    with lan.host.socket() as s:
+        assert link.get(s, state["veth_host"]).alias == "minins 42.1234 c1"
+    pin = _pinned(ns)
+    try:
+        assert lan.host.links() == {"lo", "br-t", state["veth_host"]}  # it survived
+        with lan.host.enter():
+            assert network.remove_survivor(state)
+            assert not network.remove_survivor(state)  # gone: nothing to do, no error
+        assert lan.host.links() == {"lo", "br-t"}
+    finally:
+        os.close(pin)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("forged", [
+    {"veth_alias": "minins 42.1234 another"},  # a link of that name, not ours any more
+    {"veth_alias": ""},  # a state from before aliases: nothing proves the link is ours
+    {"veth_host": "br-t"},  # the name of a link that is no veth
+])
+def test_a_link_that_is_not_the_containers_pair_is_left_alone(lan, forged):
+    ns, state = lan.container(veth(), owner="minins 42.1234 c1")
+    pin = _pinned(ns)
+    try:
+        with lan.host.enter():
+            assert not network.remove_survivor(dict(state, **forged))
+        assert lan.host.links() == {"lo", "br-t", state["veth_host"]}
+    finally:
+        os.close(pin)  # the namespace dies: the pair with it
+
+
 @pytest.mark.root
 def test_missing_bridge_names_the_field_and_leaves_nothing(lan, netns):
     ns = netns()
@@ -313,7 +356,7 @@ def test_a_name_clash_takes_new_names(lan, netns, monkeypatch):
     monkeypatch.setattr(network, "_random_name", lambda prefix: next(names))
     with lan.host.enter():
         state = network.create([veth()], ns.pid)
-    assert state == {"veth_host": "vtfresh2", "veth_child": "vtfresh3"}
+    assert state == {"veth_host": "vtfresh2", "veth_child": "vtfresh3", "veth_alias": ""}
     assert ns.links() == {"lo", "vtfresh3"}
 
 
@@ -337,7 +380,8 @@ def test_loopback_only(netns):
     ns = netns()
     nets = [Net(type="loopback", address="127.0.0.1/0", gateway="localhost", mtu=1500)]
     network.validate(nets, [])
-    assert network.create(nets, ns.pid) == {"veth_host": "", "veth_child": ""}
+    assert network.create(nets, ns.pid) == {"veth_host": "", "veth_child": "",
+                                              "veth_alias": ""}
     with ns.enter():
         network.initialize(nets, [], {"veth_host": "", "veth_child": ""})
     with ns.socket() as s:

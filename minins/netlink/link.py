@@ -92,7 +92,7 @@ class Link:
     """What the kernel says about a link (from ``RTM_NEWLINK``)."""
 
     __slots__ = ("index", "name", "flags", "mtu", "txqueuelen", "address", "master", "parent",
-                 "kind", "info_data", "slave_kind", "operstate", "netnsid")
+                 "kind", "info_data", "slave_kind", "operstate", "netnsid", "alias")
 
     def __init__(self, msg):
         a = _c.attr_map(msg.attrs)
@@ -107,6 +107,7 @@ class Link:
         self.operstate = _c.get_u8(a[_c.IFLA_OPERSTATE]) if _c.IFLA_OPERSTATE in a else None
         self.netnsid = (_c.get_s32(a[_c.IFLA_LINK_NETNSID])
                         if _c.IFLA_LINK_NETNSID in a else None)
+        self.alias = _c.get_string(a[_c.IFLA_IFALIAS]) if _c.IFLA_IFALIAS in a else ""
         info = _c.attr_map(_c.decode_attrs(a.get(_c.IFLA_LINKINFO, b"")))
         self.kind = _c.get_string(info[_c.IFLA_INFO_KIND]) if _c.IFLA_INFO_KIND in info else None
         self.slave_kind = (_c.get_string(info[_c.IFLA_INFO_SLAVE_KIND])
@@ -192,6 +193,15 @@ def set_up(sock, link):
 
 def set_down(sock, link):
     _set(sock, link, "set down", flags=0, change=_c.IFF_UP)
+
+
+def set_alias(sock, link, alias):
+    """The link's alias (``IFLA_IFALIAS``, /sys/class/net/NAME/ifalias): free text of at most
+    255 bytes, which the kernel keeps and reports but never acts on; "" removes it."""
+    raw = alias.encode()
+    if len(raw) > 255:  # IFALIASZ - 1
+        raise ConfigError("link alias", "%d bytes is more than 255" % len(raw))
+    _set(sock, link, "set alias", [(_c.IFLA_IFALIAS, raw)])
 
 
 def set_mtu(sock, link, mtu):
