@@ -26,7 +26,8 @@ Commands:
   create  [OPTIONS] --id ID [--pid-file FILE] [--] CMD [ARG...]
           everything up to running CMD; the container outlives this process (`created`)
   start   ID                            let a created container run its command
-  stop    [-t SECONDS] [-s SIGNAL] ID   SIGTERM (or SIGNAL), SIGKILL after SECONDS (10)
+  stop    [-t SECONDS] [-s SIGNAL] ID   SIGNAL (default: the stop_signal of its config, else
+                                      SIGTERM), SIGKILL after SECONDS (10)
   config  [OPTIONS]  print the configuration run would use (container.json)
   exec    (--data-path DIR | --id ID | ID) [--tty] [-e K=V]... [--cwd DIR] [--user U]
           [--] CMD [ARG...]
@@ -293,8 +294,9 @@ def cmd_stop(args, root):
         raise UsageError("-t: %r is not a number of seconds" % text) from None
     from . import lifecycle
 
+    text = values.get("-s", values.get("--signal"))
     try:
-        sig = lifecycle.parse_signal(values.get("-s", values.get("--signal", "TERM")))
+        sig = None if text is None else lifecycle.parse_signal(text)  # None: the config's
     except ValueError as e:
         raise UsageError("-s: %s" % e) from None
     lifecycle.stop(data_path, timeout, sig)

@@ -180,6 +180,7 @@ class Config(Record):
         Field("no_new_privileges", BOOL, False),  # new: PR_SET_NO_NEW_PRIVS
         Field("labels", ListOf(STR), ()),  # new: "key=value" metadata, copied to the state
         Field("seccomp", _SeccompKind(), None),  # new: OCI linux.seccomp, "default" or null
+        Field("stop_signal", STR, ""),  # new: what `minins stop` sends first ("": SIGTERM)
     )
 
     def namespace(self, type_):
@@ -279,6 +280,15 @@ def validate(cfg):
         from . import netconfig
 
         netconfig.validate(cfg.networks, cfg.routes)
+    if cfg.stop_signal:
+        from .signals import parse_signal
+
+        try:
+            if parse_signal(cfg.stop_signal) == 0:
+                raise ValueError("signal 0 stops nothing")
+        except ValueError as e:
+            raise ConfigError("stop_signal", "%s (a name like SIGTERM or TERM, or a number "
+                              "from 1 to 64)" % e) from None
     if cfg.cgroups is not None:
         from .cgroups import values
 

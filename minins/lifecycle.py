@@ -130,34 +130,22 @@ def resume(data_path):
     mgr.thaw()
 
 
-SIGNALS = {
-    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
-    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-    "STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
-    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
-    "PWR": 30, "SYS": 31,
-}
+from .signals import SIGNALS, parse_signal  # noqa: E402,F401 (their old home)
 
 
-def parse_signal(text):
-    """``TERM``, ``SIGTERM``, ``15`` or ``RTMIN+3`` -> a number; ValueError otherwise."""
-    t = text.upper()
-    if t.startswith("SIG"):
-        t = t[3:]
-    if t.isdigit() and 0 <= int(t) < 65:  # 0: only check that the init lives
-        return int(t)
-    if t in SIGNALS:
-        return SIGNALS[t]
-    if t.startswith(("RTMIN", "RTMAX")):
-        base = 34 if t.startswith("RTMIN") else 64
-        off = t[5:]
-        if not off:
-            return base
-        if off[0] in "+-" and off[1:].isdigit():
-            n = base + int(off)
-            if 34 <= n <= 64:
-                return n
-    raise ValueError("unknown signal %r" % text)
+def stop_signal(st):
+    """The signal ``stop`` sends first: the ``stop_signal`` of the configuration recorded in
+    the state ``st``, or SIGTERM. A state file is input: a value that is not a signal is a
+    :class:`StateError` naming the field."""
+    text = (st.get("config") or {}).get("stop_signal") or "TERM"
+    try:
+        sig = parse_signal(text) if isinstance(text, str) else 0
+    except ValueError:
+        sig = 0
+    if sig == 0:
+        raise StateError("container %s: config.stop_signal %r in its state is not a signal"
+                         % (st.get("id", "?"), text))
+    return sig
 
 
 def kill(data_path, sig=15, all_processes=False):
@@ -400,11 +388,11 @@ def start(data_path, timeout=START_TIMEOUT):
         os.close(pidfd)
 
 
-def stop(data_path, timeout=10.0, sig=15):
-    """``sig`` (SIGTERM) to the init, then SIGKILL when it has not exited after ``timeout``
-    seconds (podman's default, 10); returns once the init is gone. A container that is
-    already stopped is success; a ``created`` one (its command never ran) gets SIGKILL at
-    once."""
+def stop(data_path, timeout=10.0, sig=None):
+    """``sig`` to the init (``None``: the configuration's ``stop_signal``, else SIGTERM),
+    then SIGKILL when it has not exited after ``timeout`` seconds (podman's default, 10);
+    returns once the init is gone. A container that is already stopped is success; a
+    ``created`` one (its command never ran) gets SIGKILL at once."""
     try:
         st, pidfd = _statecheck.pin_running(data_path)
     except StateError:
@@ -412,6 +400,8 @@ def stop(data_path, timeout=10.0, sig=15):
         if status(st) == "stopped":
             return
         raise
+    if sig is None:
+        sig = stop_signal(st)
     from . import libc
 
     try:

@@ -43,6 +43,7 @@ option                      container.json field
 ``--gateway IP``            its ``gateway`` (or ``ipv6_gateway``)
 ``--rootfs DIR``            ``root_fs`` (made absolute)
 ``-t/--tty``                ``tty``
+``--stop-signal SIGNAL``    ``stop_signal`` (what ``minins stop`` sends first)
 ==========================  ==================================================================
 
 A mount on a destination the configuration already mounts replaces that mount (``--tmpfs
@@ -54,7 +55,7 @@ the field and the option that set it; a veth is refused the same way; then
 
 ``values`` keys (only those given): ``config``, ``rootfs``, ``id``, ``data_path``,
 ``pid_file``, ``user``, ``workdir``, ``hostname``, ``memory``, ``pids_limit``, ``cpus``,
-``network``, ``ip``, ``gateway`` (str); ``env``, ``env_file``, ``volume``, ``tmpfs`` (lists of
+``network``, ``ip``, ``gateway``, ``stop_signal`` (str); ``env``, ``env_file``, ``volume``, ``tmpfs`` (lists of
 str, in order); ``tty``, ``read_only``, ``detach``, ``help`` (True).
 
 Errors: :class:`minins.errors.ConfigError` naming the option (``--memory: '12x' is not a
@@ -100,6 +101,7 @@ _CONTAINER_OPTIONS = (
     ("ip", "", VALUE, "CIDR", "the veth's address, like 198.18.0.2/24 (with bridge:NAME)"),
     ("gateway", "", VALUE, "IP", "the default gateway through the veth (with --ip)"),
     ("tty", "t", FLAG, "", "give the container a terminal and relay yours to it"),
+    ("stop-signal", "", VALUE, "SIGNAL", "what `minins stop` sends first (default SIGTERM)"),
     ("seccomp", "", VALUE, "default|unconfined|FILE", "the syscall filter: the default "
      "profile, none, or an OCI linux.seccomp JSON file"),
     ("cgroup-driver", "", VALUE, "cgroupfs|systemd", "who makes the container's cgroups: "
@@ -405,6 +407,15 @@ def build_config(values, euid, egid, environ=None):
             changes["cgroups"] = cfg.cgroups.replace(driver=values["cgroup_driver"])
     if "user" in values:
         changes["user"] = _user(values["user"])
+    if "stop_signal" in values:
+        from .signals import parse_signal
+
+        try:
+            if parse_signal(values["stop_signal"]) == 0:
+                raise ValueError("signal 0 stops nothing")
+        except ValueError as e:
+            raise ConfigError("--stop-signal", str(e)) from None
+        changes["stop_signal"] = values["stop_signal"]
     if "workdir" in values:
         changes["working_dir"] = _abs_path(values["workdir"], "--workdir",
                                            "the working directory")
@@ -589,10 +600,11 @@ _HELP = {
               "Start the command of a created container; exit 0 once it runs, 126 or 127 "
               "when it cannot be executed or is not found."),
     "stop": ("stop [-t SECONDS] [-s SIGNAL] " + _CONTAINER_ARGS,
-             "Send the stop signal (SIGTERM) to the container's init, then SIGKILL after "
-             "SECONDS (default 10); a stopped container is success.\n\nOptions:\n"
+             "Send the stop signal to the container's init, then SIGKILL after SECONDS "
+             "(default 10); a stopped container is success.\n\nOptions:\n"
              "  -t, --time SECONDS  how long to wait before SIGKILL (default 10)\n"
-             "  -s, --signal SIGNAL the stop signal (default TERM)"),
+             "  -s, --signal SIGNAL the stop signal (default: the stop_signal of the\n"
+             "                      container's config, set by run --stop-signal; else TERM)"),
     "exec": ("exec [OPTIONS] (--data-path DIR | --id ID | ID) [--] CMD [ARG...]",
              "Run CMD inside a running container, with its namespaces, cgroups, environment, "
              "user and capabilities; exit with its exit code.\n\nOptions:\n"

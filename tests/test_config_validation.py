@@ -49,6 +49,14 @@ def test_a_bad_network_is_found_by_validate():
     ok(doc(["NEWNET"], networks=[{"type": "loopback"}]))
 
 
+def test_stop_signal_must_be_a_signal_that_stops_something():
+    for good in ("", "TERM", "SIGUSR1", "sigint", "1", "64", "RTMIN+3"):
+        assert ok(doc(stop_signal=good)).stop_signal == good
+    bad(doc(stop_signal="NOPE"), "stop_signal", "unknown signal")
+    bad(doc(stop_signal="0"), "stop_signal", "stops nothing")
+    bad(doc(stop_signal="65"), "stop_signal", "unknown signal")
+
+
 def test_a_bad_route_is_found_by_validate():
     bad(doc(["NEWNET"], routes=[{"destination": "10.0.0.0/8"}]), "routes[0]",
         "needs a gateway or an interface_name")

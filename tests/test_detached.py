@@ -136,6 +136,40 @@ def test_stop_of_a_process_that_handles_sigterm_is_quick(root):
     assert cli("--root", root, "delete", "t").returncode == 0
 
 
+def test_stop_sends_the_configs_stop_signal(root):
+    # SIGTERM is ignored, USR1 ends it: only the configured signal makes stop quick
+    script = "trap '' TERM; trap 'exit 0' USR1; while :; do sleep 0.1; done"
+    assert cli("--root", root, "run", "-d", "--id", "u", "--stop-signal", "SIGUSR1", "--",
+               "sh", "-c", script).returncode == 0
+    assert status(root, "u")["status"] == "running"
+    began = time.monotonic()
+    assert cli("--root", root, "stop", "-t", "30", "u").returncode == 0
+    assert time.monotonic() - began < 10  # far below the 30 s timeout: USR1 was sent
+    # -s wins over the configuration: TERM is ignored, so SIGKILL after the timeout
+    assert cli("--root", root, "delete", "u").returncode == 0
+    assert cli("--root", root, "run", "-d", "--id", "u", "--stop-signal", "USR1", "--",
+               "sh", "-c", script).returncode == 0
+    began = time.monotonic()
+    assert cli("--root", root, "stop", "-t", "1", "-s", "TERM", "u").returncode == 0
+    assert time.monotonic() - began >= 1
+    assert cli("--root", root, "delete", "u").returncode == 0
+
+
+def test_a_stop_signal_in_the_state_that_is_no_signal_is_refused(root):
+    from minins import state as _state
+
+    assert cli("--root", root, "run", "-d", "--id", "f", "--", "sleep", "1000").returncode == 0
+    path = os.path.join(root, "f")
+    st = _state.load(path)
+    st["config"]["stop_signal"] = "NOPE"
+    _state.save(path, st)
+    proc = cli("--root", root, "stop", "f")
+    assert proc.returncode == 125 and proc.stderr.startswith("minins: error: ") \
+        and "stop_signal" in proc.stderr, proc.stderr
+    assert status(root, "f")["status"] == "running"  # nothing was sent
+    assert cli("--root", root, "delete", "--force", "f").returncode == 0
+
+
 def test_a_container_whose_creator_was_killed_is_started_and_deleted(root):
     # create runs to its end in a process we then SIGKILL: nothing of the container depends
     # on it any more

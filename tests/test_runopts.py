@@ -70,6 +70,18 @@ def test_process_fields(opt, field, value):
     assert config_of(*opt)[field] == value
 
 
+def test_stop_signal_sets_the_field_and_a_bad_one_names_the_option():
+    assert config_of("--stop-signal", "SIGUSR1")["stop_signal"] == "SIGUSR1"
+    assert config_of().get("stop_signal", "") == ""  # (a default is not written out)
+    for bad in ("NOPE", "0", "65", ""):
+        with pytest.raises(ConfigError) as exc:
+            build("--stop-signal", bad)
+        assert exc.value.field == "--stop-signal", bad
+    proc = cli("config", "--stop-signal", "NOPE")
+    assert proc.returncode == 125 and proc.stderr == \
+        "minins: error: --stop-signal: unknown signal 'NOPE'\n"
+
+
 def test_hostname_sets_the_field_and_the_environment_entry():
     cfg = config_of("-h", "web1")
     assert cfg["hostname"] == "web1" and "HOSTNAME=web1" in cfg["environment"]
