@@ -296,6 +296,15 @@ class Container:
             if not os.path.isdir(self.data_path):
                 raise ConfigError("--data-path", "%s exists and is not a directory"
                                   % self.data_path) from None
+            try:
+                _state.load(self.data_path)
+            except MininsError as e:  # delete refuses it too: say so, advise no dead end
+                if os.path.exists(os.path.join(self.data_path, _state.STATE_FILE)):
+                    raise ConfigError("--id", "%s is taken: a container exists at %s whose "
+                                      "state cannot be read (%s), so minins cannot delete "
+                                      "it: remove that directory by hand once nothing of "
+                                      "the container runs" % (self.id, self.data_path,
+                                                             e)) from None
             raise ConfigError("--id", "%s is taken: a container exists at %s (if it is "
                               "stopped, remove it with: minins delete %s)"
                               % (self.id, self.data_path, self.id)) from None
