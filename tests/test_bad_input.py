@@ -117,6 +117,17 @@ def test_run_id_over_an_unreadable_state_does_not_advise_a_delete_that_fails(wor
     assert os.listdir(d) == ["state.json"]
 
 
+def test_a_data_path_that_is_no_container_is_not_called_one(work):
+    """`--data-path DIR/..` (or any directory of other files) names no container: the message
+    said `a container exists at DIR (... minins delete ID)`, a delete that cannot help."""
+    (work / "state" / "x").mkdir(parents=True)
+    (work / "state" / "notes.txt").write_text("mine")
+    proc = cli("run", "--data-path", str(work / "state" / "x" / ".."), "--", "true")
+    line = one_line_error(proc, "--data-path", str(work / "state"), "not a container")
+    assert "minins delete" not in line
+    assert sorted(os.listdir(str(work / "state"))) == ["notes.txt", "x"]
+
+
 def test_list_reports_an_unreadable_state_file_and_goes_on(work):
     good = dict(GOOD_STATE, id="a-good")
     _state_dir(work, "a-good", json.dumps(good))
