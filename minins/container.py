@@ -246,6 +246,10 @@ class Container:
             from . import network
 
             self.network_state = network.create(cfg.networks, self.pid)
+            net_ns = cfg.namespace("NEWNET")
+            if net_ns is not None and net_ns.path:  # that namespace outlives us: so would
+                made = dict(self.network_state)  # the pair, if we did not remove it
+                self._undo.append(("veth", lambda: network.remove(made)))
         self._step = "init"
         sync.send(spawned.sock, sync.RELEASE, {"network_state": self.network_state})
         # The state file is written while the init sets up (its fsync is off the critical

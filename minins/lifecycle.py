@@ -267,7 +267,19 @@ def delete(data_path, force=False, timeout=10.0):
             # what the init left in the host's PID namespace, or what a crashed start left
             _ignore_gone(mgr.kill_all)
         _ignore_gone(mgr.destroy)
+    if _joined_netns(st):  # its veth pair outlives it there (see network.remove)
+        from . import network
+
+        network.remove(st.get("network_state"))
     _state.remove_dir(data_path)
+
+
+def _joined_netns(st):
+    """Whether the state's container joined a network namespace by path."""
+    namespaces = (st.get("config") or {}).get("namespaces")
+    return isinstance(namespaces, list) and any(
+        isinstance(ns, dict) and ns.get("type") == "NEWNET" and ns.get("path")
+        for ns in namespaces)
 
 
 def _bare_state_dir(data_path):

@@ -68,6 +68,21 @@ def create(networks, init_pid):
     return state
 
 
+def remove(state):
+    """Delete the veth pair ``state`` (from :func:`create`) names by its host end; a pair gone
+    already (its network namespace died, taking it along) is no error. For a container in a
+    network namespace that outlives it (one joined by path), which would keep the pair."""
+    name = state.get("veth_host") if isinstance(state, dict) else None
+    if not isinstance(name, str) or not name:
+        return
+    with Socket() as sock:
+        try:
+            _link.delete(sock, name)
+        except NetlinkError as e:
+            if e.errno != _errno.ENODEV:
+                raise
+
+
 def _same_netns(pid):
     """Whether ``pid`` is in the calling thread's network namespace (then its "eth0" would
     be a link of the host)."""
