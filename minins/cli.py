@@ -460,7 +460,7 @@ def cmd_list(args, root):
         for r in rows:
             sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
                                                              r["created"], r["data_path"]))
-    for message in refused:  # listed as "unknown"; each refusal said once, on stderr
+    for message in refused:  # not in the table (no command can act on it): said on stderr
         sys.stderr.write("minins: error: %s\n" % one_line(message))
     return EXIT_MININS if refused else 0
 

@@ -300,6 +300,22 @@ class Container:
             if not os.path.isdir(self.data_path):
                 raise ConfigError("--data-path", "%s exists and is not a directory"
                                   % self.data_path) from None
+            from .lifecycle import _bare_state_dir
+
+            if not os.path.exists(os.path.join(self.data_path, _state.STATE_FILE)) and \
+                    not _bare_state_dir(self.data_path):
+                raise ConfigError("--data-path", "%s is a directory that is not a container's "
+                                  "state dir (it holds other files and no state.json): give "
+                                  "another id or data path" % self.data_path) from None
+            try:
+                _state.load(self.data_path)
+            except MininsError as e:  # delete refuses it too: say so, advise no dead end
+                if os.path.exists(os.path.join(self.data_path, _state.STATE_FILE)):
+                    raise ConfigError("--id", "%s is taken: a container exists at %s whose "
+                                      "state cannot be read (%s), so minins cannot delete "
+                                      "it: remove that directory by hand once nothing of "
+                                      "the container runs" % (self.id, self.data_path,
+                                                             e)) from None
             raise ConfigError("--id", "%s is taken: a container exists at %s (if it is "
                               "stopped, remove it with: minins delete %s)"
                               % (self.id, self.data_path, self.id)) from None

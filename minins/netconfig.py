@@ -61,6 +61,8 @@ def _validate_veth(net, where):
     _link.check_name(bridge, where + ".bridge")
     if not prefix:
         raise ConfigError(where + ".veth_prefix", "a veth network needs a veth_prefix")
+    if not isinstance(prefix, str):
+        raise ConfigError(where + ".veth_prefix", "%r is not a string" % (prefix,))
     if _link.name_error(prefix + "0" * RANDOM_CHARS):
         longest = _link.IFNAMSIZ - 1 - RANDOM_CHARS
         if len(prefix.encode()) > longest:

@@ -332,7 +332,8 @@ def own_namespaces(state):
     namespaces = (state.get("config") or {}).get("namespaces")
     if isinstance(namespaces, list):
         for i, ns in enumerate(namespaces):
-            if isinstance(ns, dict) and ns.get("type") in _NS_NAMES and not ns.get("path"):
+            if isinstance(ns, dict) and isinstance(ns.get("type"), str) and \
+                    ns["type"] in _NS_NAMES and not ns.get("path"):
                 out.setdefault(ns["type"], "config.namespaces[%d]" % i)
     return sorted(out.items())
 

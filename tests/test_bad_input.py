@@ -105,6 +105,29 @@ def test_a_truncated_state_file_is_one_line_naming_it(work, argv):
     assert os.path.exists(path)  # bad input removes nothing
 
 
+def test_run_id_over_an_unreadable_state_does_not_advise_a_delete_that_fails(work):
+    """The id of a container whose state.json cannot be read is taken, and `delete` refuses
+    that file (bad input removes nothing): `run --id` used to advise `minins delete ID`
+    anyway, the dead end issue 11 section 1 names. It says why and what to remove instead."""
+    d = _state_dir(work, "c1", "{")
+    proc = cli("--root", str(work / "state"), "run", "--id", "c1", "--", "true")
+    line = one_line_error(proc, "--id", "c1 is taken", "not valid JSON", d)
+    assert "minins delete" not in line
+    one_line_error(cli("--root", str(work / "state"), "delete", "--force", "c1"), "not valid")
+    assert os.listdir(d) == ["state.json"]
+
+
+def test_a_data_path_that_is_no_container_is_not_called_one(work):
+    """`--data-path DIR/..` (or any directory of other files) names no container: the message
+    said `a container exists at DIR (... minins delete ID)`, a delete that cannot help."""
+    (work / "state" / "x").mkdir(parents=True)
+    (work / "state" / "notes.txt").write_text("mine")
+    proc = cli("run", "--data-path", str(work / "state" / "x" / ".."), "--", "true")
+    line = one_line_error(proc, "--data-path", str(work / "state"), "not a container")
+    assert "minins delete" not in line
+    assert sorted(os.listdir(str(work / "state"))) == ["notes.txt", "x"]
+
+
 def test_list_reports_an_unreadable_state_file_and_goes_on(work):
     good = dict(GOOD_STATE, id="a-good")
     _state_dir(work, "a-good", json.dumps(good))

@@ -455,3 +455,40 @@ def test_a_veth_for_an_init_without_its_own_namespace_is_refused(lan):
             network.create([veth()], lan.host.pid)
     assert exc.value.field == "networks[0]" and "NEWNET" in str(exc.value)
     assert lan.host.links() == {"lo", "br-t"}
+
+
+@pytest.mark.root
+def test_a_veth_into_a_network_namespace_joined_by_path_is_removed_at_the_end(netns, tmp_path):
+    """A container that joins an existing network namespace (NEWNET with a path) does not take
+    that namespace with it when it ends, so neither its veth: both ends stayed, the host's on
+    the bridge, after every run. The runtime removes the pair it made."""
+    from minins import config
+    from minins.config import Namespace
+    from kernel import run_captured
+
+    target = netns()
+    bridge, prefix = "brt%d" % os.getpid(), "vj%x" % (os.getpid() & 0xfff)
+    with socket_host() as s:
+        link.add_bridge(s, bridge, up=True)
+    try:
+        cfg = config.default_config()
+        cfg = cfg.replace(
+            cgroups=None,
+            namespaces=tuple(n if n.type != "NEWNET" else Namespace(type="NEWNET",
+                                                                    path=target.path)
+                             for n in cfg.namespaces),
+            networks=(Net(type="loopback"), veth(bridge=bridge, veth_prefix=prefix)))
+        code, out, err = run_captured(cfg, ["cat", "/sys/class/net/eth0/operstate"],
+                                      state_root=str(tmp_path / "state"))
+        assert code == 0, err
+        assert [n for n in os.listdir("/sys/class/net") if n.startswith(prefix)] == []
+        assert target.links() == {"lo"}
+    finally:
+        with socket_host() as s:
+            link.delete(s, bridge)
+
+
+def socket_host():
+    from minins.netlink.sock import Socket
+
+    return Socket()

@@ -383,3 +383,17 @@ def test_managers_rebuilt_from_saved_paths_remove_only_cgroups(tmp_path):
     with pytest.raises(StateError, match="not a cgroup directory"):
         cg.load_manager({"pids": str(tree)}).destroy(timeout=0.1)
     assert (tree / "sub").is_dir()
+
+
+@pytest.mark.parametrize("odd", [{}, [], ["NEWPID"], {"NEWPID": 1}])
+def test_a_namespace_type_that_is_not_a_string_is_refused_not_a_traceback(tmp_path, odd):
+    """A state whose ``config.namespaces[i].type`` was a JSON object or array took `list`,
+    `state`, `ps`, `kill` down with ``TypeError: unhashable type`` once its init lived (found
+    by mutating a running container's state.json): such an entry names no namespace."""
+    me = os.getpid()
+    st = {"init_pid": me, "init_start_time": state.proc_start_time(me), "cgroup_paths": {},
+          "config": {"namespaces": [{"type": "NEWNS"}, {"type": odd}]}}
+    assert statecheck.own_namespaces(st) == [("NEWNS", "config.namespaces[0]")]
+    st["config"]["namespaces"] = [{"type": odd}]
+    with pytest.raises(StateError, match="init_pid: .*tied to no cgroup and no namespace"):
+        statecheck.verify(st, str(tmp_path), owner=False)
