@@ -15,7 +15,7 @@ import pytest
 
 from minins import lifecycle
 
-from kernel import Subreaper, needs_root
+from kernel import Subreaper, needs_root, needs_userns
 
 pytestmark = needs_root
 
@@ -285,3 +285,35 @@ def test_exec_tty_gets_a_pty_of_the_containers_devpts(root):
     assert lines[1] == lines[0][len("/dev/"):], lines
     assert lines[2] == "23 77", lines
     assert cli("--root", root, "delete", "--force", cid).returncode == 0
+
+
+@needs_userns
+def test_create_and_start_in_a_user_namespace(root, tmp_path):
+    """The init of a user namespace reopens exec.fifo as the container's root, a host uid
+    that is not ours: the fifo must be its (runc chowns it too). Before, create said 0 while
+    the init had died of EACCES on the fifo, and start found no container."""
+    from minins import config
+    from minins.config import Namespace
+
+    maps = (config.IDMap(container_id=0, host_id=410000, size=65536),)
+    base = config.default_config()
+    cfg = base.replace(namespaces=(Namespace(type="NEWUSER"),) + base.namespaces,
+                       uid_mappings=maps, gid_mappings=maps)
+    path = tmp_path / "userns.json"
+    path.write_text(config.dumps(cfg))
+    proc = cli("--root", root, "create", "--config", str(path), "--id", "u", "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert status(root, "u")["status"] == "created"
+    proc = cli("--root", root, "start", "u")
+    assert proc.returncode == 0, proc.stderr
+    st = status(root, "u")
+    assert st["status"] == "running"
+    with open("/proc/%d/status" % st["pid"]) as f:
+        assert "Uid:\t410000" in f.read()
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", "u2", "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert status(root, "u2")["status"] == "running"
+    for cid in ("u", "u2"):
+        assert cli("--root", root, "delete", "--force", cid).returncode == 0
