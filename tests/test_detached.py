@@ -317,3 +317,22 @@ def test_create_and_start_in_a_user_namespace(root, tmp_path):
     assert status(root, "u2")["status"] == "running"
     for cid in ("u", "u2"):
         assert cli("--root", root, "delete", "--force", cid).returncode == 0
+
+
+def test_create_and_start_as_a_user_without_capabilities(root, tmp_path):
+    """The init reopens exec.fifo after it became the container's user: a uid without
+    CAP_DAC_OVERRIDE could not open the runtime's 0600 fifo, and create said 0 with a dead
+    init. The fifo is the user's before the switch."""
+    from minins import config
+
+    cfg = config.default_config().replace(capabilities=(), user="1000:1000")
+    path = tmp_path / "nocaps.json"
+    path.write_text(config.dumps(cfg))
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", "nc", "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    st = status(root, "nc")
+    assert st["status"] == "running"
+    with open("/proc/%d/status" % st["pid"]) as f:
+        assert "Uid:\t1000" in f.read()
+    assert cli("--root", root, "delete", "--force", "nc").returncode == 0
