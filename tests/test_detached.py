@@ -301,21 +301,22 @@ def test_create_and_start_in_a_user_namespace(root, tmp_path):
                        uid_mappings=maps, gid_mappings=maps)
     path = tmp_path / "userns.json"
     path.write_text(config.dumps(cfg))
-    proc = cli("--root", root, "create", "--config", str(path), "--id", "u", "--",
+    u, u2 = "u%d" % os.getpid(), "u2-%d" % os.getpid()  # cgroups of these names: unique
+    proc = cli("--root", root, "create", "--config", str(path), "--id", u, "--",
                "sleep", "1000")
     assert proc.returncode == 0, proc.stderr
-    assert status(root, "u")["status"] == "created"
-    proc = cli("--root", root, "start", "u")
+    assert status(root, u)["status"] == "created"
+    proc = cli("--root", root, "start", u)
     assert proc.returncode == 0, proc.stderr
-    st = status(root, "u")
+    st = status(root, u)
     assert st["status"] == "running"
     with open("/proc/%d/status" % st["pid"]) as f:
         assert "Uid:\t410000" in f.read()
-    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", "u2", "--",
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", u2, "--",
                "sleep", "1000")
     assert proc.returncode == 0, proc.stderr
-    assert status(root, "u2")["status"] == "running"
-    for cid in ("u", "u2"):
+    assert status(root, u2)["status"] == "running"
+    for cid in (u, u2):
         assert cli("--root", root, "delete", "--force", cid).returncode == 0
 
 
@@ -328,11 +329,12 @@ def test_create_and_start_as_a_user_without_capabilities(root, tmp_path):
     cfg = config.default_config().replace(capabilities=(), user="1000:1000")
     path = tmp_path / "nocaps.json"
     path.write_text(config.dumps(cfg))
-    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", "nc", "--",
+    nc = "nc%d" % os.getpid()
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", nc, "--",
                "sleep", "1000")
     assert proc.returncode == 0, proc.stderr
-    st = status(root, "nc")
+    st = status(root, nc)
     assert st["status"] == "running"
     with open("/proc/%d/status" % st["pid"]) as f:
         assert "Uid:\t1000" in f.read()
-    assert cli("--root", root, "delete", "--force", "nc").returncode == 0
+    assert cli("--root", root, "delete", "--force", nc).returncode == 0
