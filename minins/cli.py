@@ -153,6 +153,8 @@ def _global_options(argv):
             if not argv:
                 raise UsageError("option --root needs a value")
             value = argv.pop(0)
+        if not value:  # never the default state root in its place (`--root "$UNSET"`)
+            raise UsageError("--root: must name a directory, not ''")
         values[name] = value
     return values, argv
 

@@ -341,6 +341,11 @@ class Container:
         path = os.path.join(self.data_path, EXEC_FIFO)
         try:
             os.mkfifo(path, 0o600)
+            # The init reopens it (through /proc/self/fd) as the container's root, which in
+            # a user namespace is another host uid than ours: the fifo is its (runc too).
+            if self._new_userns:
+                os.chown(path, _idmap.get_host_root_uid(self.config),
+                         _idmap.get_host_root_gid(self.config))
             self._fifo = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError as e:
             raise SyscallError(e.errno, "mkfifo", path) from None

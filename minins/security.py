@@ -79,6 +79,7 @@ def finalize(ctx):
     user = _users.resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"),
                                cfg.additional_groups)
     ctx.home = user.home
+    _give_exec_fifo(ctx, user)
     _switch_user(ctx, user)
     lc.prctl(PR_SET_KEEPCAPS, 0, op="prctl PR_SET_KEEPCAPS")
     keep &= (1 << (ctx.cap_last_cap + 1)) - 1
@@ -96,6 +97,20 @@ def finalize(ctx):
         lc.prctl(PR_SET_NO_NEW_PRIVS, 1, op="prctl PR_SET_NO_NEW_PRIVS")
     cwd = cfg.working_dir or "/"
     lc.chdir(cwd)
+
+
+def _give_exec_fifo(ctx, user):
+    """A detached init reopens exec.fifo (0600) for writing once it is the container's user,
+    which may lack CAP_DAC_OVERRIDE: the fifo becomes that user's first (fchownat through
+    /proc/self/fd of the O_PATH descriptor; runc gives it to the container's root)."""
+    fifo = getattr(ctx.plan, "exec_fifo", None)
+    if fifo is None:
+        return
+    path = "/proc/self/fd/%d" % fifo
+    try:
+        os.chown(path, user.uid, user.gid)
+    except OSError as e:
+        raise SyscallError(e.errno, "chown", path, "exec.fifo") from None
 
 
 def _switch_user(ctx, user):

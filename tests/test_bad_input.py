@@ -278,6 +278,13 @@ def test_an_empty_id_is_refused_not_replaced_by_a_random_one(work):
     assert not os.path.exists(str(work / "state"))
 
 
+
+@pytest.mark.parametrize("root", [["--root", ""], ["--root="]])
+@pytest.mark.parametrize("argv", [["list"], ["delete", "--force", "nosuch"], ["state", "nosuch"]])
+def test_an_empty_root_is_refused_not_replaced_by_the_default(root, argv):
+    # `minins --root "$UNSET" delete --force web` must not act on /run/minins's web
+    one_line_error(cli(*(root + argv)), "--root")
+
 def _python_for_nobody():
     for exe in (sys.executable, "/usr/bin/python3"):
         probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",

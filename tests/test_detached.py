@@ -15,7 +15,7 @@ import pytest
 
 from minins import lifecycle
 
-from kernel import Subreaper, needs_root
+from kernel import Subreaper, needs_root, needs_userns
 
 pytestmark = needs_root
 
@@ -462,3 +462,56 @@ def test_sigkill_of_create_at_any_instant_leaves_nothing_delete_cannot_remove(ro
                     assert status(root, cid_left)["status"] == "stopped", started.stderr
             assert cli("--root", root, "delete", "--force", cid_left).returncode == 0
         assert not os.path.isdir(root) or os.listdir(root) == []
+
+
+@needs_userns
+def test_create_and_start_in_a_user_namespace(root, tmp_path):
+    """The init of a user namespace reopens exec.fifo as the container's root, a host uid
+    that is not ours: the fifo must be its (runc chowns it too). Before, create said 0 while
+    the init had died of EACCES on the fifo, and start found no container."""
+    from minins import config
+    from minins.config import Namespace
+
+    maps = (config.IDMap(container_id=0, host_id=410000, size=65536),)
+    base = config.default_config()
+    cfg = base.replace(namespaces=(Namespace(type="NEWUSER"),) + base.namespaces,
+                       uid_mappings=maps, gid_mappings=maps)
+    path = tmp_path / "userns.json"
+    path.write_text(config.dumps(cfg))
+    u, u2 = "u%d" % os.getpid(), "u2-%d" % os.getpid()  # cgroups of these names: unique
+    proc = cli("--root", root, "create", "--config", str(path), "--id", u, "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert status(root, u)["status"] == "created"
+    proc = cli("--root", root, "start", u)
+    assert proc.returncode == 0, proc.stderr
+    st = status(root, u)
+    assert st["status"] == "running"
+    with open("/proc/%d/status" % st["pid"]) as f:
+        assert "Uid:\t410000" in f.read()
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", u2, "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    assert status(root, u2)["status"] == "running"
+    for cid in (u, u2):
+        assert cli("--root", root, "delete", "--force", cid).returncode == 0
+
+
+def test_create_and_start_as_a_user_without_capabilities(root, tmp_path):
+    """The init reopens exec.fifo after it became the container's user: a uid without
+    CAP_DAC_OVERRIDE could not open the runtime's 0600 fifo, and create said 0 with a dead
+    init. The fifo is the user's before the switch."""
+    from minins import config
+
+    cfg = config.default_config().replace(capabilities=(), user="1000:1000")
+    path = tmp_path / "nocaps.json"
+    path.write_text(config.dumps(cfg))
+    nc = "nc%d" % os.getpid()
+    proc = cli("--root", root, "run", "-d", "--config", str(path), "--id", nc, "--",
+               "sleep", "1000")
+    assert proc.returncode == 0, proc.stderr
+    st = status(root, nc)
+    assert st["status"] == "running"
+    with open("/proc/%d/status" % st["pid"]) as f:
+        assert "Uid:\t1000" in f.read()
+    assert cli("--root", root, "delete", "--force", nc).returncode == 0

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from kernel import Subreaper, needs_root
+from kernel import Subreaper, needs_root, needs_userns
 
 pytestmark = needs_root
 
@@ -97,12 +97,18 @@ def setup(tmp_path):
     cfg = cfg.replace(mount_config=mc)
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(config.dumps(cfg))
+    # the same with a user namespace that maps neither host root nor the copy's owner
+    maps = (config.IDMap(container_id=0, host_id=420000, size=65536),)
+    userns = cfg.replace(namespaces=(config.Namespace(type="NEWUSER"),) + cfg.namespaces,
+                         uid_mappings=maps, gid_mappings=maps)
+    (tmp_path / "userns.json").write_text(config.dumps(userns))
+    share.chmod(0o777)  # the container's root is host uid 420000: it writes its result here
     env = dict(os.environ, PYTHONHOME=sys.prefix + ":" + sys.exec_prefix)
     root = str(tmp_path / "state")
     with Subreaper() as reaper:
         try:
             yield {"copy": copy, "share": share, "cfg": str(cfg_path), "env": env,
-                   "root": root}
+                   "root": root, "userns": str(tmp_path / "userns.json")}
         finally:
             (share / "done").write_text("")  # ends the attack's loop, if it still runs
             from minins import lifecycle
@@ -159,6 +165,27 @@ def test_a_process_of_exec_cannot_write_the_runtime(setup):
     exe, seen = _outcome(s, before)
     assert exe.startswith("/memfd:"), exe
     assert _minins(s, "delete", "--force", "box%d" % os.getpid())[0] == 0
+
+
+@needs_userns
+def test_where_the_guard_is_skipped_the_write_is_impossible(setup):
+    """The skip's claim, checked by the attack itself: in a user namespace that maps neither
+    host root nor the owner of the 0755 copy, the container's process runs the copy itself
+    (no sealed memfd), grabs it, and still every write attempt fails (EACCES)."""
+    s = setup
+    before = _sha(s["copy"])
+    st = os.stat(s["copy"])
+    assert st.st_uid == 0 and not st.st_mode & 0o022
+    cid = "uns%d" % os.getpid()
+    code, out = _minins(s, "run", "-d", "--config", s["userns"], "--id", cid, "--",
+                        "sleep", "1000")
+    assert code == 0, out
+    code, out = _minins(s, "exec", cid, "--", "/mnt/x.py", "fork")
+    assert code == 0, out
+    exe, seen = _outcome(s, before)
+    assert exe == s["copy"], exe  # the guard was skipped: the file itself ran inside
+    assert set(seen) == {"open EACCES"}, seen
+    assert _minins(s, "delete", "--force", cid)[0] == 0
 
 
 def test_the_guard_is_skipped_only_where_the_write_is_impossible():

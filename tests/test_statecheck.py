@@ -35,6 +35,8 @@ COMMANDS = [
     ["stats", "{id}"],
     ["oom", "{id}"],
     ["delete", "--force", "{id}"],
+    ["stop", "-t", "1", "{id}"],
+    ["start", "{id}"],
     ["list"],
 ]
 

@@ -40,5 +40,6 @@ def test_the_set_covers_what_differs_per_architecture():
     for needed in ("tests/test_every_namespace.py", "tests/test_libc.py",
                    "tests/test_rootfs.py", "tests/test_network.py",
                    "tests/test_cgroups_v2.py", "tests/test_cgroups_bpf.py",
-                   "tests/test_lifecycle.py", "tests/test_exec.py"):
+                   "tests/test_lifecycle.py", "tests/test_exec.py",
+                   "tests/test_seccomp_kernel.py"):
         assert needed in files, needed
