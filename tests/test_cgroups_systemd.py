@@ -303,3 +303,56 @@ def test_a_whole_container_with_the_systemd_driver(tmp_path):
     assert not os.path.exists(HIER.unified + "/system.slice/" + unit)
     wait_for(lambda: show(unit, "LoadState")["LoadState"] == "not-found", 60,
              "systemd to collect the unit")
+
+
+def _minins(root, *args):
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "minins", "--root", root] + list(args),
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
+                          universal_newlines=True)
+
+
+def test_the_command_line_runs_a_container_in_a_scope(tmp_path):
+    # As a user would: `run -d --cgroup-driver systemd`, then every later command reads the
+    # state back (statecheck included) and uses the systemd driver it records.
+    import json
+
+    root = str(tmp_path / "state")
+    cid = unique("cli")
+    unit = "minins-%s.scope" % cid
+    path = HIER.unified + "/system.slice/" + unit
+    try:
+        p = _minins(root, "run", "-d", "--id", cid, "--cgroup-driver", "systemd", "-m", "64m",
+                    "--pids-limit", "20", "--", "sleep", "600")
+        assert p.returncode == 0, p.stderr
+        assert "active (running)" in systemctl("status", unit)
+        assert show(unit, "MemoryMax", "TasksMax") == {"MemoryMax": str(64 << 20),
+                                                       "TasksMax": "20"}
+        with open(os.path.join(root, cid, "state.json")) as f:
+            st = json.load(f)
+        assert st["cgroup_driver"] == "systemd-v2" and st["cgroup_unit"] == unit
+        assert st["cgroup_paths"] == {UNIFIED: path}
+        p = _minins(root, "state", cid)
+        assert p.returncode == 0 and json.loads(p.stdout)["status"] == "running", p.stderr
+        pid = json.loads(p.stdout)["pid"]
+        p = _minins(root, "ps", cid)
+        assert p.returncode == 0 and str(pid) in p.stdout.split(), p.stderr
+        assert _minins(root, "pause", cid).returncode == 0
+        assert read(path + "/cgroup.freeze") == "1\n"
+        assert _minins(root, "resume", cid).returncode == 0
+        assert read(path + "/cgroup.freeze") == "0\n"
+        p = _minins(root, "stats", cid)
+        assert p.returncode == 0 and "memory_stats" in p.stdout, p.stderr
+        p = _minins(root, "kill", "--all", cid, "KILL")
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: not alive(pid), 60, "the container's init to die")
+        p = _minins(root, "delete", cid)
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: show(unit, "LoadState")["LoadState"] == "not-found", 60,
+                 "systemd to collect the unit")
+        assert not os.path.exists(path) and not os.path.exists(os.path.join(root, cid))
+    finally:
+        _minins(root, "delete", "--force", cid)
+        systemctl("stop", unit)
