@@ -356,3 +356,27 @@ def test_the_command_line_runs_a_container_in_a_scope(tmp_path):
     finally:
         _minins(root, "delete", "--force", cid)
         systemctl("stop", unit)
+
+
+def test_a_failed_scope_left_behind_is_reset_and_started_again(scopes):
+    # A scope whose stop timed out stays loaded as failed (a container's init, PID 1 of
+    # its namespace, ignores SIGTERM): without ResetFailedUnit its name was taken for good.
+    name = unique("failed")
+    unit = "minins-%s.scope" % name
+    p = subprocess.Popen(["systemd-run", "--quiet", "--scope", "--unit", unit, "--slice",
+                          "system.slice", "-p", "TimeoutStopSec=1", "sh", "-c",
+                          "trap '' TERM; sleep 600"])
+    try:
+        wait_for(lambda: show(unit, "ActiveState")["ActiveState"] == "active", 60,
+                 "the scope to start")
+        systemctl("stop", unit)
+        assert show(unit, "ActiveState")["ActiveState"] == "failed"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait(60)
+    mgr = scopes.manager(name=name)
+    kid = scopes.child(idle)
+    mgr.apply(kid.pid)
+    assert mgr.unit == unit and show(unit, "ActiveState")["ActiveState"] == "active"
+    assert mgr.pids() == [kid.pid]
