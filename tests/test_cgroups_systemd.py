@@ -306,12 +306,19 @@ def test_a_whole_container_with_the_systemd_driver(tmp_path):
 
 
 def _minins(root, *args):
+    """The command line; its output goes through files, not pipes: a detached container
+    keeps the descriptors it was given, and a pipe would not end while it runs."""
     import sys
+    import tempfile
 
-    return subprocess.run([sys.executable, "-m", "minins", "--root", root] + list(args),
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300,
-                          universal_newlines=True)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run([sys.executable, "-m", "minins", "--root", root] + list(args),
+                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=300)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
+    return p
 
 
 def test_the_command_line_runs_a_container_in_a_scope(tmp_path):
