@@ -278,6 +278,11 @@ class Container:
             from . import network  # noqa: F401 - the init uses it after the fork
         if cfg.cgroups is not None:
             from . import cgroups  # noqa: F401
+
+            if cfg.cgroups.driver == "systemd":
+                from .cgroups import systemd
+
+                systemd.check()  # without systemd: refused before anything is made
         if cfg.seccomp is not None:
             from .seccomp import load as _seccomp
 

@@ -19,7 +19,11 @@ exit 125 on the command line), before anything is signalled, frozen, joined or r
    (``config.cgroups.name``) or its id; it is neither the caller's own cgroup nor one of its
    ancestors; and, when it exists, statfs(2) says it is on cgroupfs (``CGROUP_SUPER_MAGIC``
    or ``CGROUP2_SUPER_MAGIC``). A path that no longer exists is accepted: nothing can be
-   done to it.
+   done to it. With the systemd driver (``cgroup_driver`` ``systemd-v1``/``systemd-v2``)
+   the cgroup is the scope: ``cgroup_unit`` must be the container's own scope,
+   ``<scope_prefix>-<name or id>.scope`` (``minins`` without a prefix in the config), and
+   the paths' last component is that unit; ``delete`` stops the unit it names, so a forged
+   one could stop any unit of the host. The cgroupfs driver records no unit.
 3. **The init** (``init_pid``), when the pid is alive with the recorded start time (a
    stale one is already treated as stopped and never signalled): it is in every recorded
    cgroup or below it (``/proc/PID/cgroup``); and for every namespace the container made
@@ -68,6 +72,7 @@ def verify(state, data_path, *, proc="/proc", owner=True):
     if owner:
         check_owner(data_path)
     where = os.path.join(data_path, _state.STATE_FILE)
+    check_cgroup_unit(state, data_path, where)
     paths = state.get("cgroup_paths") or {}
     mounts = read_mounts(proc) if paths else None
     if paths:
@@ -204,13 +209,58 @@ def _of_hierarchy(key, mount):
 
 def cgroup_names(state, data_path):
     """The last path component a container's cgroup may have: its cgroup name from the
-    config, or its id (what minins names a cgroup when the config gives no name)."""
+    config, or its id (what minins names a cgroup when the config gives no name); with the
+    systemd driver, the scope unit named after one of them (see :func:`check_cgroup_unit`)."""
     names = set()
     cg = (state.get("config") or {}).get("cgroups")
     if isinstance(cg, dict) and isinstance(cg.get("name"), str) and cg["name"]:
         names.add(cg["name"].rstrip("/").rsplit("/", 1)[-1])
     names.add(state.get("id") or os.path.basename(data_path.rstrip("/")))
+    if _systemd_driver(state):
+        return set(_scope_units(state, names)) & {state.get("cgroup_unit")}
     return names
+
+
+def _systemd_driver(state):
+    driver = state.get("cgroup_driver")
+    return isinstance(driver, str) and driver.startswith("systemd-")
+
+
+def _scope_units(state, names):
+    """The scope units the systemd driver names a container with one of ``names``."""
+    from .cgroups import values
+    from .errors import ConfigError
+
+    cg = (state.get("config") or {}).get("cgroups")
+    prefix = cg.get("scope_prefix") if isinstance(cg, dict) else None
+    prefix = prefix if isinstance(prefix, str) and prefix else values.DEFAULT_SCOPE_PREFIX
+    units = []
+    for name in sorted(names):
+        try:
+            units.append(values.scope_name(prefix, name))
+        except ConfigError:
+            pass  # not a name the driver could have used
+    return units
+
+
+def check_cgroup_unit(state, data_path, where="state.json"):
+    """``cgroup_unit`` is the container's own scope with the systemd driver, and empty
+    with the cgroupfs driver (see the module docstring, 2)."""
+    unit = state.get("cgroup_unit") or ""
+    if not _systemd_driver(state):
+        if unit:
+            _refuse(where, "cgroup_unit", "%r, but the cgroup_driver %r uses no systemd unit"
+                    % (unit, state.get("cgroup_driver") or "cgroupfs"))
+        return
+    names = set()
+    cg = (state.get("config") or {}).get("cgroups")
+    if isinstance(cg, dict) and isinstance(cg.get("name"), str) and cg["name"]:
+        names.add(cg["name"])
+    names.add(state.get("id") or os.path.basename(data_path.rstrip("/")))
+    units = _scope_units(state, names)
+    if unit not in units:
+        _refuse(where, "cgroup_unit", "%r is not this container's systemd scope (it must be "
+                "%s)" % (unit, " or ".join(units) or "a valid unit name"))
 
 
 def check_cgroup_paths(state, data_path, paths, proc="/proc", where="state.json",
@@ -363,7 +413,8 @@ def safe_remove_cgroup(path, timeout=None, busy_pids=None):
                           busy_pids)
 
 
-__all__ = ["load", "verify", "pin_running", "check_owner", "check_cgroup_paths", "check_init",
+__all__ = ["load", "verify", "pin_running", "check_owner", "check_cgroup_unit",
+           "check_cgroup_paths", "check_init",
            "safe_remove_cgroup"]
 
 

@@ -303,3 +303,87 @@ def test_a_whole_container_with_the_systemd_driver(tmp_path):
     assert not os.path.exists(HIER.unified + "/system.slice/" + unit)
     wait_for(lambda: show(unit, "LoadState")["LoadState"] == "not-found", 60,
              "systemd to collect the unit")
+
+
+def _minins(root, *args):
+    """The command line; its output goes through files, not pipes: a detached container
+    keeps the descriptors it was given, and a pipe would not end while it runs."""
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run([sys.executable, "-m", "minins", "--root", root] + list(args),
+                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=300)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
+    return p
+
+
+def test_the_command_line_runs_a_container_in_a_scope(tmp_path):
+    # As a user would: `run -d --cgroup-driver systemd`, then every later command reads the
+    # state back (statecheck included) and uses the systemd driver it records.
+    import json
+
+    root = str(tmp_path / "state")
+    cid = unique("cli")
+    unit = "minins-%s.scope" % cid
+    path = HIER.unified + "/system.slice/" + unit
+    try:
+        p = _minins(root, "run", "-d", "--id", cid, "--cgroup-driver", "systemd", "-m", "64m",
+                    "--pids-limit", "20", "--", "sleep", "600")
+        assert p.returncode == 0, p.stderr
+        assert "active (running)" in systemctl("status", unit)
+        assert show(unit, "MemoryMax", "TasksMax") == {"MemoryMax": str(64 << 20),
+                                                       "TasksMax": "20"}
+        with open(os.path.join(root, cid, "state.json")) as f:
+            st = json.load(f)
+        assert st["cgroup_driver"] == "systemd-v2" and st["cgroup_unit"] == unit
+        assert st["cgroup_paths"] == {UNIFIED: path}
+        p = _minins(root, "state", cid)
+        assert p.returncode == 0 and json.loads(p.stdout)["status"] == "running", p.stderr
+        pid = json.loads(p.stdout)["pid"]
+        p = _minins(root, "ps", cid)
+        assert p.returncode == 0 and str(pid) in p.stdout.split(), p.stderr
+        assert _minins(root, "pause", cid).returncode == 0
+        assert read(path + "/cgroup.freeze") == "1\n"
+        assert _minins(root, "resume", cid).returncode == 0
+        assert read(path + "/cgroup.freeze") == "0\n"
+        p = _minins(root, "stats", cid)
+        assert p.returncode == 0 and "memory_stats" in p.stdout, p.stderr
+        p = _minins(root, "kill", "--all", cid, "KILL")
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: not alive(pid), 60, "the container's init to die")
+        p = _minins(root, "delete", cid)
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: show(unit, "LoadState")["LoadState"] == "not-found", 60,
+                 "systemd to collect the unit")
+        assert not os.path.exists(path) and not os.path.exists(os.path.join(root, cid))
+    finally:
+        _minins(root, "delete", "--force", cid)
+        systemctl("stop", unit)
+
+
+def test_a_failed_scope_left_behind_is_reset_and_started_again(scopes):
+    # A scope whose stop timed out stays loaded as failed (a container's init, PID 1 of
+    # its namespace, ignores SIGTERM): without ResetFailedUnit its name was taken for good.
+    name = unique("failed")
+    unit = "minins-%s.scope" % name
+    p = subprocess.Popen(["systemd-run", "--quiet", "--scope", "--unit", unit, "--slice",
+                          "system.slice", "-p", "TimeoutStopSec=1", "sh", "-c",
+                          "trap '' TERM; sleep 600"])
+    try:
+        wait_for(lambda: show(unit, "ActiveState")["ActiveState"] == "active", 60,
+                 "the scope to start")
+        systemctl("stop", unit)
+        assert show(unit, "ActiveState")["ActiveState"] == "failed"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait(60)
+    mgr = scopes.manager(name=name)
+    kid = scopes.child(idle)
+    mgr.apply(kid.pid)
+    assert mgr.unit == unit and show(unit, "ActiveState")["ActiveState"] == "active"
+    assert mgr.pids() == [kid.pid]

@@ -25,6 +25,7 @@ class FakeSystemd(object):
     def __init__(self, path, fs, root):
         self.path, self.fs, self.root = path, fs, root
         self.units = {}  # name -> properties
+        self.failed = set()  # units that are loaded and failed (a stop that timed out)
         self.calls = []
         self.job_result = "done"
         self.unanswered = set()  # members whose next call gets no answer at all
@@ -116,8 +117,17 @@ class FakeSystemd(object):
             return [self._reply(msg, "v", (c.Variant("s", "252.22-1~deb12u1"),))]
         if msg.member == "Get" and msg.body == (systemd.UNIT, "ActiveState"):
             name = msg.path.rsplit("/", 1)[1].replace("_2d", "-").replace("_2e", ".")
-            return [self._reply(msg, "v", (c.Variant("s", "active" if name in self.units
-                                                     else "inactive"),))]
+            state = ("failed" if name in self.failed else "active" if name in self.units
+                     else "inactive")
+            return [self._reply(msg, "v", (c.Variant("s", state),))]
+        if msg.member == "ResetFailedUnit":
+            if msg.body[0] not in self.units:
+                return [self._error(msg, systemd.NO_SUCH_UNIT, "Unit %s not loaded."
+                                    % msg.body[0])]
+            if msg.body[0] in self.failed:  # inactive now, and collected
+                self.failed.discard(msg.body[0])
+                del self.units[msg.body[0]]
+            return [self._reply(msg)]
         if msg.member == "GetUnit":
             if msg.body[0] not in self.units:
                 return [self._error(msg, systemd.NO_SUCH_UNIT, "Unit %s not loaded."
@@ -257,6 +267,20 @@ def test_a_unit_that_exists_is_a_one_line_error(fake):
     assert str(e.value) == ("cgroups: systemd has a unit minins-c1.scope already (another "
                             "container of that name, or one left behind: systemctl stop "
                             "minins-c1.scope)")
+
+
+def test_a_failed_unit_left_behind_is_reset_and_the_scope_started(fake):
+    # `systemctl stop` of a container's scope times out (the init, PID 1 of its namespace,
+    # ignores SIGTERM) and leaves the unit loaded and failed: the name would be taken for
+    # good. As runc does, the driver resets it and starts the scope once more.
+    fake.units["minins-c1.scope"] = {}
+    fake.failed.add("minins-c1.scope")
+    mgr = manager(fake)
+    mgr.apply(4242)
+    members = [m for m, _ in fake.calls]
+    assert "ResetFailedUnit" in members and members.count("StartTransientUnit") == 2
+    assert fake.units["minins-c1.scope"]["PIDs"] == [4242]
+    mgr.destroy()
 
 
 def test_a_failed_job_is_an_error_and_the_unit_is_stopped_again(fake):

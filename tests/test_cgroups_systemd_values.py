@@ -3,6 +3,7 @@ the properties systemd is told (per cgroup version and systemd version) and what
 for cgroupfs; choosing the driver from the config and the state. The driver against a real
 systemd is tests/test_cgroups_systemd.py (in the guest)."""
 import os
+import tempfile
 
 import pytest
 from hypothesis import given
@@ -257,3 +258,12 @@ def test_the_command_line_asks_for_the_driver():
                            stderr=subprocess.PIPE, timeout=60)
         err = p.stderr.decode()
         assert p.returncode == 125 and err.count("\n") == 1 and why in err, err
+    # refused before anything is made, and not blamed on a state file
+    with tempfile.TemporaryDirectory() as tmp:
+        p = subprocess.run([sys.executable, "-m", "minins", "--root", tmp, "run", "--id", "sd1",
+                            "--cgroup-driver", "systemd", "--", "true"], cwd=root,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        err = p.stderr.decode()
+        assert p.returncode == 125 and err.startswith(
+            "minins: error: preflight: cgroups.driver: systemd was asked for"), err
+        assert os.listdir(tmp) == []

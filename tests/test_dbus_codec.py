@@ -309,3 +309,37 @@ def test_deep_variant_nesting_is_refused_not_a_recursion_error():
     with pytest.raises(c.DecodeError) as e:
         c.unmarshal("v", raw)
     assert "nested more than" in str(e.value)
+
+
+def _variants_of_arrays(levels):
+    """``levels`` variants, each holding 31 nested arrays around the next variant (every
+    level starts 4-aligned): 32 containers per level, well within the signature limits."""
+    sig = b"a" * 31 + b"v"
+    raw = b"\x01y\0\x05"
+    for _ in range(levels):
+        body = raw
+        for _ in range(31):
+            body = struct.pack("<I", len(body)) + body
+        raw = bytes([len(sig)]) + sig + b"\0" + b"\0\0" + body
+    return raw
+
+
+def test_deep_container_nesting_is_refused_not_a_recursion_error():
+    # Variants that each hold arrays: 64 variants are allowed on their own, but the total
+    # depth of containers in a message is 64 (the reference implementation's
+    # DBUS_INVALID_NESTED_TOO_DEEPLY); Python's recursion limit came first.
+    shallow = _variants_of_arrays(1)
+    got = c.unmarshal("v", shallow)[0]
+    assert got.signature == "a" * 31 + "v"
+    for levels in (2, 40):  # 65 containers and more
+        with pytest.raises(c.DecodeError) as e:
+            c.unmarshal("v", _variants_of_arrays(levels))
+        assert "nested more than 64" in str(e.value)
+    value = c.Variant("y", 5)
+    for _ in range(40):
+        for _ in range(31):
+            value = [value]
+        value = c.Variant("a" * 31 + "v", value)
+    with pytest.raises(c.EncodeError) as e:
+        c.marshal("v", [value])
+    assert "nested more than 64" in str(e.value)

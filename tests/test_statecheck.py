@@ -306,6 +306,60 @@ def test_a_dead_init_skips_the_process_checks_but_not_the_paths(target):
         statecheck.verify(st, data_path)
 
 
+
+def _scope_state(target, unit=None, driver=None, prefix="minins", **fields):
+    """A state as the systemd driver writes it: the cgroups are the scope
+    ``<prefix>-<id>.scope`` (made below this test's cgroup), the driver and unit recorded."""
+    scope = "%s-%s.scope" % (prefix, target.id)
+    paths = target.cgroup(scope)
+    target.enter(paths)
+    return target.write_state(cgroup_paths=paths, cgroup_unit=unit or scope,
+                              cgroup_driver=driver or ("systemd-v1" if target.hier.v1
+                                                       else "systemd-v2"), **fields)
+
+
+def test_a_systemd_scope_is_the_containers_cgroup(target):
+    # The systemd driver's cgroup is named after the unit, not the container: without
+    # this, every command after `run` refused the state of a systemd container.
+    data_path = _scope_state(target)
+    statecheck.verify(state.load(data_path), data_path)
+
+
+def test_a_systemd_scope_with_a_prefix_of_its_own(target):
+    data_path = _scope_state(target, prefix="mine", config={
+        "namespaces": [], "cgroups": {"driver": "systemd", "scope_prefix": "mine"}})
+    statecheck.verify(state.load(data_path), data_path)
+
+
+@pytest.mark.parametrize("unit", ["ssh.service", "minins-other.scope", "minins-%s.service",
+                                  ""])
+def test_a_forged_systemd_unit_is_refused(target, unit):
+    # delete would StopUnit whatever cgroup_unit names: another unit of the host.
+    data_path = _scope_state(target)
+    st = dict(state.load(data_path), cgroup_unit=unit.replace("%s", target.id))
+    with pytest.raises(StateError, match="cgroup_unit"):
+        statecheck.verify(st, data_path)
+
+
+def test_a_forged_systemd_unit_is_refused_by_every_command(target):
+    _scope_state(target, unit="ssh.service")
+    for command in (["delete", "--force", "{id}"], ["kill", "--all", "{id}", "KILL"],
+                    ["state", "{id}"]):
+        _refused(target, command, "cgroup_unit")
+
+
+def test_a_unit_is_refused_for_the_cgroupfs_driver_and_the_path_for_systemd(target):
+    paths = target.cgroup(target.id)
+    target.enter(paths)
+    data_path = target.write_state(cgroup_paths=paths, cgroup_driver="cgroupfs-v2",
+                                   cgroup_unit="minins-%s.scope" % target.id)
+    with pytest.raises(StateError, match="cgroup_unit"):
+        statecheck.verify(state.load(data_path), data_path)
+    # the systemd driver's cgroup is the scope: a path named after the id is not it
+    st = dict(state.load(data_path), cgroup_driver="systemd-v2")
+    with pytest.raises(StateError, match="cgroup_paths.*minins-%s.scope" % target.id):
+        statecheck.verify(st, data_path)
+
 # --- removal --------------------------------------------------------------------------------
 
 def test_safe_removal_removes_a_cgroup_tree_bottom_up(target):

@@ -152,11 +152,16 @@ class SystemdManager(Manager):
         try:
             job = sd.start_transient_unit(self.unit, base + props, mode="replace")
         except DBusError as e:
-            if e.name == "org.freedesktop.systemd1.UnitExists":
+            if e.name != "org.freedesktop.systemd1.UnitExists":
+                raise
+            # A scope whose stop timed out (the init, PID 1 of its namespace, ignores
+            # SIGTERM) stays loaded as failed and keeps its name: reset it (runc does) and
+            # start once more. An active unit is another container's: refused.
+            if not self._reset_failed(sd):
                 raise ContainerError(
                     "%s: systemd has a unit %s already (another container of that name, or "
                     "one left behind: systemctl stop %s)" % (self.field, self.unit, self.unit))
-            raise
+            job = sd.start_transient_unit(self.unit, base + props, mode="replace")
         self._started = True
         result = sd.wait_job(job, JOB_TIMEOUT)
         if result != "done":
@@ -164,6 +169,21 @@ class SystemdManager(Manager):
                 self.field, self.unit, "no JobRemoved for %s within %.0f s" % (job, JOB_TIMEOUT)
                 if result is None else "its job ended %r (see journalctl -u %s)"
                 % (result, self.unit)))
+
+    def _reset_failed(self, sd, wait=COLLECT_WAIT):
+        """When the unit is loaded and failed: ``ResetFailedUnit``, then wait (``wait``
+        seconds at most) until systemd has collected it. True when that happened."""
+        from .base import poll_until
+
+        if self._active_state(sd) != "failed":
+            return False
+        try:
+            sd.reset_failed_unit(self.unit)
+        except DBusError as e:
+            if e.name != "org.freedesktop.systemd1.NoSuchUnit":
+                raise
+        return poll_until(lambda: self._active_state(sd) is None,
+                          _time.monotonic() + wait, first=0.005, longest=0.1)
 
     def _stop(self, sd, timeout=JOB_TIMEOUT):
         """Stop the unit and wait for its job. A unit that is gone or inactive needs
@@ -184,6 +204,8 @@ class SystemdManager(Manager):
         if not poll_until(settled, deadline, first=0.02, longest=0.5):
             raise ContainerError("%s: systemd did not finish stopping %s within %.0f s"
                                  % (self.field, self.unit, timeout))
+        if state[0] == "failed":
+            self._reset_failed(sd, 0.0)  # the name is free again once systemd collects it
         if state[0] in (None, "inactive", "failed"):
             return
         try:

@@ -24,7 +24,9 @@ Protocol":
   ``SIGNATURE`` field.
 
 Limits of the specification enforced on both sides: signatures at most 255 bytes, 32
-nested arrays and 32 nested structs (64 levels with variants), arrays at most 64 MiB,
+nested arrays and 32 nested structs per signature, 64 levels of containers in all (arrays,
+structs, dict entries and variants together, as libdbus validates a body: a variant's
+signature starts its own count of 32 and 32), arrays at most 64 MiB,
 messages at most 128 MiB. Malformed input -- truncated data, lengths that run past the end,
 non-zero padding, booleans other than 0 and 1, strings that are not UTF-8 or hold a NUL,
 invalid object paths or signatures, unknown type codes, a body that is shorter or longer
@@ -256,11 +258,12 @@ def valid_object_path(path):
 # --- writing ---------------------------------------------------------------------------------
 
 class _Writer(object):
-    __slots__ = ("buf", "e")
+    __slots__ = ("buf", "e", "depth")
 
     def __init__(self, order):
         self.buf = bytearray()
         self.e = "<" if order == LITTLE else ">"
+        self.depth = 0
 
     def pad(self, align):
         n = -len(self.buf) % align
@@ -307,17 +310,28 @@ class _Writer(object):
         self.buf.append(0)
 
     def value(self, t, v, where):
-        if isinstance(t, str):
+        if isinstance(t, str) and t != "v":
             if t in _FIXED:
                 self.fixed(t, v, where)
-            elif t in _STRINGS:
+            else:
                 self.string(t, v, where)
-            else:  # "v"
-                if not isinstance(v, Variant):
-                    raise EncodeError("%s: a variant must be a Variant, not %r" % (where, v))
-                inner = _checked_signature(v.signature, where, single=True)
-                self.string("g", v.signature, where)
-                self.value(inner, v.value, where + "<%s>" % v.signature)
+            return
+        self.depth += 1  # the reader's limit on containers, variants included
+        if self.depth > MAX_DEPTH:
+            raise EncodeError("%s: containers (variants included) nested more than %d deep"
+                              % (where, MAX_DEPTH))
+        try:
+            self.container(t, v, where)
+        finally:
+            self.depth -= 1
+
+    def container(self, t, v, where):
+        if t == "v":
+            if not isinstance(v, Variant):
+                raise EncodeError("%s: a variant must be a Variant, not %r" % (where, v))
+            inner = _checked_signature(v.signature, where, single=True)
+            self.string("g", v.signature, where)
+            self.value(inner, v.value, where + "<%s>" % v.signature)
         elif t[0] == "a":
             self.array(t[1], v, where)
         elif t[0] == "(":
@@ -456,22 +470,25 @@ class _Reader(object):
                 return self.fixed(t)
             if t in _STRINGS:
                 return self.string(t)
-            # variant: its nesting counts towards the 64-level limit
             sig = self.string("g")
             inner = parse_single(sig)
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.fail("variants nested more than %d deep" % MAX_DEPTH)
-            try:
+        # a container: arrays, structs, dict entries and variants together nest at most
+        # 64 deep in a message (a variant's signature restarts the per-signature limits)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail("containers (variants included) nested more than %d deep"
+                            % MAX_DEPTH)
+        try:
+            if isinstance(t, str):
                 return Variant(sig, self.value(inner))
-            finally:
-                self.depth -= 1
-        if t[0] == "a":
-            return self.array(t[1])
-        self.pad(8)
-        if t[0] == "(":
-            return tuple(self.value(m) for m in t[1:])
-        return (self.value(t[1]), self.value(t[2]))
+            if t[0] == "a":
+                return self.array(t[1])
+            self.pad(8)
+            if t[0] == "(":
+                return tuple(self.value(m) for m in t[1:])
+            return (self.value(t[1]), self.value(t[2]))
+        finally:
+            self.depth -= 1
 
     def array(self, elem):
         self.pad(4)

@@ -6,7 +6,7 @@ system bus when that is not possible (then it subscribes: ``AddMatch`` for the m
 ``JobRemoved`` and ``Subscribe``, without which systemd sends no signals to the bus).
 
 :class:`Systemd` wraps the connection: ``StartTransientUnit``, ``StopUnit``,
-``SetUnitProperties``, ``GetUnit``, properties, and :meth:`Systemd.wait_job`, which waits
+``ResetFailedUnit``, ``SetUnitProperties``, ``GetUnit``, properties, and :meth:`Systemd.wait_job`, which waits
 (bounded) for the ``JobRemoved`` signal of a job so that a unit is really started or
 stopped before minins goes on. ``JobRemoved`` can come before the reply of the call that
 queued the job; the connection keeps signals that arrive while it waits for a reply.
@@ -154,6 +154,11 @@ class Systemd(object):
     def stop_unit(self, name, mode="replace"):
         """``StopUnit``: the job's object path."""
         return self._call("StopUnit", "ss", (name, mode), op="StopUnit %s" % name)[0]
+
+    def reset_failed_unit(self, name):
+        """``ResetFailedUnit``: forget that ``name`` failed, so that systemd can collect it
+        (a failed unit stays loaded, and its name taken, until then)."""
+        self._call("ResetFailedUnit", "s", (name,), op="ResetFailedUnit %s" % name)
 
     def set_unit_properties(self, name, properties, runtime=True):
         """``SetUnitProperties`` (``runtime``: not kept across a reboot)."""
