@@ -46,7 +46,8 @@ def _manager(st):
 def status(st, mgr=None):
     if st["init_pid"] <= 0:
         return "creating" if _state.runtime_alive(st) else "stopped"
-    if not _state.init_alive(st):
+    if not _state.init_alive(st) or _statecheck.exiting(st["init_pid"]):
+        # (in do_exit its fds are closed already, so it would look as if it had exec'd)
         return "stopped"
     mgr = mgr if mgr is not None else _manager(st)
     if mgr is not None:
@@ -274,9 +275,11 @@ def delete(data_path, force=False, timeout=10.0):
                                      % (st.get("id"), timeout))
             finally:
                 os.close(pidfd)
-        deadline = time.monotonic() + timeout
-        while _state.init_alive(st) and time.monotonic() < deadline:
-            time.sleep(0.01)  # a zombie waiting for its parent: bounded by its reaping
+    deadline = time.monotonic() + timeout
+    while _state.init_alive(st) and time.monotonic() < deadline:
+        # a dying init (stopped already for status) or a zombie waiting for its parent:
+        # bounded by its exit and reaping; until then it holds its cgroups
+        time.sleep(0.01)
     if mgr is not None:
         if st.get("pid_namespace") is False or st["init_pid"] <= 0:
             # what the init left in the host's PID namespace, or what a crashed start left

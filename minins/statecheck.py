@@ -327,7 +327,7 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
         for key in sorted(paths):
             hier = mount_of(paths[key], mounts)
             at = _absolute(hier, its[key]) if hier is not None and key in its else None
-            if (at is None or not _below(at, paths[key])) and _exiting(pid, proc):
+            if (at is None or not _below(at, paths[key])) and exiting(pid, proc):
                 return  # an exiting task leaves its cgroups first (cgroup_exit): it is dying
             if at is None or not _below(at, paths[key]):
                 _refuse(where, field, "process %d is not in the container's cgroup %s "
@@ -358,7 +358,7 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
 PF_EXITING = 0x4  # include/linux/sched.h
 
 
-def _exiting(pid, proc="/proc"):
+def exiting(pid, proc="/proc"):
     """Is ``pid`` in do_exit (PF_EXITING in field 9 of /proc/PID/stat)? Such a task shows the
     root cgroup before it becomes a zombie: it is dying, not an impostor."""
     try:

@@ -497,3 +497,19 @@ def test_delete_refuses_a_running_container_unless_forced(box, state_root):
     assert proc.returncode == 125 and "is running" in proc.stderr
     assert cli("--root", state_root, "delete", "--force", BOX).returncode == 0
     assert box.c.wait() == 137
+
+
+def test_an_init_in_do_exit_is_stopped_not_running(monkeypatch, tmp_path):
+    """A dying init has closed its fds before it is a zombie: it no longer holds exec.fifo,
+    which would make it look as if it had exec'd its command (a SIGKILLed create showed
+    `running` that way). PF_EXITING says it is dying."""
+    from minins import state as _state, statecheck
+
+    (tmp_path / "exec.fifo").write_text("")
+    st = {"init_pid": 4242, "init_start_time": "1", "data_path": str(tmp_path),
+          "cgroup_paths": {}}
+    monkeypatch.setattr(_state, "init_alive", lambda s: True)
+    monkeypatch.setattr(statecheck, "exiting", lambda pid: False)
+    assert lifecycle.status(st) == "running"  # alive, holds no fifo: exec'd
+    monkeypatch.setattr(statecheck, "exiting", lambda pid: pid == 4242)
+    assert lifecycle.status(st) == "stopped"
