@@ -108,6 +108,9 @@ def evaluate(prof, native, audit, nr, args):
         return KILL_THREAD
     bits32 = t in ("x86", "arm")
     names = names_of(t, nr)
+    if not names and prof.defaultAction not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
+                                                "SCMP_ACT_TRACE"):
+        return 0x50000 | 38  # a number the table has no name for: ENOSYS, as under runc
     rules = [r for r in prof.syscalls if names & set(r.names)]
     for r in rules:
         if r.args and all(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
@@ -288,6 +291,31 @@ def test_default_profile_verdicts():
     with_admin = compiler.compile_profile(
         default.default_profile(("SYS_ADMIN",), "x86_64", "6.1.0"), "x86_64")
     assert run_bpf(with_admin, seccomp_data(sc["unshare"], audit, (0,) * 6)) == allow
+
+
+def test_a_call_newer_than_the_tables_gets_enosys_as_under_runc():
+    """runc answers ENOSYS for a syscall newer than the profile knows, so that libc falls back
+    (glibc 2.39's fchmodat2, 452 on x86_64, to fchmodat); the default's EPERM would not let it.
+    Numbers the table has no name for get ENOSYS unless the default allows them."""
+    sc = tables.table("x86_64").SYSCALLS
+    audit = AUDIT["x86_64"]
+    newer = max(sc.values()) + 2
+    gap = next(n for n in range(1, max(sc.values())) if n not in sc.values())
+    prof = default.default_profile(("CHOWN",), "x86_64", "6.1.0")
+    prog = compiler.compile_profile(prof, "x86_64")
+    for nr in (newer, gap, tables.X32_SYSCALL_BIT - 1):
+        assert run_bpf(prog, seccomp_data(nr, audit, (0,) * 6)) == 0x50000 | 38, nr
+    assert run_bpf(prog, seccomp_data(sc["keyctl"], audit, (0,) * 6)) == 0x50001
+    # arm's table ends in its private calls (0xf0000...): a gap below them is unknown too
+    arm = tables.table("arm").SYSCALLS
+    arm_gap = max(n for n in arm.values() if n < 0xF0000) + 1
+    aprog = compiler.compile_profile(default.default_profile(("CHOWN",), "arm", "6.1.0"), "arm")
+    assert run_bpf(aprog, seccomp_data(arm_gap, AUDIT["arm"], (0,) * 6)) == 0x50000 | 38
+    for action, want in (("SCMP_ACT_ALLOW", 0x7FFF0000), ("SCMP_ACT_LOG", 0x7FFC0000),
+                         ("SCMP_ACT_TRACE", 0x7FF00001), ("SCMP_ACT_KILL_PROCESS", 0x50026)):
+        p = P.Seccomp(defaultAction=action)
+        assert run_bpf(compiler.compile_profile(p, "x86_64"),
+                       seccomp_data(newer, audit, (0,) * 6)) == want, action
 
 
 def test_x32_calls_are_not_x86_64_calls():

@@ -16,7 +16,9 @@ Layout (every path ends in a ``ret``; all jumps go forward)::
       ld  nr
       a balanced binary search (jge) over the syscall-number line cut into segments: runs
       of numbers with the same unconditional verdict are merged into one segment, so the
-      ~350 allowed calls of the default profile become a few dozen segments;
+      ~350 allowed calls of the default profile become a few dozen segments; a number
+      the table has no name for (newer than its headers, or a gap) returns ENOSYS unless
+      the default allows it, as runc's patched filter does (see :func:`_unknown_value`);
       a leaf is ``ret <verdict>`` or the argument block of one syscall:
         per rule (conditional rules first, see :mod:`.profile`): the conditions, each
         jumping to the next rule when it fails, then ``ret <action>``; finally
@@ -52,6 +54,7 @@ RET = 0x06  # BPF_RET | BPF_K
 MAX_INSNS = 4096  # BPF_MAXINSNS
 MAX_JUMP = 255
 MAX_ARGS = 6  # libseccomp's limit of conditions per rule
+ENOSYS = 38
 
 _OFF_NR, _OFF_ARCH, _OFF_ARGS = 0, 4, 16
 _SPACE = 1 << 32
@@ -108,14 +111,39 @@ def compile_profile(profile, native):
     return prog
 
 
+def _unknown_value(profile, default):
+    """What a number the table has no name for returns: ENOSYS, so that libc falls back from
+    a call newer than the tables (``fchmodat2`` -> ``fchmodat``) as it does under runc, whose
+    filter answers ENOSYS above the profile's last syscall (libcontainer/seccomp/patchbpf);
+    the profile's default when that allows the call (ALLOW, LOG; TRACE: the tracer decides,
+    as in runc)."""
+    if profile.defaultAction in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        return default
+    return _profile.RET_ERRNO | ENOSYS
+
+
+def _known_or_not(numbers, lo, hi, default, unknown):
+    """Marks for :func:`_overlay` over [lo, hi): the runs of numbers the table knows start
+    with ``default``, the gaps between and after them with ``unknown``."""
+    known = sorted(n for n in set(numbers) if lo <= n < hi)
+    marks = {lo: ("ret", unknown)}
+    for i, n in enumerate(known):
+        if i == 0 or known[i - 1] != n - 1:
+            marks[n] = ("ret", default)
+        if n + 1 < hi and (i + 1 == len(known) or known[i + 1] != n + 1):
+            marks[n + 1] = ("ret", unknown)
+    return marks
+
+
 def _section(profile, names, default):
     """The program for one AUDIT_ARCH value: ``ld nr`` and the search."""
+    unknown = _unknown_value(profile, default)
     segments = [(0, _SPACE, ("ret", BAD_ARCH))]
     for name in names:
         t = _tables.table(name)
         lo, hi = _RANGES.get(name, (0, _SPACE))
         bits32 = name in _tables.BITS32
-        marks = {lo: ("ret", default)}
+        marks = _known_or_not(t.SYSCALLS.values(), lo, hi, default, unknown)
         for nr, rules in _profile.rules_by_number(profile, t.SYSCALLS).items():
             if not lo <= nr < hi:
                 continue
