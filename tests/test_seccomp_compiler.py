@@ -113,8 +113,10 @@ def evaluate(prof, native, audit, nr, args):
         return 0x50000 | 38  # a number the table has no name for: ENOSYS, as under runc
     rules = [r for r in prof.syscalls if names & set(r.names)]
     for r in rules:
-        if r.args and all(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
-                          for c in r.args):
+        # one argument compared twice: the conditions are alternatives (runc's split rules)
+        both = any if len(set(c.index for c in r.args)) < len(r.args) else all
+        if r.args and both(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
+                           for c in r.args):
             return ret_of(r.action, r.errnoRet)
     for r in rules:
         if not r.args:
@@ -316,6 +318,31 @@ def test_a_call_newer_than_the_tables_gets_enosys_as_under_runc():
         p = P.Seccomp(defaultAction=action)
         assert run_bpf(compiler.compile_profile(p, "x86_64"),
                        seccomp_data(newer, audit, (0,) * 6)) == want, action
+
+
+def test_one_argument_compared_twice_is_two_alternatives_as_in_runc():
+    """runc splits a rule whose conditions compare one argument twice into a rule per
+    condition (libseccomp refuses the rule); ANDing them instead made the classic "deny
+    socket for AF_NETLINK and AF_PACKET" rule deny neither."""
+    prof = P.loads({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+            {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]})
+    prog = compiler.compile_profile(prof, "x86_64")
+    sc = tables.table("x86_64").SYSCALLS
+    audit = AUDIT["x86_64"]
+
+    def verdict(name, *args):
+        return run_bpf(prog, seccomp_data(sc[name], audit, args + (0,) * (6 - len(args))))
+
+    assert verdict("socket", 16) == verdict("socket", 17) == 0x50001
+    assert verdict("socket", 2) == 0x7FFF0000
+    # different arguments: still all must hold
+    assert verdict("personality", 8, 9) == 0x50001
+    assert verdict("personality", 8, 0) == verdict("personality", 0, 9) == 0x7FFF0000
 
 
 def test_x32_calls_are_not_x86_64_calls():

@@ -146,6 +146,19 @@ def test_personality_only_for_the_given_values(state_root):
                                    "personality OK 0"]
 
 
+def test_one_argument_compared_twice_denies_either_value_as_runc(state_root):
+    # runc splits a rule comparing one argument twice into alternatives; minins ANDed them,
+    # so this rule denied neither netlink (16) nor packet (17) sockets
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                          "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+                                   {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]}]}
+    got = probe(cfg_with(prof), ["socket 16 3 0", "socket2 17 3 0", "socket3 1 1 0"],
+                state_root, {"socket2": NR["socket"], "socket3": NR["socket"]})
+    assert got["socket"] == "EACCES" and got["socket2"] == "EACCES"
+    assert got["socket3"].startswith("OK")
+
+
 def test_clone_denied_for_namespace_flags(state_root):
     ns_flags = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
     prof = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [

@@ -14,7 +14,10 @@ Semantics (seccomp(2), libseccomp's seccomp_rule_add(3), runc's ``getAction``):
   carry ``errnoRet`` (EPERM when absent); no other action takes one.
 * ``SCMP_CMP_MASKED_EQ`` is ``(arg & value) == valueTwo``; the others compare the argument
   with ``value`` as unsigned 64-bit numbers (only the low 32 bits on 32-bit architectures).
-  Several ``args`` of one rule must all hold.
+  Several ``args`` of one rule must all hold -- unless two of them compare the same
+  argument: then each condition is a rule of its own (any one suffices), as in runc, which
+  splits such a rule because libseccomp refuses it (so ``socket`` with ``args[0] == 16`` and
+  ``args[0] == 17`` matches both domains instead of none).
 * Precedence (:func:`rules_by_number`): for one syscall, every rule with argument conditions is
   tried before any rule without, each group in the profile's order; the first that matches
   decides. So a conditional rule refines an unconditional one whatever their order (as in
@@ -210,12 +213,15 @@ def rules_by_number(profile, syscalls):
     for sc in profile.syscalls:
         ret = action_value(sc.action, sc.errnoRet)
         conds = tuple((a.index, a.op, a.value, a.valueTwo) for a in sc.args)
+        groups = [conds]
+        if len(set(c[0] for c in conds)) < len(conds):
+            groups = [(c,) for c in conds]  # one argument compared twice: alternatives
         for name in sc.names:
             nr = syscalls.get(name)
             if nr is None:
                 continue  # not on this architecture
             if conds:
-                conditional.setdefault(nr, []).append((conds, ret))
+                conditional.setdefault(nr, []).extend((g, ret) for g in groups)
             elif nr not in unconditional:
                 unconditional[nr] = ((), ret)
     out = {}
