@@ -128,6 +128,8 @@ def _quote(value):
 
 
 def _check_action(action, errno_ret, field, errno_field):
+    if not action:
+        raise ConfigError(field, "must be set (one of %s)" % ", ".join(sorted(ACTIONS)))
     if action not in ACTIONS:
         raise ConfigError(field, "unknown action %s; known: %s"
                           % (_quote(action), ", ".join(sorted(ACTIONS))))
