@@ -338,7 +338,9 @@ def _agent(server, result):
     os.close(fds[0])
 
 
-def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_TSYNC"]])
+def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path, flags):
+    # with TSYNC the kernel wants TSYNC_ESRCH next to NEW_LISTENER (EINVAL otherwise)
     path = str(tmp_path / "agent.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -357,7 +359,7 @@ def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
             os._exit(0)
     os.close(w)
     server.close()
-    prof = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+    prof = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "flags": flags,
             "listenerMetadata": "hello-agent",
             "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}
     try:

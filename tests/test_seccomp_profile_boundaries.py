@@ -46,10 +46,14 @@ def test_flags_are_the_kernels():
     flags = _header_values("SECCOMP_FILTER_FLAG_")
     for name in profile.FLAGS:
         assert profile.FLAGS[name] == flags[name]
-    p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW", "flags": sorted(profile.FLAGS),
+    p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW", "flags": sorted(profile.FLAGS)})
+    assert p.flag_bits() == (flags["SECCOMP_FILTER_FLAG_TSYNC"] | flags["SECCOMP_FILTER_FLAG_LOG"]
+                             | flags["SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
+    p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG",
+                                                                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
                        "listenerPath": "/run/agent.sock",
                        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}]})
-    assert p.flag_bits() == (flags["SECCOMP_FILTER_FLAG_TSYNC"] | flags["SECCOMP_FILTER_FLAG_LOG"]
+    assert p.flag_bits() == (flags["SECCOMP_FILTER_FLAG_LOG"]
                              | flags["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
                              | flags["SECCOMP_FILTER_FLAG_NEW_LISTENER"])
 
@@ -134,3 +138,18 @@ def test_a_missing_action_says_it_must_be_set():
     assert "must be set" in _refused({"defaultAction": "SCMP_ACT_ALLOW",
                                       "syscalls": [{"names": ["acct"]}]},
                                      "seccomp.syscalls[0].action")
+
+
+def test_tsync_with_notify_adds_tsync_esrch():
+    flags = _header_values("SECCOMP_FILTER_FLAG_")
+    notify = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+              "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+              "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}]}
+    assert profile.loads(notify).flag_bits() == (
+        flags["SECCOMP_FILTER_FLAG_TSYNC"] | flags["SECCOMP_FILTER_FLAG_NEW_LISTENER"]
+        | flags["SECCOMP_FILTER_FLAG_TSYNC_ESRCH"])
+    notify["flags"] = ["SECCOMP_FILTER_FLAG_LOG"]
+    assert profile.loads(notify).flag_bits() == (
+        flags["SECCOMP_FILTER_FLAG_LOG"] | flags["SECCOMP_FILTER_FLAG_NEW_LISTENER"])
+    plain = {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}
+    assert profile.loads(plain).flag_bits() == flags["SECCOMP_FILTER_FLAG_TSYNC"]

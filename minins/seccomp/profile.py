@@ -66,6 +66,7 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 FLAG_NEW_LISTENER = 8
+FLAG_TSYNC_ESRCH = 16  # Linux 5.7: TSYNC may be combined with NEW_LISTENER only with it
 
 EPERM = 1
 _MAX_ERRNO = 4095  # the kernel caps SECCOMP_RET_ERRNO data there
@@ -111,11 +112,17 @@ class Seccomp(Record):
         return any(s.action == "SCMP_ACT_NOTIFY" for s in self.syscalls)
 
     def flag_bits(self):
-        """The SECCOMP_FILTER_FLAG_* bits for seccomp(2), NEW_LISTENER added for NOTIFY."""
+        """The SECCOMP_FILTER_FLAG_* bits for seccomp(2), NEW_LISTENER added for NOTIFY, and
+        with it TSYNC_ESRCH when TSYNC is asked for: the kernel refuses TSYNC with
+        NEW_LISTENER (EINVAL) otherwise, and libseccomp adds it too (seccomp(2))."""
         bits = 0
         for f in self.flags:
             bits |= FLAGS[f]
-        return bits | (FLAG_NEW_LISTENER if self.uses_notify() else 0)
+        if self.uses_notify():
+            bits |= FLAG_NEW_LISTENER
+            if bits & FLAGS["SECCOMP_FILTER_FLAG_TSYNC"]:
+                bits |= FLAG_TSYNC_ESRCH
+        return bits
 
 
 def loads(data, field="seccomp"):
