@@ -49,8 +49,8 @@ def test_flags_are_the_kernels():
     p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW", "flags": sorted(profile.FLAGS)})
     assert p.flag_bits() == (flags["SECCOMP_FILTER_FLAG_TSYNC"] | flags["SECCOMP_FILTER_FLAG_LOG"]
                              | flags["SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
-    p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG",
-                                                                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+    p = profile.loads({"defaultAction": "SCMP_ACT_ALLOW",
+                       "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
                        "listenerPath": "/run/agent.sock",
                        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}]})
     assert p.flag_bits() == (flags["SECCOMP_FILTER_FLAG_LOG"]
