@@ -153,3 +153,21 @@ def test_tsync_with_notify_adds_tsync_esrch():
         flags["SECCOMP_FILTER_FLAG_LOG"] | flags["SECCOMP_FILTER_FLAG_NEW_LISTENER"])
     plain = {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}
     assert profile.loads(plain).flag_bits() == flags["SECCOMP_FILTER_FLAG_TSYNC"]
+
+
+def test_trace_carries_errno_zero():
+    assert profile.action_value("SCMP_ACT_TRACE", 0) == _header_values(
+        "SECCOMP_RET_")["SECCOMP_RET_TRACE"]
+
+
+def test_one_argument_compared_twice_splits_the_rule_as_runc():
+    eq16 = {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}
+    eq17 = {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}
+    a1 = {"index": 1, "value": 17, "op": "SCMP_CMP_EQ"}
+    twice = profile.loads(_one(names=["socket"], args=[eq16, eq17]))
+    assert profile.rules_by_number(twice, {"socket": 41}) == {41: [
+        (((0, "SCMP_CMP_EQ", 16, 0),), 0x50001), (((0, "SCMP_CMP_EQ", 17, 0),), 0x50001)]}
+    # two arguments, same operator and valueTwo: one rule, both must hold
+    both = profile.loads(_one(names=["socket"], args=[eq16, a1]))
+    assert profile.rules_by_number(both, {"socket": 41}) == {41: [
+        (((0, "SCMP_CMP_EQ", 16, 0), (1, "SCMP_CMP_EQ", 17, 0)), 0x50001)]}
