@@ -123,14 +123,14 @@ def _unknown_value(profile, default):
 
 
 def _known_or_not(numbers, lo, hi, default, unknown):
-    """Marks for :func:`_overlay` over [lo, hi): the runs of numbers the table knows start
-    with ``default``, the gaps between and after them with ``unknown``."""
-    known = sorted(n for n in set(numbers) if lo <= n < hi)
+    """Marks for :func:`_overlay` over [lo, hi): ``default`` at every number the table knows,
+    ``unknown`` from ``lo`` and after each known number whose successor is unknown (the
+    overlay merges the equal neighbours)."""
+    known = set(n for n in numbers if lo <= n < hi)
     marks = {lo: ("ret", unknown)}
-    for i, n in enumerate(known):
-        if i == 0 or known[i - 1] != n - 1:
-            marks[n] = ("ret", default)
-        if n + 1 < hi and (i + 1 == len(known) or known[i + 1] != n + 1):
+    for n in known:
+        marks[n] = ("ret", default)
+        if n + 1 < hi and n + 1 not in known:
             marks[n + 1] = ("ret", unknown)
     return marks
 
