@@ -123,15 +123,13 @@ def _unknown_value(profile, default):
 
 
 def _known_or_not(numbers, lo, hi, default, unknown):
-    """Marks for :func:`_overlay` over [lo, hi): ``default`` at every number the table knows,
-    ``unknown`` from ``lo`` and after each known number whose successor is unknown (the
-    overlay merges the equal neighbours)."""
-    known = set(n for n in numbers if lo <= n < hi)
+    """Marks for :func:`_overlay` over [lo, hi): ``unknown`` from ``lo`` and after every
+    number the table knows, then ``default`` at every known number (the overlay merges the
+    equal neighbours)."""
+    known = [n for n in numbers if lo <= n < hi]
     marks = {lo: ("ret", unknown)}
-    for n in known:
-        marks[n] = ("ret", default)
-        if n + 1 < hi and n + 1 not in known:
-            marks[n + 1] = ("ret", unknown)
+    marks.update((n + 1, ("ret", unknown)) for n in known if n + 1 < hi)
+    marks.update((n, ("ret", default)) for n in known)
     return marks
 
 
