@@ -33,11 +33,11 @@ without SECCOMP_RET_KILL_PROCESS or SECCOMP_RET_LOG (4.14) when the profile uses
 
 Cache: compiling the default profile takes ~10 ms of Python; the packed program is kept in
 ``<cache_dir>/<key>.bpf``, the key naming everything the program depends on: a format
-version and the native architecture, then for ``"default"`` the capability mask, the size and
-mtime of default.json and the kernel release (spelled out: importing hashlib would cost more
+version, a stamp of the size and mtime of minins's seccomp files (:func:`_code_stamp`) and
+the native architecture, then for ``"default"`` the capability mask and the kernel release (spelled out: importing hashlib would cost more
 than the 1 ms a start may spend), for an OCI profile the SHA-256 of its JSON. Written
 atomically, mode 0600, in a directory only we can write (anything else is ignored). A cache
-hit costs a stat and a read of a few KiB.
+hit costs two directory listings, about 15 stats (the code stamp) and a read of a few KiB.
 """
 import os as _os
 
