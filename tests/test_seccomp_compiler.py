@@ -28,6 +28,8 @@ def run_bpf(prog, data):
         assert 0 <= pc < len(prog), "ran off the program at %d" % pc
         code, jt, jf, k = prog[pc]
         assert 0 <= jt <= 255 and 0 <= jf <= 255 and 0 <= k <= M32 and 0 <= code <= 0xFFFF
+        if code not in (0x15, 0x25, 0x35, 0x45):  # only a conditional jump has jt/jf
+            assert jt == jf == 0, "jt/jf on a non-jump at %d" % pc
         steps += 1
         assert steps <= len(prog)  # forward only: never more steps than instructions
         if code == 0x20:  # ld [k]
@@ -251,6 +253,38 @@ def test_a_syscall_with_many_argument_rules():
         args = (v,) * 6
         assert run_bpf(prog, seccomp_data(nr, AUDIT["x86_64"], args)) == \
             evaluate(prof, "x86_64", AUDIT["x86_64"], nr, args)
+
+
+@pytest.mark.parametrize("block_at", [None, 0, 126])
+def test_a_left_subtree_of_exactly_255_and_256_instructions(block_at):
+    """The 8-bit jt reaches 255 instructions: a left subtree of 255 is jumped over directly,
+    one of 256 (made with one 4-instruction argument block among 126 one-instruction
+    leaves) through a ``ja``. Every segment start is decided as its segment says."""
+    block = ("block", [(((0, "SCMP_CMP_EQ", 7, 0),), 0x50007)], True)
+    n = 254 if block_at is not None else 256
+    segments = [(i, i + 1, ("ret", 0x50000 | (i + 10))) for i in range(n)]
+    segments[-1] = (n - 1, 1 << 32, segments[-1][2])
+    if block_at is not None:
+        segments[block_at] = (block_at, block_at + 1, block)
+    body = compiler._search(segments, 0x7FFF0000)
+    prog = [(0x20, 0, 0, 0)] + body
+    left = 127 if block_at is not None else 128
+    first = body[0]
+    if block_at is None:
+        assert first[:2] == (0x35, 255)  # 128 leaves + 127 jge = 255: fits
+    else:
+        assert first[:3] == (0x35, 0, 1) and body[1][0] == 0x05  # 256: through a ja
+    for start, _end, verdict in segments[:left + 2]:
+        got = run_bpf(prog, seccomp_data(start, 0, (7,) + (0,) * 5))
+        assert got == (verdict[1] if verdict[0] == "ret" else 0x50007)
+
+
+def test_an_architecture_without_a_table_is_accepted_and_never_matched():
+    listed = P.loads({"defaultAction": "SCMP_ACT_ERRNO",
+                      "architectures": ["SCMP_ARCH_MIPS", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                      "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]})
+    plain = listed.replace(architectures=("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
+    assert compiler.compile_profile(listed, "x86_64") == compiler.compile_profile(plain, "x86_64")
 
 
 @pytest.mark.parametrize("native", NATIVES)
