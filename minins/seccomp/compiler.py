@@ -53,7 +53,6 @@ RET = 0x06  # BPF_RET | BPF_K
 
 MAX_INSNS = 4096  # BPF_MAXINSNS
 MAX_JUMP = 255
-MAX_ARGS = 6  # libseccomp's limit of conditions per rule
 ENOSYS = 38
 
 _OFF_NR, _OFF_ARCH, _OFF_ARGS = 0, 4, 16
@@ -212,10 +211,9 @@ _F = "fail"
 
 def _rule(conds, ret, bits32):
     """Conditions of one rule (all must hold) then ``ret``; a failed condition jumps to the
-    instruction after the ``ret`` (the next rule)."""
-    if len(conds) > MAX_ARGS:
-        raise ConfigError("seccomp", "a rule may have at most %d argument conditions"
-                          % MAX_ARGS)
+    instruction after the ``ret`` (the next rule). At most 6 conditions, one per argument
+    (:func:`~.profile.rules_by_number` splits a rule comparing one argument twice), so every
+    jump fits in 8 bits."""
     body = []
     for index, op, value, value2 in conds:
         body.extend(_condition(index, op, value, value2, bits32))
