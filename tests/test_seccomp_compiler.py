@@ -240,6 +240,35 @@ def test_too_big_a_program_is_a_config_error():
         compiler.compile_profile(prof, "x86_64")
 
 
+def test_exactly_4096_instructions_are_taken():
+    """BPF_MAXINSNS is a maximum, not a bound to stay under: 4096 compiles, 4097 does not.
+    Rules of 6 (EQ) and 7 (MASKED_EQ) instructions on one syscall make the count exact."""
+    def prof(n_eq, n_masked):
+        def rule(i, op):
+            return P.SeccompSyscall(names=("personality",), action="SCMP_ACT_ERRNO",
+                                    args=(P.SeccompArg(index=0, value=i, op=op),))
+        return P.Seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=tuple(
+            [rule(i, "SCMP_CMP_EQ") for i in range(n_eq)]
+            + [rule(i, "SCMP_CMP_MASKED_EQ") for i in range(n_masked)]))
+
+    def size(p):
+        try:
+            return len(compiler.compile_profile(p, "x86_64"))
+        except ConfigError as e:
+            return int(e.message.split("needs ")[1].split()[0])
+
+    base = size(prof(0, 0))
+    found = {}
+    for n_masked in range(7):
+        guess = (4096 - base - 7 * n_masked) // 6
+        for n_eq in range(guess - 3, guess + 4):
+            found.setdefault(size(prof(n_eq, n_masked)), (n_eq, n_masked))
+    assert 4096 in found and 4097 in found
+    assert len(compiler.compile_profile(prof(*found[4096]), "x86_64")) == 4096
+    with pytest.raises(ConfigError, match="needs 4097 BPF instructions"):
+        compiler.compile_profile(prof(*found[4097]), "x86_64")
+
+
 def test_a_syscall_with_many_argument_rules():
     rules_ = tuple(P.SeccompSyscall(names=("personality",), action="SCMP_ACT_ERRNO",
                                     errnoRet=i + 1,
