@@ -148,8 +148,6 @@ def _section(profile, names, default):
                 marks[nr] = ("ret", rules[0][1])
             else:
                 marks[nr] = ("block", rules, bits32)
-            if nr + 1 < hi and nr + 1 not in marks:
-                marks[nr + 1] = None  # back to the default after nr, unless nr+1 has rules
         segments = _overlay(segments, lo, hi, marks, default)
     return [(LD_W_ABS, 0, 0, _OFF_NR)] + _search(segments, default)
 
