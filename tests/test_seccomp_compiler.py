@@ -28,6 +28,8 @@ def run_bpf(prog, data):
         assert 0 <= pc < len(prog), "ran off the program at %d" % pc
         code, jt, jf, k = prog[pc]
         assert 0 <= jt <= 255 and 0 <= jf <= 255 and 0 <= k <= M32 and 0 <= code <= 0xFFFF
+        if code not in (0x15, 0x25, 0x35, 0x45):  # only a conditional jump has jt/jf
+            assert jt == jf == 0, "jt/jf on a non-jump at %d" % pc
         steps += 1
         assert steps <= len(prog)  # forward only: never more steps than instructions
         if code == 0x20:  # ld [k]
@@ -108,10 +110,15 @@ def evaluate(prof, native, audit, nr, args):
         return KILL_THREAD
     bits32 = t in ("x86", "arm")
     names = names_of(t, nr)
+    if not names and prof.defaultAction not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
+                                                "SCMP_ACT_TRACE"):
+        return 0x50000 | 38  # a number the table has no name for: ENOSYS, as under runc
     rules = [r for r in prof.syscalls if names & set(r.names)]
     for r in rules:
-        if r.args and all(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
-                          for c in r.args):
+        # one argument compared twice: the conditions are alternatives (runc's split rules)
+        both = any if len(set(c.index for c in r.args)) < len(r.args) else all
+        if r.args and both(holds(c.index, c.op, c.value, c.valueTwo, args, bits32)
+                           for c in r.args):
             return ret_of(r.action, r.errnoRet)
     for r in rules:
         if not r.args:
@@ -233,6 +240,35 @@ def test_too_big_a_program_is_a_config_error():
         compiler.compile_profile(prof, "x86_64")
 
 
+def test_exactly_4096_instructions_are_taken():
+    """BPF_MAXINSNS is a maximum, not a bound to stay under: 4096 compiles, 4097 does not.
+    Rules of 6 (EQ) and 7 (MASKED_EQ) instructions on one syscall make the count exact."""
+    def prof(n_eq, n_masked):
+        def rule(i, op):
+            return P.SeccompSyscall(names=("personality",), action="SCMP_ACT_ERRNO",
+                                    args=(P.SeccompArg(index=0, value=i, op=op),))
+        return P.Seccomp(defaultAction="SCMP_ACT_ALLOW", syscalls=tuple(
+            [rule(i, "SCMP_CMP_EQ") for i in range(n_eq)]
+            + [rule(i, "SCMP_CMP_MASKED_EQ") for i in range(n_masked)]))
+
+    def size(p):
+        try:
+            return len(compiler.compile_profile(p, "x86_64"))
+        except ConfigError as e:
+            return int(e.message.split("needs ")[1].split()[0])
+
+    base = size(prof(0, 0))
+    found = {}
+    for n_masked in range(7):
+        guess = (4096 - base - 7 * n_masked) // 6
+        for n_eq in range(guess - 3, guess + 4):
+            found.setdefault(size(prof(n_eq, n_masked)), (n_eq, n_masked))
+    assert 4096 in found and 4097 in found
+    assert len(compiler.compile_profile(prof(*found[4096]), "x86_64")) == 4096
+    with pytest.raises(ConfigError, match="needs 4097 BPF instructions"):
+        compiler.compile_profile(prof(*found[4097]), "x86_64")
+
+
 def test_a_syscall_with_many_argument_rules():
     rules_ = tuple(P.SeccompSyscall(names=("personality",), action="SCMP_ACT_ERRNO",
                                     errnoRet=i + 1,
@@ -248,6 +284,38 @@ def test_a_syscall_with_many_argument_rules():
             evaluate(prof, "x86_64", AUDIT["x86_64"], nr, args)
 
 
+@pytest.mark.parametrize("block_at", [None, 0, 126])
+def test_a_left_subtree_of_exactly_255_and_256_instructions(block_at):
+    """The 8-bit jt reaches 255 instructions: a left subtree of 255 is jumped over directly,
+    one of 256 (made with one 4-instruction argument block among 126 one-instruction
+    leaves) through a ``ja``. Every segment start is decided as its segment says."""
+    block = ("block", [(((0, "SCMP_CMP_EQ", 7, 0),), 0x50007)], True)
+    n = 254 if block_at is not None else 256
+    segments = [(i, i + 1, ("ret", 0x50000 | (i + 10))) for i in range(n)]
+    segments[-1] = (n - 1, 1 << 32, segments[-1][2])
+    if block_at is not None:
+        segments[block_at] = (block_at, block_at + 1, block)
+    body = compiler._search(segments, 0x7FFF0000)
+    prog = [(0x20, 0, 0, 0)] + body
+    left = 127 if block_at is not None else 128
+    first = body[0]
+    if block_at is None:
+        assert first[:2] == (0x35, 255)  # 128 leaves + 127 jge = 255: fits
+    else:
+        assert first[:3] == (0x35, 0, 1) and body[1][0] == 0x05  # 256: through a ja
+    for start, _end, verdict in segments[:left + 2]:
+        got = run_bpf(prog, seccomp_data(start, 0, (7,) + (0,) * 5))
+        assert got == (verdict[1] if verdict[0] == "ret" else 0x50007)
+
+
+def test_an_architecture_without_a_table_is_accepted_and_never_matched():
+    listed = P.loads({"defaultAction": "SCMP_ACT_ERRNO",
+                      "architectures": ["SCMP_ARCH_MIPS", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                      "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]})
+    plain = listed.replace(architectures=("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
+    assert compiler.compile_profile(listed, "x86_64") == compiler.compile_profile(plain, "x86_64")
+
+
 @pytest.mark.parametrize("native", NATIVES)
 @pytest.mark.parametrize("caps", [(), ("CAP_SYS_ADMIN", "SYS_PTRACE"), tuple(
     "CAP_" + c for c in ("CHOWN", "SYS_CHROOT", "AUDIT_WRITE"))])
@@ -260,8 +328,9 @@ def test_the_default_profile_compiles_and_decides(native, caps):
         audit = AUDIT[t]
         for n, nr in tables.table(t).SYSCALLS.items():
             args = (0x10000000, 0, 0, 0, 0, 0)
-            assert run_bpf(prog, seccomp_data(nr, audit, args)) == \
-                evaluate(prof, native, audit, nr, args), (t, n)
+            for near_nr in (max(nr - 1, 0), nr, nr + 1):  # and its neighbours, maybe unknown
+                assert run_bpf(prog, seccomp_data(near_nr, audit, args)) == \
+                    evaluate(prof, native, audit, near_nr, args), (t, n, near_nr)
 
 
 def test_default_profile_verdicts():
@@ -288,6 +357,56 @@ def test_default_profile_verdicts():
     with_admin = compiler.compile_profile(
         default.default_profile(("SYS_ADMIN",), "x86_64", "6.1.0"), "x86_64")
     assert run_bpf(with_admin, seccomp_data(sc["unshare"], audit, (0,) * 6)) == allow
+
+
+def test_a_call_newer_than_the_tables_gets_enosys_as_under_runc():
+    """runc answers ENOSYS for a syscall newer than the profile knows, so that libc falls back
+    (glibc 2.39's fchmodat2, 452 on x86_64, to fchmodat); the default's EPERM would not let it.
+    Numbers the table has no name for get ENOSYS unless the default allows them."""
+    sc = tables.table("x86_64").SYSCALLS
+    audit = AUDIT["x86_64"]
+    newer = max(sc.values()) + 2
+    gap = next(n for n in range(1, max(sc.values())) if n not in sc.values())
+    prof = default.default_profile(("CHOWN",), "x86_64", "6.1.0")
+    prog = compiler.compile_profile(prof, "x86_64")
+    for nr in (newer, gap, tables.X32_SYSCALL_BIT - 1):
+        assert run_bpf(prog, seccomp_data(nr, audit, (0,) * 6)) == 0x50000 | 38, nr
+    assert run_bpf(prog, seccomp_data(sc["keyctl"], audit, (0,) * 6)) == 0x50001
+    # arm's table ends in its private calls (0xf0000...): a gap below them is unknown too
+    arm = tables.table("arm").SYSCALLS
+    arm_gap = max(n for n in arm.values() if n < 0xF0000) + 1
+    aprog = compiler.compile_profile(default.default_profile(("CHOWN",), "arm", "6.1.0"), "arm")
+    assert run_bpf(aprog, seccomp_data(arm_gap, AUDIT["arm"], (0,) * 6)) == 0x50000 | 38
+    for action, want in (("SCMP_ACT_ALLOW", 0x7FFF0000), ("SCMP_ACT_LOG", 0x7FFC0000),
+                         ("SCMP_ACT_TRACE", 0x7FF00001), ("SCMP_ACT_KILL_PROCESS", 0x50026)):
+        p = P.Seccomp(defaultAction=action)
+        assert run_bpf(compiler.compile_profile(p, "x86_64"),
+                       seccomp_data(newer, audit, (0,) * 6)) == want, action
+
+
+def test_one_argument_compared_twice_is_two_alternatives_as_in_runc():
+    """runc splits a rule whose conditions compare one argument twice into a rule per
+    condition (libseccomp refuses the rule); ANDing them instead made the classic "deny
+    socket for AF_NETLINK and AF_PACKET" rule deny neither."""
+    prof = P.loads({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+            {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]},
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"}]}]})
+    prog = compiler.compile_profile(prof, "x86_64")
+    sc = tables.table("x86_64").SYSCALLS
+    audit = AUDIT["x86_64"]
+
+    def verdict(name, *args):
+        return run_bpf(prog, seccomp_data(sc[name], audit, args + (0,) * (6 - len(args))))
+
+    assert verdict("socket", 16) == verdict("socket", 17) == 0x50001
+    assert verdict("socket", 2) == 0x7FFF0000
+    # different arguments: still all must hold
+    assert verdict("personality", 8, 9) == 0x50001
+    assert verdict("personality", 8, 0) == verdict("personality", 0, 9) == 0x7FFF0000
 
 
 def test_x32_calls_are_not_x86_64_calls():

@@ -105,12 +105,24 @@ def test_errno_ret_38_is_enosys(state_root):
 def test_default_errno_ret_and_default_eperm(state_root):
     prof = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 13,
             "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"},
-                         {"names": sorted(NR), "action": "SCMP_ACT_ALLOW"}]}
+                         {"names": sorted(set(NR) - {"acct"}), "action": "SCMP_ACT_ALLOW"}]}
     # every known call allowed but getppid (EPERM: errnoRet left out; the first of two
-    # unconditional rules decides); a number no table has gets defaultErrnoRet 13 (EACCES)
-    got = probe(cfg_with(prof), ["getppid", "getpid", "unknown"], state_root,
+    # unconditional rules decides) and acct, which gets defaultErrnoRet 13 (EACCES); a number
+    # no table has gets ENOSYS, as under runc
+    got = probe(cfg_with(prof), ["getppid", "getpid", "acct 0", "unknown"], state_root,
                 {"unknown": 1000})
-    assert got == {"getppid": "EPERM", "getpid": "OK 1", "unknown": "EACCES"}
+    assert got == {"getppid": "EPERM", "getpid": "OK 1", "acct": "EACCES",
+                   "unknown": "ENOSYS"}
+
+
+def test_a_call_newer_than_the_profile_gets_enosys(state_root):
+    # runc's filter answers ENOSYS above the profile's last syscall, so that libc falls back
+    # from a call newer than the profile (glibc 2.39's fchmodat2 to fchmodat); minins answers
+    # it for every number its tables have no name for. The default's EPERM would not let
+    # libc fall back.
+    newer = max(NR.values()) + 2
+    got = probe(cfg_with(), ["newer", "keyctl 0 0", "getppid"], state_root, {"newer": newer})
+    assert got == {"newer": "ENOSYS", "keyctl": "EPERM", "getppid": "OK 0"}
 
 
 def test_personality_only_for_the_given_values(state_root):
@@ -132,6 +144,19 @@ def test_personality_only_for_the_given_values(state_root):
     assert out.split("\n")[:4] == ["personality OK 0", "personality OK 0", "personality EPERM",
                                    "personality EPERM" if struct.calcsize("P") == 8 else
                                    "personality OK 0"]
+
+
+def test_one_argument_compared_twice_denies_either_value_as_runc(state_root):
+    # runc splits a rule comparing one argument twice into alternatives; minins ANDed them,
+    # so this rule denied neither netlink (16) nor packet (17) sockets
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                          "args": [{"index": 0, "value": 16, "op": "SCMP_CMP_EQ"},
+                                   {"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]}]}
+    got = probe(cfg_with(prof), ["socket 16 3 0", "socket2 17 3 0", "socket3 1 1 0"],
+                state_root, {"socket2": NR["socket"], "socket3": NR["socket"]})
+    assert got["socket"] == "EACCES" and got["socket2"] == "EACCES"
+    assert got["socket3"].startswith("OK")
 
 
 def test_clone_denied_for_namespace_flags(state_root):
@@ -313,7 +338,9 @@ def _agent(server, result):
     os.close(fds[0])
 
 
-def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_TSYNC"]])
+def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path, flags):
+    # with TSYNC the kernel wants TSYNC_ESRCH next to NEW_LISTENER (EINVAL otherwise)
     path = str(tmp_path / "agent.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -332,7 +359,7 @@ def test_notify_hands_the_listener_and_state_to_the_agent(state_root, tmp_path):
             os._exit(0)
     os.close(w)
     server.close()
-    prof = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+    prof = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path, "flags": flags,
             "listenerMetadata": "hello-agent",
             "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}
     try:

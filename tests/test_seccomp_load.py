@@ -90,6 +90,35 @@ def test_the_cache_is_used_and_keyed(tmp_path):
     assert len(os.listdir(cache)) == 5
 
 
+@pytest.mark.parametrize("seccomp", ["default", PROF])
+def test_a_changed_compiler_does_not_use_the_old_programs(tmp_path, monkeypatch, seccomp):
+    # the cache is shared by every minins on the machine (/run/minins/.seccomp-cache): a
+    # program an older compiler made must not be loaded by a newer one
+    cache = str(tmp_path / "cache")
+    c = cfg(seccomp=seccomp)
+    load.compiled(c, "x86_64", "6.1.0", cache)
+    (name,) = os.listdir(cache)
+    with open(os.path.join(cache, name), "wb") as f:
+        f.write(compiler.pack([(6, 0, 0, 0x7FFF0000)]))  # "the old compiler's" program
+    here = os.path.dirname(compiler.__file__)
+    real_stat = os.stat
+
+    class Touched:  # compiler.py as after an upgrade: a second newer
+        def __init__(self, st):
+            self.st_size, self.st_mtime_ns = st.st_size, st.st_mtime_ns + 10 ** 9
+
+    def newer_compiler(path, *a, **kw):
+        got = real_stat(path, *a, **kw)
+        if os.path.abspath(str(path)) == os.path.join(here, "compiler.py"):
+            return Touched(got)
+        return got
+
+    monkeypatch.setattr(os, "stat", newer_compiler)
+    prof, program = load.compiled(c, "x86_64", "6.1.0", cache)
+    assert program == compiler.pack(compiler.compile_profile(
+        load.resolve_profile(c, "x86_64", "6.1.0"), "x86_64"))
+
+
 def test_a_cache_others_can_write_is_ignored(tmp_path):
     cache = tmp_path / "cache"
     c = cfg(seccomp=PROF)

@@ -100,20 +100,32 @@ def build_loop(workdir):
     return out if r.returncode == 0 else None
 
 
-def minins_loop(loop, calls, seccomp):
-    r = subprocess.run([sys.executable, "-m", "minins", "run", "--seccomp", seccomp, "--",
-                        loop, str(calls)], cwd=REPO, capture_output=True, text=True)
-    return float(r.stdout) if r.returncode == 0 else None
+def minins_loop(workdir, loop, calls, seccomp):
+    # the rootfs runc gets too: the default configuration's / would hide the loop under the
+    # empty tmpfs it mounts over /var/tmp (and /tmp)
+    rootfs = _rootfs(workdir, loop)
+    r = subprocess.run([sys.executable, "-m", "minins", "run", "--seccomp", seccomp,
+                        "--rootfs", rootfs, "--", "/loop", str(calls)], cwd=REPO,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("  minins failed: %s" % r.stderr.strip()[:300])
+        return None
+    return float(r.stdout)
+
+
+def _rootfs(workdir, loop):
+    rootfs = os.path.join(workdir, "bundle", "rootfs")
+    for d in ("proc", "dev"):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    shutil.copy(loop, os.path.join(rootfs, "loop"))
+    return rootfs
 
 
 def runc_loop(workdir, loop, calls, prof_json):
     if not shutil.which("runc"):
         return None
     bundle = os.path.join(workdir, "bundle")
-    rootfs = os.path.join(bundle, "rootfs")
-    for d in ("proc", "dev"):
-        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
-    shutil.copy(loop, os.path.join(rootfs, "loop"))
+    _rootfs(workdir, loop)
     spec = {
         "ociVersion": "1.0.2",
         "process": {"args": ["/loop", str(calls)], "cwd": "/", "user": {"uid": 0, "gid": 0},
@@ -156,8 +168,10 @@ def bench_syscalls(prof, calls):
             return
         print("per-syscall: getpid x %d, ns per call (median of 7 interleaved runs each)"
               % calls)
-        rows = [("minins, unconfined", lambda: minins_loop(loop, calls, "unconfined")),
-                ("minins, default profile", lambda: minins_loop(loop, calls, "default")),
+        rows = [("minins, unconfined",
+                 lambda: minins_loop(workdir, loop, calls, "unconfined")),
+                ("minins, default profile",
+                 lambda: minins_loop(workdir, loop, calls, "default")),
                 ("runc, same profile", lambda: runc_loop(workdir, loop, calls,
                                                          prof.to_json()))]
         results = {name: [] for name, _fn in rows}

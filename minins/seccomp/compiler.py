@@ -16,7 +16,9 @@ Layout (every path ends in a ``ret``; all jumps go forward)::
       ld  nr
       a balanced binary search (jge) over the syscall-number line cut into segments: runs
       of numbers with the same unconditional verdict are merged into one segment, so the
-      ~350 allowed calls of the default profile become a few dozen segments;
+      ~350 allowed calls of the default profile become a few dozen segments; a number
+      the table has no name for (newer than its headers, or a gap) returns ENOSYS unless
+      the default allows it, as runc's patched filter does (see :func:`_unknown_value`);
       a leaf is ``ret <verdict>`` or the argument block of one syscall:
         per rule (conditional rules first, see :mod:`.profile`): the conditions, each
         jumping to the next rule when it fails, then ``ret <action>``; finally
@@ -51,7 +53,7 @@ RET = 0x06  # BPF_RET | BPF_K
 
 MAX_INSNS = 4096  # BPF_MAXINSNS
 MAX_JUMP = 255
-MAX_ARGS = 6  # libseccomp's limit of conditions per rule
+ENOSYS = 38
 
 _OFF_NR, _OFF_ARCH, _OFF_ARGS = 0, 4, 16
 _SPACE = 1 << 32
@@ -108,14 +110,37 @@ def compile_profile(profile, native):
     return prog
 
 
+def _unknown_value(profile, default):
+    """What a number the table has no name for returns: ENOSYS, so that libc falls back from
+    a call newer than the tables (``fchmodat2`` -> ``fchmodat``) as it does under runc, whose
+    filter answers ENOSYS above the profile's last syscall (libcontainer/seccomp/patchbpf);
+    the profile's default when that allows the call (ALLOW, LOG; TRACE: the tracer decides,
+    as in runc)."""
+    if profile.defaultAction in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        return default
+    return _profile.RET_ERRNO | ENOSYS
+
+
+def _known_or_not(numbers, lo, hi, default, unknown):
+    """Marks for :func:`_overlay` over [lo, hi): ``unknown`` from ``lo`` and after every
+    number the table knows, then ``default`` at every known number (the overlay merges the
+    equal neighbours)."""
+    known = [n for n in numbers if lo <= n < hi]
+    marks = {lo: ("ret", unknown)}
+    marks.update((n + 1, ("ret", unknown)) for n in known if n + 1 < hi)
+    marks.update((n, ("ret", default)) for n in known)
+    return marks
+
+
 def _section(profile, names, default):
     """The program for one AUDIT_ARCH value: ``ld nr`` and the search."""
+    unknown = _unknown_value(profile, default)
     segments = [(0, _SPACE, ("ret", BAD_ARCH))]
     for name in names:
         t = _tables.table(name)
         lo, hi = _RANGES.get(name, (0, _SPACE))
         bits32 = name in _tables.BITS32
-        marks = {lo: ("ret", default)}
+        marks = _known_or_not(t.SYSCALLS.values(), lo, hi, default, unknown)
         for nr, rules in _profile.rules_by_number(profile, t.SYSCALLS).items():
             if not lo <= nr < hi:
                 continue
@@ -123,8 +148,6 @@ def _section(profile, names, default):
                 marks[nr] = ("ret", rules[0][1])
             else:
                 marks[nr] = ("block", rules, bits32)
-            if nr + 1 < hi and nr + 1 not in marks:
-                marks[nr + 1] = None  # back to the default after nr, unless nr+1 has rules
         segments = _overlay(segments, lo, hi, marks, default)
     return [(LD_W_ABS, 0, 0, _OFF_NR)] + _search(segments, default)
 
@@ -186,10 +209,9 @@ _F = "fail"
 
 def _rule(conds, ret, bits32):
     """Conditions of one rule (all must hold) then ``ret``; a failed condition jumps to the
-    instruction after the ``ret`` (the next rule)."""
-    if len(conds) > MAX_ARGS:
-        raise ConfigError("seccomp", "a rule may have at most %d argument conditions"
-                          % MAX_ARGS)
+    instruction after the ``ret`` (the next rule). At most 6 conditions, one per argument
+    (:func:`~.profile.rules_by_number` splits a rule comparing one argument twice), so every
+    jump fits in 8 bits."""
     body = []
     for index, op, value, value2 in conds:
         body.extend(_condition(index, op, value, value2, bits32))

@@ -33,11 +33,11 @@ without SECCOMP_RET_KILL_PROCESS or SECCOMP_RET_LOG (4.14) when the profile uses
 
 Cache: compiling the default profile takes ~10 ms of Python; the packed program is kept in
 ``<cache_dir>/<key>.bpf``, the key naming everything the program depends on: a format
-version and the native architecture, then for ``"default"`` the capability mask, the size and
-mtime of default.json and the kernel release (spelled out: importing hashlib would cost more
+version, a stamp of the size and mtime of minins's seccomp files (:func:`_code_stamp`) and
+the native architecture, then for ``"default"`` the capability mask and the kernel release (spelled out: importing hashlib would cost more
 than the 1 ms a start may spend), for an OCI profile the SHA-256 of its JSON. Written
 atomically, mode 0600, in a directory only we can write (anything else is ignored). A cache
-hit costs a stat and a read of a few KiB.
+hit costs two directory listings, about 15 stats (the code stamp) and a read of a few KiB.
 """
 import os as _os
 
@@ -125,18 +125,32 @@ def _cache_key(config, native, kernel):
     if sc == "default":
         from .. import caps as _caps
 
-        st = _os.stat(_os.path.join(_os.path.dirname(__file__), "default.json"))
         mask = _caps.mask_of(config.capabilities)
-        return "default-%s-%s-%x-%d-%d-%s" % (_CACHE_VERSION, native, mask, st.st_size,
-                                              st.st_mtime_ns, _safe(kernel))
+        return "default-%s-%s-%x-%s-%s" % (_CACHE_VERSION, native, mask, _code_stamp(),
+                                           _safe(kernel))
     import hashlib
 
     from json import dumps
 
-    h = hashlib.sha256(_CACHE_VERSION.encode())
+    h = hashlib.sha256(_CACHE_VERSION.encode() + b"\0" + _code_stamp().encode())
     h.update(b"\0" + native.encode())
     h.update(b"\0" + dumps(sc.to_json(), indent=None).encode())
     return "oci-" + h.hexdigest()
+
+
+def _code_stamp():
+    """The size and mtime of every file the program is made from (default.json, the compiler,
+    the profile model, the tables), folded into one number: an upgraded or edited minins must
+    not keep loading the programs an older compiler made. Stats only, no hashing of contents
+    (a cache hit must stay cheap); ``hash`` of a tuple of ints is the same in every process."""
+    here = _os.path.dirname(__file__)
+    stamps = []
+    for d in (here, _os.path.join(here, "tables")):
+        for name in sorted(_os.listdir(d)):
+            if name.endswith((".py", ".json")):
+                st = _os.stat(_os.path.join(d, name))
+                stamps += [len(name), st.st_size, st.st_mtime_ns]
+    return "%x" % (hash(tuple(stamps)) & 0xFFFFFFFFFFFFFFFF)
 
 
 def _safe(text):

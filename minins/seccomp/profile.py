@@ -14,7 +14,10 @@ Semantics (seccomp(2), libseccomp's seccomp_rule_add(3), runc's ``getAction``):
   carry ``errnoRet`` (EPERM when absent); no other action takes one.
 * ``SCMP_CMP_MASKED_EQ`` is ``(arg & value) == valueTwo``; the others compare the argument
   with ``value`` as unsigned 64-bit numbers (only the low 32 bits on 32-bit architectures).
-  Several ``args`` of one rule must all hold.
+  Several ``args`` of one rule must all hold -- unless two of them compare the same
+  argument: then each condition is a rule of its own (any one suffices), as in runc, which
+  splits such a rule because libseccomp refuses it (so ``socket`` with ``args[0] == 16`` and
+  ``args[0] == 17`` matches both domains instead of none).
 * Precedence (:func:`rules_by_number`): for one syscall, every rule with argument conditions is
   tried before any rule without, each group in the profile's order; the first that matches
   decides. So a conditional rule refines an unconditional one whatever their order (as in
@@ -63,6 +66,7 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
 }
 FLAG_NEW_LISTENER = 8
+FLAG_TSYNC_ESRCH = 16  # Linux 5.7: TSYNC may be combined with NEW_LISTENER only with it
 
 EPERM = 1
 _MAX_ERRNO = 4095  # the kernel caps SECCOMP_RET_ERRNO data there
@@ -108,11 +112,17 @@ class Seccomp(Record):
         return any(s.action == "SCMP_ACT_NOTIFY" for s in self.syscalls)
 
     def flag_bits(self):
-        """The SECCOMP_FILTER_FLAG_* bits for seccomp(2), NEW_LISTENER added for NOTIFY."""
+        """The SECCOMP_FILTER_FLAG_* bits for seccomp(2), NEW_LISTENER added for NOTIFY, and
+        with it TSYNC_ESRCH when TSYNC is asked for: the kernel refuses TSYNC with
+        NEW_LISTENER (EINVAL) otherwise, and libseccomp adds it too (seccomp(2))."""
         bits = 0
         for f in self.flags:
             bits |= FLAGS[f]
-        return bits | (FLAG_NEW_LISTENER if self.uses_notify() else 0)
+        if self.uses_notify():
+            bits |= FLAG_NEW_LISTENER
+            if bits & FLAGS["SECCOMP_FILTER_FLAG_TSYNC"]:
+                bits |= FLAG_TSYNC_ESRCH
+        return bits
 
 
 def loads(data, field="seccomp"):
@@ -125,6 +135,8 @@ def _quote(value):
 
 
 def _check_action(action, errno_ret, field, errno_field):
+    if not action:
+        raise ConfigError(field, "must be set (one of %s)" % ", ".join(sorted(ACTIONS)))
     if action not in ACTIONS:
         raise ConfigError(field, "unknown action %s; known: %s"
                           % (_quote(action), ", ".join(sorted(ACTIONS))))
@@ -210,12 +222,15 @@ def rules_by_number(profile, syscalls):
     for sc in profile.syscalls:
         ret = action_value(sc.action, sc.errnoRet)
         conds = tuple((a.index, a.op, a.value, a.valueTwo) for a in sc.args)
+        groups = [conds]
+        if len(set(c[0] for c in conds)) < len(conds):
+            groups = [(c,) for c in conds]  # one argument compared twice: alternatives
         for name in sc.names:
             nr = syscalls.get(name)
             if nr is None:
                 continue  # not on this architecture
             if conds:
-                conditional.setdefault(nr, []).append((conds, ret))
+                conditional.setdefault(nr, []).extend((g, ret) for g in groups)
             elif nr not in unconditional:
                 unconditional[nr] = ((), ret)
     out = {}
