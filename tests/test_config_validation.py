@@ -319,3 +319,48 @@ def test_node_owner_ids():
         bad(nodes(node(**{name: TOP_ID + 1})), "mount_config.device_nodes[0].%s" % name,
             "within 0..4294967294")
         bad(nodes(node(**{name: -1})), "mount_config.device_nodes[0].%s" % name, "within")
+
+
+# --- text the kernel cannot take, at every depth ----------------------------------------------
+
+@pytest.mark.parametrize("field,extra", [
+    ("hostname", {"hostname": "a\udcff"}),  # a top-level string
+    ("environment[1]", {"environment": ["A=1", "B=\ud800"]}),  # an item of a list
+    ("mount_config.mounts[0].destination",  # a field of a record in a list in a record
+     {"mount_config": {"mounts": [{"type": "tmpfs", "destination": "/x\udcff"}]}}),
+    ("cgroups.parent", {"cgroups": {"parent": "p\udcff"}}),  # a field of a record
+])
+def test_a_lone_surrogate_is_refused_by_its_field_at_any_depth(field, extra):
+    ns = ["NEWUTS", "NEWNS"]  # what a hostname and mounts need
+    bad(doc(ns, **extra), field, "lone surrogate")
+    ok(doc(ns, **{k: (v.replace("\udcff", "").replace("\ud800", "") if isinstance(v, str)
+                      else json.loads(json.dumps(v).replace("\\udcff", "")
+                                      .replace("\\ud800", "")))
+                  for k, v in extra.items()}))
+
+
+def test_node_numbers_at_the_kernels_limits():
+    # 12 bits of major and 20 of minor (linux/kdev_t.h): the largest of each is a node
+    ok(nodes(node(major_number=0xFFF, minor_number=0xFFFFF)))
+    bad(nodes(node(major_number=0x1000)), "mount_config.device_nodes[0].major_number",
+        "within 0..4095")
+    bad(nodes(node(minor_number=0x100000)), "mount_config.device_nodes[0].minor_number",
+        "within 0..1048575")
+
+
+def test_a_seccomp_profile_set_in_the_library_is_validated_too():
+    """config.loads validates a profile as it reads it; a Config built in Python (replace)
+    goes through validate alone."""
+    from minins.seccomp import profile
+
+    good = profile.loads({"defaultAction": "SCMP_ACT_ALLOW"})
+    cfg = config.default_config()
+    assert config.validate(cfg.replace(seccomp=good)).seccomp is good
+    assert config.validate(cfg.replace(seccomp="default")).seccomp == "default"
+    assert config.validate(cfg.replace(seccomp=None)).seccomp is None
+    with pytest.raises(ConfigError) as e:
+        config.validate(cfg.replace(seccomp=good.replace(defaultAction="SCMP_ACT_XX")))
+    assert e.value.field == "seccomp.defaultAction" and "unknown action" in e.value.message
+    with pytest.raises(ConfigError) as e:
+        config.validate(cfg.replace(seccomp=42))
+    assert e.value.field == "seccomp" and "OCI seccomp object" in e.value.message
