@@ -234,3 +234,40 @@ def test_the_walk_leaves_no_descriptor_open(tmp_path):
         assert sorted(os.listdir("/proc/self/fd")) == before
     finally:
         os.close(fd)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.parametrize("final_file", [False, True])
+def test_mkdir_all_gives_what_it_makes_to_the_owner_and_nothing_else(tmp_path, final_file):
+    """What runc does for a missing working_dir: made for the process's user. Only what the
+    walk created changes hands: an existing directory, and a symlink followed on the way,
+    keep theirs."""
+    root = tmp_path / "root"
+    (root / "old").mkdir(parents=True)
+    os.chown(str(root / "old"), 0, 0)
+    os.symlink("old", str(root / "link"))
+    rootfd = os.open(str(root), os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = fspath.mkdir_all_in_root(rootfd, "/link/a/b", final_file=final_file,
+                                      owner=(1234, 5678))
+        os.close(fd)
+    finally:
+        os.close(rootfd)
+    for made in ("old/a", "old/a/b"):
+        st = os.stat(str(root / made))
+        assert (st.st_uid, st.st_gid) == (1234, 5678), made
+    assert os.path.isfile(str(root / "old/a/b")) == final_file
+    st = os.stat(str(root / "old"))
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    st = os.lstat(str(root / "link"))
+    assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
+
+
+def test_mkdir_all_without_an_owner_leaves_ownership_to_the_caller(tmp_path):
+    rootfd = os.open(str(tmp_path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        os.close(fspath.mkdir_all_in_root(rootfd, "x/y"))
+    finally:
+        os.close(rootfd)
+    st = os.stat(str(tmp_path / "x" / "y"))
+    assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
