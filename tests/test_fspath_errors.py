@@ -271,3 +271,39 @@ def test_mkdir_all_without_an_owner_leaves_ownership_to_the_caller(tmp_path):
         os.close(rootfd)
     st = os.stat(str(tmp_path / "x" / "y"))
     assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
+
+
+# --- why execve said ENOENT of a program that exists ------------------------------------------
+
+def _program(tmp_path, content):
+    path = tmp_path / "prog"
+    path.write_bytes(content)
+    return str(path)
+
+
+@pytest.mark.parametrize("content,why", [
+    (b"#!/no/such/sh\necho hi\n", "its interpreter /no/such/sh (on its #! line) does not exist"),
+    (b"#!/no/such/sh -e\n", "its interpreter /no/such/sh (on its #! line) does not exist"),
+    (b"#! /no/such/sh\n", "its interpreter /no/such/sh (on its #! line) does not exist"),
+    (b"#!/bin/sh\n", "its interpreter /bin/sh (on its #! line) could not be started"),
+    (b"#!\n/bin/sh\n", "its #! line names no interpreter"),
+    (b"#!   \n", "its #! line names no interpreter"),
+    (b"\x7fELF\x02\x01\x01", "the file exists; the program interpreter (dynamic loader) it "
+                            "names does not"),
+    (b"echo not a script\n", None),
+    (b"", None),
+])
+def test_missing_interpreter_says_why(tmp_path, content, why):
+    assert fspath.missing_interpreter(_program(tmp_path, content)) == why
+
+
+def test_missing_interpreter_of_a_missing_program_is_none(tmp_path):
+    assert fspath.missing_interpreter(str(tmp_path / "nothing")) is None
+
+
+def test_missing_interpreter_reads_the_kernels_256_bytes(tmp_path):
+    # BINPRM_BUF_SIZE: the kernel sees the first 256 bytes of a script, no more
+    name = "/" + "a" * 253  # "#!" + 254 bytes: the 256th byte is the name's last
+    content = ("#!" + name + "Q/more\n").encode()
+    assert fspath.missing_interpreter(_program(tmp_path, content)) == \
+        "its interpreter %s (on its #! line) does not exist" % name
