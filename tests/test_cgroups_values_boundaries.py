@@ -351,3 +351,44 @@ def test_explicit_swap_of_one_byte_is_not_optional():
         ("memory.limit_in_bytes", "1", False), ("memory.memsw.limit_in_bytes", "1", False)]
     assert [(w.files[0], w.value, w.optional) for w in v2] == [
         ("memory.max", "1", False), ("memory.swap.max", "0", False)]
+
+
+# --- the kernel's largest values (limits of the reliability work) -----------------------------
+
+@pytest.mark.parametrize("value,good", [(2 ** 44 - 2, True), (2 ** 44 - 1, True),
+                                        (2 ** 44, False)])
+def test_cpu_quota_at_the_kernels_max_bw(value, good):
+    if good:
+        ok(cpu_quota=value)
+    else:
+        bad("cpu_quota", "must be 1000..17592186044415 µs", cpu_quota=value)
+
+
+@pytest.mark.parametrize("name", ["memory", "memory_reservation", "memory_swap"])
+def test_memory_limits_at_long_max(name):
+    extra = {"memory": 1 << 20} if name == "memory_swap" else {}
+    ok(**dict(extra, **{name: 2 ** 63 - 1}))
+    ok(**dict(extra, **{name: 2 ** 63 - 2}))
+    bad(name, "must be at most 9223372036854775807 bytes", **dict(extra, **{name: 2 ** 63}))
+
+
+def test_pids_limit_at_pid_max_limit():
+    import struct
+
+    top = 4 * 1024 * 1024 if struct.calcsize("l") == 8 else 32768  # PID_MAX_LIMIT
+    assert values.PIDS_LIMIT_MAX == top
+    ok(pids_limit=top)
+    ok(pids_limit=top - 1)
+    bad("pids_limit", "must be at most %d" % top, pids_limit=top + 1)
+
+
+def test_settings_copy_changes_only_what_it_is_told():
+    s = ok(memory=1 << 20, pids_limit=10, name="c1")
+    t = s.copy(memory=2 << 20)
+    assert t is not s and (t.memory, t.pids_limit, t.name) == (2 << 20, 10, "c1")
+    assert s.memory == 1 << 20  # the original is left alone
+    assert all(getattr(t, n) == getattr(s, n) for n in values.Settings.__slots__
+               if n != "memory")
+    with pytest.raises(TypeError) as e:
+        s.copy(memory=1, bogus=2, other=3)
+    assert str(e.value) == "unknown settings: bogus, other"
