@@ -468,3 +468,61 @@ def test_every_operator_at_every_edge(native, op):
                 args = (0, 0, arg, 0, 0, 0)
                 assert run_bpf(prog, seccomp_data(nr, audit, args)) == \
                     evaluate(prof, native, audit, nr, args), (op, hex(value), hex(arg))
+
+
+# --- the number line: overlaying a table's verdicts, merging neighbours -----------------------
+
+def _verdict_at(segments, n):
+    for start, end, verdict in segments:
+        if start <= n < end:
+            return verdict
+    raise AssertionError("%d is in no segment" % n)
+
+
+@st.composite
+def _overlays(draw):
+    space = draw(st.integers(2, 40))
+    cuts = sorted(draw(st.sets(st.integers(1, space - 1), max_size=6)))
+    bounds = [0] + cuts + [space]
+    verdicts = st.sampled_from([("ret", 1), ("ret", 2), ("ret", 3)])
+    segments = [(a, b, draw(verdicts)) for a, b in zip(bounds, bounds[1:])]
+    # [lo, hi) often on a segment's boundary, where off-by-one mistakes live
+    points = st.one_of(st.sampled_from(bounds), st.integers(0, space))
+    lo, hi = sorted(draw(st.tuples(points, points)))
+    if lo == hi:
+        hi = min(space, lo + 1)
+        lo = hi - 1
+    starts = {lo} | draw(st.sets(st.integers(lo, hi - 1), max_size=5))
+    marks = {s: draw(st.one_of(st.none(), verdicts, st.just(("block", ((), 9), False))))
+             for s in sorted(starts)}
+    return space, segments, lo, hi, marks
+
+
+@given(_overlays())
+def test_overlay_replaces_its_range_keeps_the_rest_and_merges_equal_returns(case):
+    space, segments, lo, hi, marks = case
+    default = 2
+    out = compiler._overlay(segments, lo, hi, marks, default)
+    # a partition of the number line, in order
+    assert out[0][0] == 0 and out[-1][1] == space
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(out, out[1:]))
+    for n in range(space):
+        if lo <= n < hi:
+            start = max(s for s in marks if s <= n)
+            assert _verdict_at(out, n) == (marks[start] or ("ret", default)), n
+        else:
+            assert _verdict_at(out, n) == _verdict_at(segments, n), n
+    # as few segments as the verdicts allow: no two plain returns alike side by side
+    assert not any(a[2] == b[2] and a[2][0] == "ret" for a, b in zip(out, out[1:])), out
+
+
+def test_a_leaf_ends_at_its_first_unconditional_rule():
+    ret = compiler.RET
+    assert compiler._leaf(("ret", 7), 1) == [(ret, 0, 0, 7)]
+    assert compiler._leaf(("block", [((), 5)], False), 1) == [(ret, 0, 0, 5)]
+    cond = ((0, "SCMP_CMP_EQ", 3, 0),)  # (index, op, value, valueTwo), as rules_by_number gives
+    leaf = compiler._leaf(("block", [(cond, 4), ((), 5), (cond, 6)], False), 1)
+    assert leaf[-1] == (ret, 0, 0, 5)  # nothing after it: the rest could never run
+    assert leaf[:-1] == compiler._rule(cond, 4, False)
+    leaf = compiler._leaf(("block", [(cond, 4)], False), 1)
+    assert leaf == compiler._rule(cond, 4, False) + [(ret, 0, 0, 1)]  # then the default
