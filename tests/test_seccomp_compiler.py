@@ -526,3 +526,17 @@ def test_a_leaf_ends_at_its_first_unconditional_rule():
     assert leaf[:-1] == compiler._rule(cond, 4, False)
     leaf = compiler._leaf(("block", [(cond, 4)], False), 1)
     assert leaf == compiler._rule(cond, 4, False) + [(ret, 0, 0, 1)]  # then the default
+
+
+@pytest.mark.parametrize("native", ["x86_64", "aarch64", "arm"])
+def test_allowing_every_call_by_name_is_the_program_of_allowing_everything(native):
+    """A rule without arguments is a plain return, merged with its neighbours: naming every
+    syscall of the table with the default's own action gives the same program as naming
+    none (not one block per syscall)."""
+    arch = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64",
+            "arm": "SCMP_ARCH_ARM"}[native]
+    names = sorted(tables.table(native).SYSCALLS)
+    every = P.loads({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [arch],
+                     "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]})
+    none = P.loads({"defaultAction": "SCMP_ACT_ALLOW", "architectures": [arch]})
+    assert compiler.compile_profile(every, native) == compiler.compile_profile(none, native)
