@@ -392,3 +392,17 @@ def test_settings_copy_changes_only_what_it_is_told():
     with pytest.raises(TypeError) as e:
         s.copy(memory=1, bogus=2, other=3)
     assert str(e.value) == "unknown settings: bogus, other"
+
+
+def test_a_lone_surrogate_in_a_string_is_refused_by_its_field():
+    bad("name", "lone surrogate", name="c\udcff")
+    bad("cpuset_cpus", "lone surrogate", cpuset_cpus="0\ud800")
+
+
+@pytest.mark.parametrize("prefix,good", [("minins", True), ("a:b-c_d.e\\x", True),
+                                         ("sp ace", False), ("sl/ash", False)])
+def test_scope_prefix_is_part_of_a_unit_name(prefix, good):
+    if good:
+        ok(scope_prefix=prefix)
+    else:
+        bad("scope_prefix", "cannot be part of a systemd unit name", scope_prefix=prefix)
