@@ -876,28 +876,13 @@ def _user_ids(root, cfg):
         except OSError:
             return ""
         try:
-            return _read_small(fspath.fd_path(fd))
+            return _users.read_small(fspath.fd_path(fd))
         finally:
             os.close(fd)
 
     user = _users.resolve_user(cfg.user, read("/etc/passwd"), read("/etc/group"),
                                cfg.additional_groups)
     return user.uid, user.gid
-
-
-def _read_small(path, limit=4 << 20):
-    """A regular file of at most ``limit`` bytes, or "" (never a FIFO nor a device)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
-        return ""
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return ""
-        return os.read(fd, limit).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
 
 
 def _enter(root, mc, lc):

@@ -46,25 +46,6 @@ def cap_last_cap():
         return max(_caps.CAPS.values())
 
 
-_MAX_USER_FILE = 4 << 20
-
-
-def _read(path):
-    """A small regular file of the container's, or "" -- never a FIFO that would hang us, nor
-    a device or a huge file that would eat our memory (the image is untrusted)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
-        return ""
-    try:
-        st = os.fstat(fd)
-        if (st.st_mode & 0o170000) != 0o100000 or st.st_size > _MAX_USER_FILE:
-            return ""
-        return os.read(fd, _MAX_USER_FILE).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
-
-
 def finalize(ctx):
     cfg, lc = ctx.config, ctx.lc
     if getattr(ctx, "seccomp", None) is not None:
@@ -76,7 +57,7 @@ def finalize(ctx):
         if not keep >> cap & 1:
             lc.prctl(PR_CAPBSET_DROP, cap, op="prctl PR_CAPBSET_DROP")
     lc.prctl(PR_SET_KEEPCAPS, 1, op="prctl PR_SET_KEEPCAPS")
-    user = _users.resolve_user(cfg.user, _read("/etc/passwd"), _read("/etc/group"),
+    user = _users.resolve_user(cfg.user, _users.read_small("/etc/passwd"), _users.read_small("/etc/group"),
                                cfg.additional_groups)
     ctx.home = user.home
     _give_exec_fifo(ctx, user)

@@ -132,26 +132,10 @@ def read_mounts(proc="/proc"):
     """``[(mount point, fstype, mount root, super options)]`` of every mount in our mount
     namespace, in ``/proc/self/mountinfo`` order (a later mount on the same point hides the
     earlier)."""
-    out = []
+    from .cgroups.discovery import parse_mountinfo
+
     with open("%s/self/mountinfo" % proc) as f:
-        text = f.read()
-    for line in text.splitlines():
-        fields = line.split()
-        try:
-            sep = fields.index("-", 6)
-        except ValueError:
-            continue
-        opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
-        out.append((_unescape(fields[4]), fields[sep + 1], _unescape(fields[3]), opts))
-    return out
-
-
-def _unescape(field):
-    # proc(5): space, tab, newline and backslash are written as octal escapes.
-    if "\\" not in field:
-        return field
-    return (field.encode().decode("unicode_escape").encode("latin-1")
-            .decode(errors="surrogateescape"))
+        return parse_mountinfo(f.read(), fstypes=None)
 
 
 def mount_of(path, mounts):

@@ -1,13 +1,19 @@
 """Users and groups of the *container*: ``/etc/passwd`` and ``/etc/group`` parsing, and the
 resolution of the configured ``user`` (``name|uid[:group|gid]``) the way libcontainer's
-``GetExecUser`` does it. Pure: the init reads the files (after pivot_root, so they are the
-image's, never the host's) and passes their text in.
+``GetExecUser`` does it. The parsing is pure: the init reads the files (after pivot_root, so
+they are the image's, never the host's) with :func:`read_small`, which refuses what could
+hang or flood it, and passes their text in.
 
 passwd(5), group(5).
 """
+import os
+import stat
+
 from .errors import ConfigError
 
-__all__ = ["ExecUser", "parse_passwd", "parse_group", "resolve_user"]
+__all__ = ["ExecUser", "parse_passwd", "parse_group", "resolve_user", "read_small"]
+
+MAX_FILE = 4 << 20  # bytes: more than any passwd or group file, less than an attack
 
 
 class ExecUser:
@@ -96,3 +102,20 @@ def resolve_user(spec, passwd_text="", group_text="", additional_groups=(), fiel
         if g not in sgids:
             sgids.append(g)
     return ExecUser(uid, gid, sgids, home)
+
+
+def read_small(path, limit=MAX_FILE):
+    """The text of a small regular file of the container's (passwd, group), or "" -- never a
+    FIFO that would hang us, nor a device or a file over ``limit`` bytes that would eat our
+    memory: the image is untrusted. Undecodable bytes become U+FFFD."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return ""
+        return os.read(fd, limit).decode("utf-8", "replace")
+    finally:
+        os.close(fd)

@@ -68,8 +68,10 @@ def join(base, rel):
     return (base if base[-1:] != "/" else base.rstrip("/")) + "/" + rel
 
 
-def parse_mountinfo(text):
-    """``[(mount point, fstype, mount root, super options)]`` of the cgroup mounts."""
+def parse_mountinfo(text, fstypes=("cgroup", "cgroup2")):
+    """``[(mount point, fstype, mount root, super options)]`` of the mounts in ``text`` (a
+    ``/proc/PID/mountinfo``, proc(5)) whose type is one of ``fstypes`` (``None``: every
+    mount), in the file's order."""
     out = []
     for line in text.splitlines():
         fields = line.split()
@@ -78,10 +80,9 @@ def parse_mountinfo(text):
         except ValueError:
             continue
         fstype = fields[sep + 1]
-        if fstype in ("cgroup", "cgroup2"):
-            point = _unescape(fields[4])
+        if fstypes is None or fstype in fstypes:
             opts = tuple(fields[sep + 3].split(",")) if len(fields) > sep + 3 else ()
-            out.append((point, fstype, _unescape(fields[3]), opts))
+            out.append((_unescape(fields[4]), fstype, _unescape(fields[3]), opts))
     return out
 
 
