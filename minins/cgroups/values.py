@@ -647,13 +647,16 @@ def plan_v2(s, update=False):
 
 def io_max_v2(s):
     """``io.max`` lines, one per device, ``MAJ:MIN rbps=N wbps=N riops=N wiops=N`` with
-    the throttles set for it (rate 0: ``max``, no limit), in the order devices first appear."""
+    the throttles set for it (rate 0: ``max``, no limit; a device listed twice in one
+    throttle: the last, as v1's file keeps it), in the order devices first appear."""
     keys = ("rbps", "wbps", "riops", "wiops")
     lines = {}
     for name, key in zip(THROTTLES, keys):
         for major, minor, rate in getattr(s, name):
-            lines.setdefault((major, minor), []).append("%s=%s" % (key, rate or "max"))
-    return tuple("%d:%d %s" % (dev[0], dev[1], " ".join(parts)) for dev, parts in lines.items())
+            lines.setdefault((major, minor), {})[key] = rate or "max"
+    return tuple("%d:%d %s" % (dev[0], dev[1], " ".join("%s=%s" % (k, parts[k]) for k in keys
+                                                        if k in parts))
+                 for dev, parts in lines.items())
 
 
 def units(plan):

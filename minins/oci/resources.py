@@ -247,8 +247,6 @@ def _cpu(value, path, out, update):
 
 def _pids(value, path, out, update):
     p = _object(value, path)
-    if "limit" not in p:
-        raise ConfigError(_join(path, "limit"), "is required")
     limit = _get(p, "limit", path, _int64)
     if limit:
         out["pids_limit"] = -1 if limit < 0 else limit
