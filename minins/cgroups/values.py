@@ -825,7 +825,10 @@ def systemd_properties(s, unified, version=None, majors=None, update=False):
     quota (systemd rounds it to whole percents; cgroupfs then writes it exactly) and the
     device rules (systemd's ``DeviceAllow=`` only knows nodes and drivers that exist on
     the host; the BPF program minins attaches replaces systemd's). With ``update`` the
-    device policy is not repeated.
+    device policy is not repeated. The fields added for OCI (realtime, idle, burst,
+    swappiness, kmem.tcp, OOM killer, leaf and per-device weights, throttles, hugetlb,
+    net_cls, net_prio, unified) have no property runc sends: cgroupfs writes them, as runc
+    does.
     """
     version = 10 ** 6 if version is None else version
     props, taken = [], {}
@@ -841,6 +844,8 @@ def systemd_properties(s, unified, version=None, majors=None, update=False):
             prop("MemoryLow", "t", _sd_bytes(s.memory_reservation))
             taken["memory_reservation"] = 0
         swap = swap_max_v2(s.memory, s.memory_swap)
+        if update and s.memory_swap == -1:
+            swap = -1  # lifted
         if swap is not None and not (update and s.memory_swap == 0):
             prop("MemorySwapMax", "t", _sd_bytes(swap))
             taken["memory_swap"] = 0
