@@ -44,7 +44,6 @@ __all__ = ["to_cgroup"]
 _I64 = 2 ** 63 - 1
 _U64 = 2 ** 64 - 1
 _U32 = 2 ** 32 - 1
-_U16 = 2 ** 16 - 1
 
 
 def _join(path, key):
@@ -83,8 +82,8 @@ def _int64(value, path):
     return _int(value, path, -_I64 - 1, _I64, "an int64")
 
 
-def _uint(value, path, hi=_U64, what=None):
-    return _int(value, path, 0, hi, what or "0..%d" % hi)
+def _uint(value, path, hi=_U64):
+    return _int(value, path, 0, hi)
 
 
 def _bool(value, path):
