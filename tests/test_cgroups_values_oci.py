@@ -302,6 +302,9 @@ def test_plan_v1_of_every_new_field_in_order():
 def test_plan_v1_and_v2_leave_unset_new_fields_out():
     s = ok(cpu_idle=-1, cpu_burst=-1, memory_swappiness=-1)
     assert values.plan_v1(s) == [] and values.plan_v2(s) == []
+    s = ok(cpu_idle=0, cpu_burst=0)  # 0 is a setting for both
+    assert values.plan_v2(s) == [W("cpu", "cpu.max.burst", 0, "cpu_burst"),
+                                 W("cpu", "cpu.idle", 0, "cpu_idle")]
     s = ok(cpu_idle=1, cpu_burst=7)
     assert values.plan_v1(s) == [W("cpu", "cpu.cfs_burst_us", 7, "cpu_burst"),
                                  W("cpu", "cpu.idle", 1, "cpu_idle")]
