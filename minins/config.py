@@ -72,6 +72,8 @@ class Mount(Record):
         Field("oci", BOOL, False),
         Field("flags", INT, 0),  # new (OCI): MS_* flags (with ``oci``)
         Field("propagation", ListOf(INT), ()),  # new (OCI): propagation changes (with ``oci``)
+        # new (OCI): runc's tmpcopyup: a tmpfs starts with a copy of what it covers
+        Field("copy_up", BOOL, False),
     )
 
 
@@ -536,6 +538,8 @@ def _check_oci_mount(m, here):
                           % (m.flags & ~OCI_MOUNT_FLAGS))
     if m.type == "bind" and not m.source.startswith("/"):
         raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
+    if m.copy_up and m.type != "tmpfs":
+        raise ConfigError(here + ".copy_up", "is for a tmpfs (tmpcopyup)")
     for j, p in enumerate(m.propagation):
         if p not in PROPAGATIONS:
             raise ConfigError("%s.propagation[%d]" % (here, j), "must be one MS_PRIVATE, "

@@ -392,6 +392,13 @@ def test_every_propagation_option(name):
     assert conv(s).config.mount_config.rootfs_propagation == bundle.PROPAGATION[name]
 
 
+def test_tmpcopyup():
+    s = spec(mounts=[{"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["tmpcopyup", "ro", "mode=755"]}])
+    m = conv(s).config.mount_config.mounts[0]
+    assert m.copy_up and m.data == "mode=755" and m.flags == bundle.MS_RDONLY
+
+
 def test_bind_sources_are_relative_to_the_bundle():
     s = spec(mounts=[{"destination": "/data", "type": "none", "source": "vol",
                       "options": ["bind"]}])
@@ -406,8 +413,8 @@ def test_mount_errors():
             "mounts[0].type", "filesystem type")
     refused(spec(mounts=[{"destination": "/x", "type": "bind"}]), "mounts[0].source",
             "needs a source")
-    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["tmpcopyup"]}]),
-            "mounts[0].options[0]", "tmpcopyup")
+    refused(spec(mounts=[{"destination": "/x", "type": "proc", "options": ["tmpcopyup"]}]),
+            "mounts[0].options", "tmpcopyup is for a tmpfs")
     refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]),
             "mounts[0].options[0]", "not supported")
     refused(spec(mounts=[{"destination": "/x", "type": "tmpfs",
@@ -619,3 +626,27 @@ def test_bundle_paths_are_absolute(tmp_path):
     finally:
         os.chdir(here)
     assert b.bundle == str(tmp_path) and b.rootfs == str(tmp_path / "rootfs")
+
+
+# --- a process of its own (runc exec --process) -------------------------------------------------
+
+def test_from_process():
+    base = conv(spec()).config
+    proc = {"args": ["/bin/ls", "-l"], "cwd": "/tmp", "env": ["A=1"], "terminal": True,
+            "consoleSize": {"height": 10, "width": 20},
+            "user": {"uid": 5, "gid": 6, "additionalGids": [7]},
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                             "permitted": ["CAP_KILL"]},
+            "noNewPrivileges": False}
+    cfg, args, size = bundle.from_process(proc, base, lsm=NO_LSM)
+    assert args == ("/bin/ls", "-l") and size == (10, 20)
+    assert (cfg.working_dir, cfg.environment, cfg.tty) == ("/tmp", ("A=1",), True)
+    assert (cfg.user, cfg.additional_groups) == ("5:6", (7,))
+    assert cfg.capabilities == ("CAP_KILL",) and not cfg.no_new_privileges
+    assert cfg.hostname == base.hostname and cfg.mount_config == base.mount_config
+    with pytest.raises(ConfigError) as e:
+        bundle.from_process(dict(proc, args=[]), base, lsm=NO_LSM, path="process.json")
+    assert e.value.field == "process.json.args"
+    with pytest.raises(ConfigError) as e:
+        bundle.from_process(dict(proc, cwd="rel"), base, lsm=NO_LSM)
+    assert e.value.field == "process.cwd"

@@ -340,6 +340,30 @@ def test_tmpfs_data_and_superblock_flags(base, tmp_path, api):
     assert out.splitlines()[-1] == "1750"
 
 
+def test_tmpcopyup(base, tmp_path, api):
+    """runc's tmpcopyup: the tmpfs starts with a copy of the image's directory (files,
+    directories, symlinks, modes and owners), and writes go to the tmpfs only."""
+    img = os.path.join(base, "rootfs", "copyme")
+    os.makedirs(os.path.join(img, "sub"))
+    with open(os.path.join(img, "sub", "f"), "w") as f:
+        f.write("image data\n")
+    os.chmod(os.path.join(img, "sub", "f"), 0o604)
+    os.chown(os.path.join(img, "sub", "f"), 1000, 50)
+    os.symlink("sub/f", os.path.join(img, "link"))
+    s = default("cat /copyme/link 2>&1; stat -c '%A %u %g' /copyme/sub/f; "
+                "echo new > /copyme/new && echo written; grep ' /copyme ' /proc/self/mountinfo")
+    s["mounts"].append({"destination": "/copyme", "type": "tmpfs", "source": "tmpfs",
+                        "options": ["tmpcopyup", "nosuid", "mode=755"]})
+    try:
+        out = ok(base, tmp_path, s).splitlines()
+        assert out[0] == "image data"
+        assert out[1] == "-rw----r-- 1000 50"
+        assert out[2] == "written" and " - tmpfs " in out[3]
+        assert not os.path.exists(os.path.join(img, "new"))
+    finally:
+        shutil.rmtree(img)
+
+
 def test_mount_on_a_symlink_stays_in_the_rootfs(base, tmp_path):
     """An image's symlink to a host path leads the mount to that path inside the rootfs."""
     link = os.path.join(base, "rootfs", "escape")

@@ -20,7 +20,7 @@ import os
 
 from ..errors import ConfigError
 
-__all__ = ["Bundle", "Hook", "load", "from_spec", "default_spec", "HOOK_NAMES",
+__all__ = ["Bundle", "Hook", "load", "from_spec", "from_process", "default_spec", "HOOK_NAMES",
            "parse_mount_options", "NAMESPACES", "RLIMITS"]
 
 Bundle = collections.namedtuple("Bundle", "config args hooks annotations bundle rootfs "
@@ -86,7 +86,6 @@ PROPAGATION = {
 # Options that are no mount(2) flag and no filesystem data, which minins cannot honour:
 # refused by name rather than handed to the filesystem as data it would reject obscurely.
 REFUSED_MOUNT_OPTIONS = {
-    "tmpcopyup": "copying the image's files into a tmpfs (runc's extension) is not supported",
     "copy-symlink": "crun's extension is not supported",
     "idmap": "ID-mapped mounts are not supported",
     "ridmap": "ID-mapped mounts are not supported",
@@ -276,6 +275,34 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
     return Bundle(config=cfg, args=args, hooks=_hooks(spec.get("hooks")),
                   annotations=annotations, bundle=bundle_dir, rootfs=cfg.root_fs,
                   console_size=_console_size(process), spec=spec)
+
+
+def from_process(process, config, lsm=None, path="process"):
+    """An OCI ``process`` object (``runc exec --process FILE``, the spec's ``process``
+    schema) applied to the container's ``config``: ``(config, args, console_size)``, the
+    config validated. Errors are named from ``path`` (``process.args: must not be empty``)."""
+    from .. import config as _config
+
+    process = _obj(process, path, required=True)
+    try:
+        changes = _process(process, None, lsm)
+        args = _strs(process.get("args"), "process.args")
+        if not args:
+            raise ConfigError("process.args", "must not be empty")
+        size = _console_size(process)
+    except ConfigError as e:
+        if path != "process" and e.field.startswith("process"):
+            e.field = path + e.field[len("process"):]
+        raise
+    cfg = config.replace(**changes)
+    try:
+        _config.validate(cfg)
+    except ConfigError as e:
+        field = _oci_field(e.field)
+        if path != "process" and field.startswith("process"):
+            field = path + field[len("process"):]
+        raise ConfigError(field, e.message) from None
+    return cfg, args, size
 
 
 def _check_version(spec):
@@ -572,8 +599,12 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
         dest = _abs(_str(m.get("destination"), here + ".destination"), here + ".destination")
         fstype = _str(m.get("type"), here + ".type")
         source = _str(m.get("source"), here + ".source")
-        flags, propagation, data = parse_mount_options(
-            _strs(m.get("options"), here + ".options"), here + ".options")
+        options = _strs(m.get("options"), here + ".options")
+        copy_up = "tmpcopyup" in options
+        options = tuple(o for o in options if o != "tmpcopyup")
+        flags, propagation, data = parse_mount_options(options, here + ".options")
+        if copy_up and fstype != "tmpfs":
+            raise ConfigError(here + ".options", "tmpcopyup is for a tmpfs, not %r" % fstype)
         if m.get("uidMappings") is not None or m.get("gidMappings") is not None:
             raise ConfigError(here + ".uidMappings", "ID-mapped mounts are not supported")
         if flags & MS_BIND or fstype == "bind":
@@ -586,7 +617,7 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
             raise ConfigError(here + ".type", "must name a filesystem type (or use the bind "
                               "option), not %r" % fstype)
         mounts.append(Mount(type=fstype, source=source, destination=dest, data=data,
-                            oci=True, flags=flags, propagation=propagation))
+                            oci=True, flags=flags, propagation=propagation, copy_up=copy_up))
     devices = {d.path: d for d in DEFAULT_DEVICE_NODES}  # runc adds the same six
     for i, d in enumerate(_list(linux.get("devices"), "linux.devices")):
         here = "linux.devices[%d]" % i
