@@ -521,6 +521,24 @@ def test_cgroups_path_systemd():
     assert conv(spec(), systemd_cgroup=True).config.cgroups.driver == "systemd"
 
 
+def test_resources_go_through_the_converter_with_the_path():
+    s = with_("linux.cgroupsPath", "/a/b", with_("linux.resources", {
+        "memory": {"limit": 1 << 26}, "pids": {"limit": 50}, "cpu": {"shares": 512}}))
+    cg = conv(s).config.cgroups
+    assert (cg.parent, cg.name, cg.memory, cg.pids_limit, cg.cpu_shares) == \
+        ("/a", "b", 1 << 26, 50, 512)
+    assert cg.allowed_devices == ()  # no rules: the runtime's defaults (_plan_cgroups)
+    cg = conv(spec()).config.cgroups  # runc spec's deny-all, then runc's default devices
+    assert cg.allowed_devices and not cg.allow_all_devices
+    refused(with_("linux.resources", {"memory": {"swappiness": 101}}),
+            "linux.resources.memory.swappiness")
+    refused(with_("linux.resources", {"rdma": {"mlx": {"hcaHandles": 1}}}),
+            "linux.resources.rdma")
+    cg = conv(with_("linux.resources", {"pids": {"limit": 7}}), systemd_cgroup=True) \
+        .config.cgroups
+    assert (cg.driver, cg.pids_limit) == ("systemd", 7)
+
+
 # --- hooks and annotations --------------------------------------------------------------------
 
 def test_hooks():

@@ -501,3 +501,21 @@ def test_cgroups_path_relative(base, tmp_path):
     out = ok(base, tmp_path, s)
     paths = [line.split(":", 2)[2] for line in out.splitlines()]
     assert any(p.endswith("/%s/ctr" % name) for p in paths), out
+
+
+def test_resources_are_applied(base, tmp_path):
+    """linux.resources through ociresources' converter: the limits in the container's own
+    cgroup, read from inside (the host's cgroup tree is visible without a cgroup namespace)."""
+    s = default("cat /proc/self/cgroup")
+    s["linux"]["resources"] = {"pids": {"limit": 42}, "memory": {"limit": 64 << 20},
+                               "devices": [{"allow": False, "access": "rwm"}]}
+    s["linux"]["cgroupsPath"] = "minins-oci-res-%d" % os.getpid()
+    s["mounts"] = [m for m in s["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    s["mounts"].append({"destination": "/sys/fs/cgroup", "type": "bind",
+                        "source": "/sys/fs/cgroup", "options": ["rbind", "ro"]})
+    s["process"]["args"][2] = (
+        "for c in pids memory; do p=$(grep -E \":$c:|^0::\" /proc/self/cgroup | head -1 "
+        "| cut -d: -f3); if [ -d /sys/fs/cgroup/$c ]; then d=/sys/fs/cgroup/$c$p; "
+        "else d=/sys/fs/cgroup$p; fi; cat $d/pids.max $d/memory.limit_in_bytes "
+        "$d/memory.max 2>/dev/null; done; true")
+    assert ok(base, tmp_path, s).split() == ["42", str(64 << 20)]

@@ -554,18 +554,8 @@ def _cgroups(linux, systemd_cgroup):
 
 
 def _resources(resources):
-    try:
-        from . import resources as _res
-    except ImportError:
-        _res = None
-    if _res is None:
-        # Until the converter exists only runc spec's default passes: deny every device,
-        # which is what minins's default device rules start from anyway.
-        for key, value in resources.items():
-            if key == "devices" and value in ([], [{"allow": False, "access": "rwm"}]):
-                continue
-            raise ConfigError("linux.resources." + key, "not supported yet")
-        return {}
+    from . import resources as _res  # the ociresources converter (runc's specconv)
+
     return _res.to_cgroup(resources, "linux.resources")
 
 
@@ -679,7 +669,14 @@ _FIELD_NAMES = (
 )
 
 
+_CGROUP_PATH_FIELDS = ("cgroups.name", "cgroups.parent", "cgroups.slice", "cgroups.driver",
+                       "cgroups.scope_prefix")
+
+
 def _oci_field(field):
+    if field.startswith("cgroups.") and field not in _CGROUP_PATH_FIELDS:
+        # a value linux.resources set, checked again on the whole record
+        return "linux.resources (%s)" % field
     for ours, theirs in _FIELD_NAMES:
         if field == ours or field.startswith(ours + ".") or field.startswith(ours + "["):
             return theirs + field[len(ours):]
