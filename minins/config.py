@@ -75,6 +75,10 @@ class Mount(Record):
         Field("propagation", ListOf(INT), ()),  # new (OCI): propagation changes (with ``oci``)
         # new (OCI): runc's tmpcopyup: a tmpfs starts with a copy of what it covers
         Field("copy_up", BOOL, False),
+        # new (OCI): runtime-spec 1.1's recursive attributes (rro, rnosuid, ...): the
+        # MOUNT_ATTR_* bits set and cleared on the mount and every mount below it
+        Field("rec_attr_set", INT, 0),
+        Field("rec_attr_clr", INT, 0),
     )
 
 
@@ -607,6 +611,9 @@ def _check_oci_mount(m, here):
                           % (m.flags & ~OCI_MOUNT_FLAGS))
     if m.type == "bind" and not m.source.startswith("/"):
         raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
+    for name in ("rec_attr_set", "rec_attr_clr"):
+        if getattr(m, name) & ~0xFF or getattr(m, name) < 0:
+            raise ConfigError("%s.%s" % (here, name), "must be MOUNT_ATTR_* bits (0..0xff)")
     if m.copy_up and m.type != "tmpfs":
         raise ConfigError(here + ".copy_up", "is for a tmpfs (tmpcopyup)")
     for j, p in enumerate(m.propagation):

@@ -895,6 +895,10 @@ def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
             if below is not None:
                 os.close(below)
     try:
+        if mnt.rec_attr_set or mnt.rec_attr_clr:
+            # runtime-spec 1.1's rro, rnosuid, ...: only mount_setattr(2) does this
+            m.lc.mount_setattr(new, "", _libc.AT_EMPTY_PATH | _libc.AT_RECURSIVE,
+                               mnt.rec_attr_set, mnt.rec_attr_clr, 0, name=dest)
         for p in mnt.propagation:
             m.change(new, dest, propagation=p & ~MS_REC, recursive=bool(p & MS_REC))
     except BaseException:

@@ -332,6 +332,13 @@ def test_namespaces():
             "linux.namespaces[0].path", "absolute")
 
 
+def test_loopback_in_a_new_network_namespace():
+    assert conv(spec()).config.networks == (config.Network(type="loopback"),)
+    s = with_("linux.namespaces", [{"type": "mount"}, {"type": "uts"},
+                                   {"type": "network", "path": "/proc/1/ns/net"}])
+    assert conv(s).config.networks == ()
+
+
 def test_id_mappings():
     r = bundle.default_spec(rootless=True, uid=1000, gid=1000)
     r["process"]["terminal"] = False
@@ -392,6 +399,20 @@ def test_every_propagation_option(name):
     assert conv(s).config.mount_config.rootfs_propagation == bundle.PROPAGATION[name]
 
 
+def test_recursive_attributes():
+    s = spec(mounts=[{"destination": "/x", "type": "bind", "source": "/s",
+                      "options": ["rbind", "rro", "rnosuid", "rnoatime", "rexec"]}])
+    m = conv(s).config.mount_config.mounts[0]
+    # new = (old & ~clr) | set (mount_setattr(2)); the atime mode with the whole mask cleared
+    assert (m.rec_attr_set, m.rec_attr_clr) == (0x1 | 0x2 | 0x10, 0x70 | 0x8)
+    assert m.flags == bundle.MS_BIND | bundle.MS_REC  # not mount(2) flags
+    s["mounts"][0]["options"] += ["rrw", "rstrictatime"]
+    m = conv(s).config.mount_config.mounts[0]
+    assert (m.rec_attr_set, m.rec_attr_clr) == (0x2 | 0x20, 0x1 | 0x70 | 0x8)
+    for name, (on, off) in bundle.RECURSIVE_ATTRS.items():
+        assert off & 0x70 in (0, 0x70), name  # never a part of the atime mask
+
+
 def test_tmpcopyup():
     s = spec(mounts=[{"destination": "/x", "type": "tmpfs", "source": "tmpfs",
                       "options": ["tmpcopyup", "ro", "mode=755"]}])
@@ -415,7 +436,7 @@ def test_mount_errors():
             "needs a source")
     refused(spec(mounts=[{"destination": "/x", "type": "proc", "options": ["tmpcopyup"]}]),
             "mounts[0].options", "tmpcopyup is for a tmpfs")
-    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]),
+    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["idmap"]}]),
             "mounts[0].options[0]", "not supported")
     refused(spec(mounts=[{"destination": "/x", "type": "tmpfs",
                           "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}]}]),
@@ -615,6 +636,7 @@ def test_fuzz_bundle_or_config_error(changes, systemd):
 
 
 _option = st.sampled_from(sorted(bundle.MOUNT_FLAGS) + sorted(bundle.PROPAGATION)
+                          + sorted(bundle.RECURSIVE_ATTRS)
                           + ["size=1m", "mode=1777", "x", "", "tmpcopyup"])
 
 

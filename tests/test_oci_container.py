@@ -226,6 +226,12 @@ def test_hostname_and_domainname(base, tmp_path):
     assert ok(base, tmp_path, s) == "oci-host\noci.example\n"
 
 
+def test_loopback_is_up(base, tmp_path):
+    out = ok(base, tmp_path, default("cat /sys/class/net/lo/flags; ls /sys/class/net"))
+    assert int(out.split()[0], 16) & 1  # IFF_UP
+    assert out.split()[1:] == ["lo"]  # a network namespace of its own
+
+
 def test_namespace_path_is_joined(base, tmp_path):
     """A UTS namespace held by a forked child, with its own hostname, joined by path."""
     r, w = os.pipe()
@@ -315,6 +321,32 @@ def test_bind_with_mount_flags(base, tmp_path, api):
     rw = rows["/mnt/rw"]["opts"]
     assert rw[0] == "rw" and "nodiratime" in rw and "noexec" not in rw
     assert (src / "y").exists()
+
+
+def test_recursive_attributes(base, tmp_path, api):
+    """rro and rnosuid reach the submounts of a recursive bind (runtime-spec 1.1); plain ro
+    only the top mount. The source tree is made in a private namespace of a forked child."""
+    src = str(tmp_path / "tree")
+    os.makedirs(src + "/sub")
+
+    def inside():
+        libc.mount("tmpfs", src + "/sub", "tmpfs", 0, "size=64k")
+        s = default("cat /proc/self/mountinfo")
+        s["mounts"] += [
+            {"destination": "/mnt/rec", "type": "bind", "source": src,
+             "options": ["rbind", "rro", "rnosuid", "rnoatime"]},
+            {"destination": "/mnt/top", "type": "bind", "source": src,
+             "options": ["rbind", "ro"]}]
+        return run(base, tmp_path, s)
+
+    code, out, err = _in_private_ns(inside)
+    assert code == 0, err
+    rows = mountinfo(out)
+    for point in ("/mnt/rec", "/mnt/rec/sub"):
+        assert rows[point]["opts"][0] == "ro" and "nosuid" in rows[point]["opts"], point
+        assert "noatime" in rows[point]["opts"], point
+    assert rows["/mnt/top"]["opts"][0] == "ro"
+    assert rows["/mnt/top/sub"]["opts"][0] == "rw"
 
 
 def test_bind_a_file_relative_to_the_bundle(base, tmp_path):

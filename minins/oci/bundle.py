@@ -89,23 +89,21 @@ REFUSED_MOUNT_OPTIONS = {
     "copy-symlink": "crun's extension is not supported",
     "idmap": "ID-mapped mounts are not supported",
     "ridmap": "ID-mapped mounts are not supported",
-    "rro": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rrw": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnosuid": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rsuid": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnodev": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rdev": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnoexec": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rexec": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnoatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "ratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rrelatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnorelatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rstrictatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnostrictatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnodiratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rdiratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
 }
+# runtime-spec 1.1's recursive attributes: name -> (MOUNT_ATTR_* set, MOUNT_ATTR_* cleared),
+# applied with mount_setattr(2) AT_RECURSIVE (runc 1.1's recAttrFlags)
+_A_RDONLY, _A_NOSUID, _A_NODEV, _A_NOEXEC = 0x1, 0x2, 0x4, 0x8
+_A_ATIME, _A_NOATIME, _A_STRICTATIME, _A_NODIRATIME = 0x70, 0x10, 0x20, 0x80
+RECURSIVE_ATTRS = {
+    "rro": (_A_RDONLY, 0), "rrw": (0, _A_RDONLY),
+    "rnosuid": (_A_NOSUID, 0), "rsuid": (0, _A_NOSUID),
+    "rnodev": (_A_NODEV, 0), "rdev": (0, _A_NODEV),
+    "rnoexec": (_A_NOEXEC, 0), "rexec": (0, _A_NOEXEC),
+    "rnodiratime": (_A_NODIRATIME, 0), "rdiratime": (0, _A_NODIRATIME),
+    "rrelatime": (0, _A_ATIME), "rnorelatime": (0, 0),
+    "rnoatime": (_A_NOATIME, _A_ATIME), "ratime": (0, _A_ATIME),
+    "rstrictatime": (_A_STRICTATIME, _A_ATIME), "rnostrictatime": (0, _A_ATIME),
+}  # (the kernel takes the atime mode only with the whole _ATIME mask cleared: EINVAL else)
 
 # Properties the specification defines that minins cannot honour: refused by name.
 UNSUPPORTED = {
@@ -242,6 +240,9 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
     changes = {}
     changes.update(_root(spec, bundle_dir))
     changes.update(_namespaces(linux))
+    if any(ns.type == "NEWNET" and not ns.path for ns in changes["namespaces"]):
+        # a new network namespace gets its loopback up, as runc's specconv configures
+        changes["networks"] = (_config.Network(type="loopback"),)
     changes.update(_process(process, linux, lsm))
     changes["hostname"] = _str(spec.get("hostname"), "hostname")
     changes["domainname"] = _str(spec.get("domainname"), "domainname")
@@ -592,6 +593,12 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
         options = _strs(m.get("options"), here + ".options")
         copy_up = "tmpcopyup" in options
         options = tuple(o for o in options if o != "tmpcopyup")
+        rec_set = rec_clr = 0
+        for opt in options:
+            if opt in RECURSIVE_ATTRS:
+                on, off = RECURSIVE_ATTRS[opt]
+                rec_set, rec_clr = (rec_set & ~off) | on, rec_clr | off
+        options = tuple(o for o in options if o not in RECURSIVE_ATTRS)
         flags, propagation, data = parse_mount_options(options, here + ".options")
         if copy_up and fstype != "tmpfs":
             raise ConfigError(here + ".options", "tmpcopyup is for a tmpfs, not %r" % fstype)
@@ -607,7 +614,8 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
             raise ConfigError(here + ".type", "must name a filesystem type (or use the bind "
                               "option), not %r" % fstype)
         mounts.append(Mount(type=fstype, source=source, destination=dest, data=data,
-                            oci=True, flags=flags, propagation=propagation, copy_up=copy_up))
+                            oci=True, flags=flags, propagation=propagation, copy_up=copy_up,
+                            rec_attr_set=rec_set, rec_attr_clr=rec_clr))
     devices = {d.path: d for d in DEFAULT_DEVICE_NODES}  # runc adds the same six
     for i, d in enumerate(_list(linux.get("devices"), "linux.devices")):
         here = "linux.devices[%d]" % i
