@@ -596,7 +596,7 @@ PROPAGATIONS = tuple(p | r for p in (1 << 17, 1 << 18, 1 << 19, 1 << 20) for r i
 # what an OCI mount's flags may hold: every per-mount and superblock flag of mount(2) that a
 # mount option names (MS_RDONLY ... MS_LAZYTIME), MS_BIND, MS_REC and MS_REMOUNT; the
 # propagation flags go in ``propagation``
-OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x400 | 0x800 | 0x1000
+OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x1000
                    | 0x4000 | 0x8000 | 1 << 16 | 1 << 21 | 1 << 23 | 1 << 24 | 1 << 25)
 
 
@@ -612,8 +612,8 @@ def _check_oci_mount(m, here):
     if m.type == "bind" and not m.source.startswith("/"):
         raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
     for name in ("rec_attr_set", "rec_attr_clr"):
-        if getattr(m, name) & ~0xFF or getattr(m, name) < 0:
-            raise ConfigError("%s.%s" % (here, name), "must be MOUNT_ATTR_* bits (0..0xff)")
+        if getattr(m, name) & ~0x2000FF or getattr(m, name) < 0:
+            raise ConfigError("%s.%s" % (here, name), "must be MOUNT_ATTR_* bits")
     if m.copy_up and m.type != "tmpfs":
         raise ConfigError(here + ".copy_up", "is for a tmpfs (tmpcopyup)")
     for j, p in enumerate(m.propagation):

@@ -61,6 +61,7 @@ MS_NODIRATIME = 0x800
 MS_POSIXACL = 1 << 16
 MS_RELATIME = 1 << 21
 MS_LAZYTIME = 1 << 25
+MS_NOSYMFOLLOW = 0x100
 MNT_DETACH = 2
 
 # Paths made read-only, and paths hidden, with restrict_sys (runc's and crun's defaults).
@@ -271,7 +272,8 @@ class _Root:
 _ATTRS = ((MS_RDONLY, _libc.MOUNT_ATTR_RDONLY), (MS_NOSUID, _libc.MOUNT_ATTR_NOSUID),
           (MS_NODEV, _libc.MOUNT_ATTR_NODEV), (MS_NOEXEC, _libc.MOUNT_ATTR_NOEXEC),
           (MS_STRICTATIME, _libc.MOUNT_ATTR_STRICTATIME),
-          (MS_NOATIME, _libc.MOUNT_ATTR_NOATIME), (MS_NODIRATIME, _libc.MOUNT_ATTR_NODIRATIME))
+          (MS_NOATIME, _libc.MOUNT_ATTR_NOATIME), (MS_NODIRATIME, _libc.MOUNT_ATTR_NODIRATIME),
+          (MS_NOSYMFOLLOW, _libc.MOUNT_ATTR_NOSYMFOLLOW))
 # A superblock's flags as fsconfig(2) names them (the kernel's vfs_parse_sb_flag).
 _SB_FLAGS = ((MS_SYNCHRONOUS, "sync"), (MS_DIRSYNC, "dirsync"), (MS_MANDLOCK, "mand"),
              (MS_LAZYTIME, "lazytime"), (MS_POSIXACL, "posixacl"))
@@ -843,7 +845,8 @@ PROC_BIND_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc
                      "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
                      "/proc/net/dev", "/proc/sys/kernel/ns_last_pid")
 _BIND_KEEP = MS_BIND | MS_REC | MS_REMOUNT
-_PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATIME
+_PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATIME | \
+    MS_NOSYMFOLLOW
 
 
 def _oci_mount(ctx, root, m, mnt, field, src, tree, target):

@@ -307,12 +307,15 @@ def test_bind_with_mount_flags(base, tmp_path, api):
     src.mkdir()
     (src / "f").write_text("vol\n")
     s = default("cat /mnt/ro/f; touch /mnt/ro/x 2>&1; touch /mnt/rw/y && echo rw-ok; "
-                "cat /proc/self/mountinfo")
+                "cat /mnt/nsf/link 2>&1; cat /proc/self/mountinfo")
     s["mounts"] += [
         {"destination": "/mnt/ro", "type": "bind", "source": str(src),
          "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "noatime", "rprivate"]},
         {"destination": "/mnt/rw", "type": "none", "source": str(src),
-         "options": ["bind", "rw", "nodiratime"]}]
+         "options": ["bind", "rw", "nodiratime"]},
+        {"destination": "/mnt/nsf", "type": "bind", "source": str(src),
+         "options": ["bind", "nosymfollow"]}]
+    os.symlink("f", str(src / "link"))
     out = ok(base, tmp_path, s)
     assert out.startswith("vol\n") and "Read-only file system" in out and "rw-ok" in out
     rows = mountinfo(out)
@@ -320,6 +323,8 @@ def test_bind_with_mount_flags(base, tmp_path, api):
     assert ro[0] == "ro" and {"nosuid", "nodev", "noexec", "noatime"} <= set(ro)
     rw = rows["/mnt/rw"]["opts"]
     assert rw[0] == "rw" and "nodiratime" in rw and "noexec" not in rw
+    assert "nosymfollow" in rows["/mnt/nsf"]["opts"]
+    assert "cat: can't open '/mnt/nsf/link'" in out
     assert (src / "y").exists()
 
 

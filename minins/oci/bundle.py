@@ -55,6 +55,7 @@ MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 0x400, 0x800, 0x1000, 0x4000
 MS_SILENT, MS_POSIXACL = 0x8000, 1 << 16
 MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
 MS_RELATIME, MS_I_VERSION, MS_STRICTATIME, MS_LAZYTIME = 1 << 21, 1 << 23, 1 << 24, 1 << 25
+MS_NOSYMFOLLOW = 0x100
 
 # mount(8)'s options: name -> (set it, flag). runc's parseMountOptions knows the same names.
 MOUNT_FLAGS = {
@@ -76,6 +77,7 @@ MOUNT_FLAGS = {
     "remount": (True, MS_REMOUNT),
     "ro": (True, MS_RDONLY), "rw": (False, MS_RDONLY),
     "suid": (False, MS_NOSUID), "nosuid": (True, MS_NOSUID),
+    "symfollow": (False, MS_NOSYMFOLLOW), "nosymfollow": (True, MS_NOSYMFOLLOW),
 }
 PROPAGATION = {
     "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
@@ -94,12 +96,14 @@ REFUSED_MOUNT_OPTIONS = {
 # applied with mount_setattr(2) AT_RECURSIVE (runc 1.1's recAttrFlags)
 _A_RDONLY, _A_NOSUID, _A_NODEV, _A_NOEXEC = 0x1, 0x2, 0x4, 0x8
 _A_ATIME, _A_NOATIME, _A_STRICTATIME, _A_NODIRATIME = 0x70, 0x10, 0x20, 0x80
+_A_NOSYMFOLLOW = 0x200000
 RECURSIVE_ATTRS = {
     "rro": (_A_RDONLY, 0), "rrw": (0, _A_RDONLY),
     "rnosuid": (_A_NOSUID, 0), "rsuid": (0, _A_NOSUID),
     "rnodev": (_A_NODEV, 0), "rdev": (0, _A_NODEV),
     "rnoexec": (_A_NOEXEC, 0), "rexec": (0, _A_NOEXEC),
     "rnodiratime": (_A_NODIRATIME, 0), "rdiratime": (0, _A_NODIRATIME),
+    "rnosymfollow": (_A_NOSYMFOLLOW, 0), "rsymfollow": (0, _A_NOSYMFOLLOW),
     "rrelatime": (0, _A_ATIME), "rnorelatime": (0, 0),
     "rnoatime": (_A_NOATIME, _A_ATIME), "ratime": (0, _A_ATIME),
     "rstrictatime": (_A_STRICTATIME, _A_ATIME), "rnostrictatime": (0, _A_ATIME),
