@@ -117,6 +117,10 @@ def test_runc_spec_output_is_the_same(tmp_path):
 
 def test_load_reads_config_json(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(spec(hostname="h1")))
+    with pytest.raises(ConfigError) as e:
+        bundle.load(str(tmp_path), lsm=NO_LSM)
+    assert e.value.field == "root.path" and "not a directory" in e.value.message
+    (tmp_path / "rootfs").mkdir()
     b = bundle.load(str(tmp_path), lsm=NO_LSM)
     assert b.config.hostname == "h1"
     assert b.rootfs == str(tmp_path / "rootfs")
@@ -690,3 +694,19 @@ def test_from_process():
     with pytest.raises(ConfigError) as e:
         bundle.from_process(dict(proc, cwd="rel"), base, lsm=NO_LSM)
     assert e.value.field == "process.cwd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["args", "env", "cwd", "user", "terminal",
+                                        "capabilities", "rlimits", "noNewPrivileges",
+                                        "consoleSize", "oomScoreAdj", "apparmorProfile"]),
+                       _json, max_size=4))
+def test_fuzz_from_process(changes):
+    base = conv(spec()).config
+    proc = dict(spec()["process"], **changes)
+    try:
+        cfg, args, size = bundle.from_process(proc, base, lsm=NO_LSM)
+    except ConfigError as e:
+        assert "\n" not in str(e) and e.field.startswith("process")
+        return
+    assert args and config.validate(cfg) is cfg

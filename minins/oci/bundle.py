@@ -208,7 +208,8 @@ def _abs(value, path):
 
 def load(bundle_dir, systemd_cgroup=False, lsm=None):
     """The :class:`Bundle` in directory ``bundle_dir`` (its ``config.json``). A file that
-    cannot be read or is not JSON is a ConfigError without a field, naming the file."""
+    cannot be read or is not JSON is a ConfigError without a field, naming the file; a
+    rootfs that is not a directory is ``root.path``'s error."""
     from .. import config as _config
 
     bundle_dir = os.path.abspath(bundle_dir)
@@ -223,7 +224,10 @@ def load(bundle_dir, systemd_cgroup=False, lsm=None):
     except ConfigError as e:
         e.message = "%s: %s" % (path, e.message)
         raise
-    return from_spec(spec, bundle_dir, systemd_cgroup=systemd_cgroup, lsm=lsm)
+    out = from_spec(spec, bundle_dir, systemd_cgroup=systemd_cgroup, lsm=lsm)
+    if not os.path.isdir(out.rootfs):
+        raise ConfigError("root.path", "%s is not a directory" % out.rootfs)
+    return out
 
 
 def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
