@@ -476,10 +476,14 @@ def setup(ctx):
         # Without the new API a "slave" volume is bound after this, from our copy of the
         # source's mount: that copy must stay a slave of the host's (the rootfs is then made
         # private on its own).
-        slave = mc.no_pivot_root or (not m.new_api and any(x.slave for x in mc.mounts))
+        # An OCI rootfsPropagation of (r)slave: the rootfs is copied while / is a slave, so
+        # that it stays a slave of the host's peer group (runc makes / rslave the same way).
+        root_slave = bool(mc.rootfs_propagation & MS_SLAVE)
+        slave = mc.no_pivot_root or root_slave or \
+            (not m.new_api and any(x.slave or _oci_slave(x) for x in mc.mounts))
         lc.mount(None, "/", None, MS_REC | (MS_SLAVE if slave else MS_PRIVATE))
         root = _open_rootfs(rootfs, cfg, m)
-        if slave and not mc.no_pivot_root:
+        if slave and not mc.no_pivot_root and not root_slave:
             m.change(root.fd, "/", propagation=MS_PRIVATE, recursive=True)
         _system_mounts(ctx, root, m)
         _user_mounts(ctx, root, mc, sources, trees, m)
@@ -553,14 +557,17 @@ def _clone_sources(m, mc, sources):
     return trees
 
 
+def _oci_slave(mnt):
+    return mnt.oci and any(p & ~MS_REC == MS_SLAVE for p in mnt.propagation)
+
+
 def _clone_oci(m, mnt, src):
     """New API: the detached copy an OCI bind attaches, with its per-mount flags; private
     until its own propagation changes (taken while this namespace's mounts are still the
     host's peers, so a "slave" keeps the host's as its master)."""
     rec = bool(mnt.flags & MS_REC)
-    slave = any(p & ~MS_REC == MS_SLAVE for p in mnt.propagation)
     tree = m.clone(src, mnt.destination, recursive=rec,
-                   propagation=MS_SLAVE if slave else MS_PRIVATE)
+                   propagation=MS_SLAVE if _oci_slave(mnt) else MS_PRIVATE)
     try:
         _set_bind_attrs(m, tree, mnt.destination, mnt.flags)
     except BaseException:

@@ -489,6 +489,26 @@ def test_bind_propagation(base, tmp_path, api):
     assert rows["/mnt/unbindable"]["optional"] == ["unbindable"]
 
 
+def test_rootfs_propagation_slave(base, tmp_path, api):
+    """rslave: the container's / receives what happens below the rootfs on the host (here a
+    shared bind of it in a private namespace of a forked child)."""
+    def inside():
+        rfs = os.path.join(base, "rootfs")
+        libc.mount(rfs, rfs, None, 0x1000)  # MS_BIND
+        libc.mount(None, rfs, None, MS_SHARED)
+        row = [line.split() for line in open("/proc/self/mountinfo")
+               if line.split()[4] == rfs][-1]
+        group = [o for o in row[6:row.index("-")] if o.startswith("shared:")][0]
+        s = default("cat /proc/self/mountinfo")
+        s["linux"]["rootfsPropagation"] = "rslave"
+        s["root"]["path"] = rfs
+        return group.split(":")[1], run(base, tmp_path, s)
+
+    group, (code, out, err) = _in_private_ns(inside)
+    assert code == 0, err
+    assert mountinfo(out)["/"]["optional"] == ["master:" + group]
+
+
 @pytest.mark.parametrize("prop,expect", [("rshared", "shared"), ("rprivate", None),
                                          ("runbindable", "unbindable")])
 def test_rootfs_propagation(base, tmp_path, prop, expect):
