@@ -710,3 +710,62 @@ def test_fuzz_from_process(changes):
         assert "\n" not in str(e) and e.field.startswith("process")
         return
     assert args and config.validate(cfg) is cfg
+
+
+def _paths(node, prefix=()):
+    """Every path into the decoded JSON ``node``: keys of objects, indexes of lists."""
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+_RICH = spec(domainname="d", annotations={"a": "b"},
+             hooks={"prestart": [{"path": "/h", "args": ["h"], "env": ["A=1"], "timeout": 1}]})
+_RICH["process"]["user"]["umask"] = 0o22
+_RICH["process"]["oomScoreAdj"] = 1
+_RICH["process"]["consoleSize"] = {"height": 1, "width": 1}
+_RICH["linux"].update(sysctl={"kernel.shmmax": "1"}, personality={"domain": "LINUX"},
+                      rootfsPropagation="rslave", cgroupsPath="/a/b",
+                      devices=[{"path": "/dev/f", "type": "p"}],
+                      seccomp={"defaultAction": "SCMP_ACT_ALLOW"},
+                      resources={"pids": {"limit": 5}, "memory": {"limit": 1 << 24}})
+_RICH_PATHS = _paths(_RICH)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_RICH_PATHS), _json), min_size=1, max_size=3),
+       st.booleans())
+def test_fuzz_any_node_of_a_rich_spec(changes, systemd):
+    """Any node of a spec that uses every field, replaced by any JSON value (or removed):
+    a Bundle or a one-line ConfigError."""
+    s = copy.deepcopy(_RICH)
+    for path, value in changes:
+        node = s
+        try:
+            for part in path[:-1]:
+                node = node[part]
+            if not path:
+                s = value
+            elif value is None and isinstance(node, dict):
+                node.pop(path[-1], None)
+            else:
+                node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change removed or replaced that path
+    try:
+        b = conv(s, systemd_cgroup=systemd)
+    except ConfigError as e:
+        assert "\n" not in str(e)
+        return
+    config.validate(b.config)
+    assert config.loads(config.dumps(b.config)) == b.config
+
+
+def test_the_rich_spec_converts():
+    cfg = conv(_RICH).config  # the fuzz above starts from a valid document
+    assert cfg.cgroups.pids_limit == 5 and cfg.personality == "LINUX"
