@@ -987,10 +987,12 @@ def _set_bind_attrs(m, tree, dest, flags):
 
 
 def _cgroup_mount(ctx, root, m, mnt, target):
-    """The OCI ``cgroup`` mount: with cgroup v2 a cgroup2 filesystem (its root is the
-    container's own cgroup with a cgroup namespace); with v1 a tmpfs holding, for every
-    hierarchy, the container's own cgroup of it bound (runc's mountCgroupV1 without a
-    cgroup namespace), then all of it read-only as asked."""
+    """The OCI ``cgroup`` mount (runc's mountCgroupV1/V2). cgroup v2: a cgroup2 filesystem
+    with a cgroup namespace (its root is the container's cgroup), our own cgroup of the
+    host's hierarchy bound without one. v1: a tmpfs holding, for every hierarchy, the
+    container's own cgroup of it: a cgroup filesystem of that hierarchy with a cgroup
+    namespace, bound from the host's without one. Then read-only as asked."""
+    cgns = bool(ctx.config.clone_flags() & 0x02000000)  # CLONE_NEWCGROUP, unshared already
     flags, dest = mnt.flags, mnt.destination
     ro = bool(flags & MS_RDONLY)
     per = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -999,13 +1001,25 @@ def _cgroup_mount(ctx, root, m, mnt, target):
         v2 = m.lc.fstatfs_type(probe) == CGROUP2_SUPER_MAGIC
     finally:
         os.close(probe)
-    if v2:
+    if v2 and cgns:
         return m.filesystem("cgroup2", "cgroup", per, None, target, dest, readonly=ro)
+    if v2:  # our own cgroup of the host's hierarchy (runc's mountCgroupV2 without cgroupns)
+        src = os.open("/sys/fs/cgroup" + _own_v2_cgroup(), fspath.O_PATH | os.O_DIRECTORY
+                      | os.O_CLOEXEC)
+        try:
+            return m.bind(src, target, dest, recursive=False, readonly=ro, propagation=0)
+        finally:
+            os.close(src)
     new = m.filesystem("tmpfs", "tmpfs", per, "mode=755", target, dest)
     try:
-        for name, host_dir in _own_v1_cgroups():
+        for name, host_dir, opts in _own_v1_cgroups():
             sub = fspath.mkdir_all_in_root(new, name)
             try:
+                if cgns:
+                    data = ",".join(o for o in opts if o not in ("rw", "ro"))
+                    os.close(m.filesystem("cgroup", "cgroup", per, data, sub,
+                                          dest + "/" + name, readonly=ro))
+                    continue
                 src = os.open(host_dir, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     os.close(m.bind(src, sub, dest + "/" + name, recursive=False,
@@ -1032,10 +1046,19 @@ def _cgroup_mount(ctx, root, m, mnt, target):
 CGROUP2_SUPER_MAGIC = 0x63677270
 
 
+def _own_v2_cgroup():
+    """Our cgroup in the v2 hierarchy ("/..." of /proc/self/cgroup's ``0::`` line)."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line[3:].rstrip("\n").rstrip("/")
+    raise SyscallError(errno.ENOENT, "find our cgroup", "/proc/self/cgroup")
+
+
 def _own_v1_cgroups():
-    """``[(hierarchy dir name, host path of our cgroup in it)]`` of every cgroup v1
-    hierarchy mounted under the host's /sys/fs/cgroup (read before pivot_root, in our new
-    mount namespace, which still shows the host's mounts)."""
+    """``[(hierarchy dir name, host path of our cgroup in it, its superblock options)]`` of
+    every cgroup v1 hierarchy mounted under the host's /sys/fs/cgroup (read before
+    pivot_root, in our new mount namespace, which still shows the host's mounts)."""
     ours = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
@@ -1043,8 +1066,12 @@ def _own_v1_cgroups():
             if controllers:
                 ours[controllers] = path
     out = []
-    for _mid, point, _opts in _mountinfo():
-        if not point.startswith("/sys/fs/cgroup/"):
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f]
+    for row in rows:
+        point = _unescape(row[4])
+        tail = row[row.index("-") + 1:]
+        if tail[0] != "cgroup" or not point.startswith("/sys/fs/cgroup/"):
             continue
         name = point[len("/sys/fs/cgroup/"):]
         if "/" in name:
@@ -1052,7 +1079,8 @@ def _own_v1_cgroups():
         key = name if name in ours else "name=" + name if "name=" + name in ours else None
         if key is None:
             continue
-        out.append((name, point + ours[key].rstrip("/") if ours[key] != "/" else point))
+        out.append((name, point + ours[key].rstrip("/") if ours[key] != "/" else point,
+                    tail[2].split(",")))
     return out
 
 

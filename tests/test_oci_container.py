@@ -576,3 +576,24 @@ def test_resources_are_applied(base, tmp_path):
         "else d=/sys/fs/cgroup$p; fi; cat $d/pids.max $d/memory.limit_in_bytes "
         "$d/memory.max 2>/dev/null; done; true")
     assert ok(base, tmp_path, s).split() == ["42", str(64 << 20)]
+
+
+def test_cgroup_mount_with_a_cgroup_namespace(base, tmp_path):
+    """With a cgroup namespace the cgroup mount shows the container's own cgroups at its
+    root: the pids limit set through linux.resources is /sys/fs/cgroup/pids/pids.max (cgroup
+    v1), or /sys/fs/cgroup/pids.max (v2)."""
+    s = default("cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max "
+                "/sys/fs/cgroup/pids.max 2>/dev/null; true")
+    s["linux"]["namespaces"].append({"type": "cgroup"})
+    s["linux"]["resources"] = {"pids": {"limit": 17}}
+    s["linux"]["cgroupsPath"] = "minins-oci-cgns-%d" % os.getpid()
+    out = ok(base, tmp_path, s).splitlines()
+    assert out[-1] == "17"
+    assert all(line.endswith(":/") for line in out[:-1]), out  # the namespace's root
+
+
+def test_cgroup_mount_without_a_cgroup_namespace(base, tmp_path):
+    s = default("cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; true")
+    s["linux"]["resources"] = {"pids": {"limit": 19}}
+    s["linux"]["cgroupsPath"] = "minins-oci-nocgns-%d" % os.getpid()
+    assert ok(base, tmp_path, s).split() == ["19"]
