@@ -583,11 +583,11 @@ def test_resources_are_applied(base, tmp_path):
     s["mounts"] = [m for m in s["mounts"] if m["destination"] != "/sys/fs/cgroup"]
     s["mounts"].append({"destination": "/sys/fs/cgroup", "type": "bind",
                         "source": "/sys/fs/cgroup", "options": ["rbind", "ro"]})
-    s["process"]["args"][2] = (
-        "for c in pids memory; do p=$(grep -E \":$c:|^0::\" /proc/self/cgroup | head -1 "
-        "| cut -d: -f3); if [ -d /sys/fs/cgroup/$c ]; then d=/sys/fs/cgroup/$c$p; "
-        "else d=/sys/fs/cgroup$p; fi; cat $d/pids.max $d/memory.limit_in_bytes "
-        "$d/memory.max 2>/dev/null; done; true")
+    s["process"]["args"][2] = (  # v1: each controller's own hierarchy; v2: one
+        "d() { p=$(grep -E \":$1:|^0::\" /proc/self/cgroup | head -1 | cut -d: -f3); "
+        "if [ -d /sys/fs/cgroup/$1 ]; then echo /sys/fs/cgroup/$1$p; "
+        "else echo /sys/fs/cgroup$p; fi; }; cat $(d pids)/pids.max; "
+        "cat $(d memory)/memory.limit_in_bytes 2>/dev/null || cat $(d memory)/memory.max")
     assert ok_cg(base, tmp_path, s).split() == ["42", str(64 << 20)]
 
 
