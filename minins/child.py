@@ -469,8 +469,8 @@ STEPS = (
     ("domainname", (INIT,), _domainname),
     ("console", BOTH, _console),
     ("labels", BOTH, _labels),
+    ("personality", (INIT,), _personality),  # before identity: seccomp may be loaded there
     ("identity", BOTH, _identity),
-    ("personality", (INIT,), _personality),
     ("close descriptors", BOTH, _close_fds),
 )
 

@@ -562,6 +562,12 @@ def test_personality(base, tmp_path):
     assert ok(base, tmp_path, s) == "i686\n"
     s["linux"]["personality"] = {"domain": "LINUX"}
     assert ok(base, tmp_path, s) == "x86_64\n"
+    # set before a profile that refuses personality(2) is loaded
+    s["linux"]["personality"] = {"domain": "LINUX32"}
+    s["process"]["noNewPrivileges"] = False
+    s["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO"}]}
+    assert ok(base, tmp_path, s) == "i686\n"
 
 
 def test_cgroups_path_relative(base, tmp_path):
