@@ -777,6 +777,12 @@ def _locked_flags(fd):
     return flags
 
 
+def mount_field(mnt, i):
+    """The configuration field that names mount ``i`` in an error: the OCI spec's
+    ``mounts[i]`` for an OCI mount, ``mount_config.mounts[i]`` else."""
+    return ("mounts[%d]" if mnt.oci else "mount_config.mounts[%d]") % i
+
+
 def open_sources(cfg, in_userns, console_path=None, given=None):
     """O_PATH descriptors of every host path the setup will bind: user bind sources (by
     mount index), the host's device nodes in a user namespace (by path), the console.
@@ -793,7 +799,7 @@ def open_sources(cfg, in_userns, console_path=None, given=None):
             try:
                 sources[i] = os.open(m.source, fspath.O_PATH | os.O_CLOEXEC)
             except OSError as e:
-                raise ConfigError("mount_config.mounts[%d].source" % i, "cannot use %s: %s"
+                raise ConfigError(mount_field(m, i) + ".source", "cannot use %s: %s"
                                   % (m.source, e.strerror)) from None
         if in_userns:
             for d in _devices_of(cfg):
@@ -817,7 +823,7 @@ def close_sources(sources):
 
 def _user_mounts(ctx, root, mc, sources, trees, m):
     for i, mnt in enumerate(mc.mounts):
-        field = "mount_config.mounts[%d]" % i
+        field = mount_field(mnt, i)
         src = sources.get(i)
         is_file = src is not None and not stat.S_ISDIR(os.fstat(src).st_mode)
         try:

@@ -446,6 +446,18 @@ def test_bind_over_proc_is_refused_except_lxcfs_files(base, tmp_path):
     with pytest.raises(Exception) as e:
         run(base, tmp_path, s)
     assert "mounting over /proc is refused" in str(e.value)
+    assert "mounts[7].destination" in str(e.value) and "mount_config" not in str(e.value)
+
+
+def test_a_missing_bind_source_is_named_by_its_oci_field(base, tmp_path):
+    from minins.errors import ConfigError
+
+    s = default("true")
+    s["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/nonexistent-src",
+                        "options": ["bind"]})
+    with pytest.raises(ConfigError) as e:
+        run(base, tmp_path, s)
+    assert e.value.field == "mounts[7].source" and "nonexistent-src" in e.value.message
 
 
 def _in_private_ns(fn):
