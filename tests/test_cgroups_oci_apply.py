@@ -280,9 +280,9 @@ def test_v2_memory_cpu_pids_and_update(containers):
         assert read(p + "/memory.swap.max") == "%d\n" % (32 << 20)
     assert read(p + "/cpu.weight") == "100\n"
     assert read(p + "/cpu.max") == "20000 50000\n"
-    if os.path.exists(p + "/cpu.max.burst"):
-        assert read(p + "/cpu.max.burst") == "5000\n"
+    assert read(p + "/cpu.max.burst") == "5000\n"
     assert read(p + "/pids.max") == "9\n"
+    assert read(p + "/cpu.idle") == "0\n"
     cgroups.update(mgr.to_state(), to_cgroup({"memory": {"limit": -1}, "pids": {"limit": -1}},
                                              update=True))
     assert read(p + "/memory.max") == "max\n"
@@ -313,3 +313,22 @@ def test_v2_io_max_of_a_real_disk(containers):
     line = read(mgr.paths[UNIFIED] + "/io.max")
     assert line.startswith("%d:%d rbps=%d wbps=max riops=max wiops=50" % (dev[0], dev[1],
                                                                           1 << 20)), line
+
+
+@v2_needs("hugetlb")
+def test_v2_hugetlb(containers):
+    if not os.path.isdir("/sys/kernel/mm/hugepages/hugepages-2048kB"):
+        pytest.skip("no 2 MB huge pages on this machine")
+    mgr = containers.start({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]}, "v2")
+    assert read(mgr.paths[UNIFIED] + "/hugetlb.2MB.max") == "%d\n" % (4 << 20)
+    cgroups.update(mgr, to_cgroup({"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]},
+                                  update=True))
+    assert read(mgr.paths[UNIFIED] + "/hugetlb.2MB.max") == "0\n"
+
+
+@v2_needs("cpu")
+def test_v2_cpu_idle_and_a_core_unified_key(containers):
+    mgr = containers.start({"cpu": {"idle": 1}, "unified": {"cgroup.max.depth": "2"}}, "v2")
+    p = mgr.paths[UNIFIED]
+    assert read(p + "/cpu.idle") == "1\n"
+    assert read(p + "/cgroup.max.depth") == "2\n"

@@ -123,6 +123,7 @@ def test_idle_and_burst_ranges():
     bad("cpu_burst", "at most", cpu_burst=values.QUOTA_MAX + 1)
     ok(cpu_burst=5000, cpu_quota=5000)
     ok(cpu_burst=5000, cpu_quota=-1)
+    ok(cpu_burst=5000)  # the quota the cgroup has is the kernel's to compare
     bad("cpu_burst", "must not exceed cpu_quota (5000", cpu_burst=5001, cpu_quota=5000)
 
 
@@ -214,7 +215,8 @@ def test_v1_only_settings_are_refused_on_v2(name, value, file):
     assert values.unsupported(s, False) is None
     with pytest.raises(ConfigError) as e:
         values.check_version(s, True, "x")
-    assert e.value.field == "x." + name
+    assert str(e.value) == "x.%s: not supported on cgroup v2 (v1's %s has no v2 file)" % (
+        name, file)
     values.check_version(s, False, "x")
 
 
@@ -300,6 +302,9 @@ def test_plan_v1_of_every_new_field_in_order():
 def test_plan_v1_and_v2_leave_unset_new_fields_out():
     s = ok(cpu_idle=-1, cpu_burst=-1, memory_swappiness=-1)
     assert values.plan_v1(s) == [] and values.plan_v2(s) == []
+    s = ok(cpu_idle=0, cpu_burst=0)  # 0 is a setting for both
+    assert values.plan_v2(s) == [W("cpu", "cpu.max.burst", 0, "cpu_burst"),
+                                 W("cpu", "cpu.idle", 0, "cpu_idle")]
     s = ok(cpu_idle=1, cpu_burst=7)
     assert values.plan_v1(s) == [W("cpu", "cpu.cfs_burst_us", 7, "cpu_burst"),
                                  W("cpu", "cpu.idle", 1, "cpu_idle")]

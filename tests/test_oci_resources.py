@@ -2,7 +2,7 @@
 "Control groups") to minins.config.Cgroup fields, in runc 1.1's meaning, with errors named by
 the OCI field. Pure: no kernel."""
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from minins.cgroups import values
@@ -191,6 +191,13 @@ def test_block_io_errors():
         "blockIO.weightDevice[0].major", "0..4095")
     bad({"blockIO": {"weightDevice": {}}}, "blockIO.weightDevice", "must be a list")
     bad({"blockIO": {"weightDevice": [7]}}, "blockIO.weightDevice[0]", "must be an object")
+    bad({"blockIO": {"weight": 65536}}, "blockIO.weight", "0..65535")
+    bad({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 65536}]}},
+        "blockIO.weightDevice[0].leafWeight", "0..65535")
+    for key in ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+                "throttleWriteIOPSDevice"):
+        bad({"blockIO": {key: [[]]}}, "blockIO.%s[0]" % key, "must be an object, not a list")
+        bad({"blockIO": {key: 5}}, "blockIO." + key, "must be a list, not an integer")
     bad({"blockIO": {"throttleWriteIOPSDevice": [{"major": 8, "minor": 0}]}},
         "blockIO.throttleWriteIOPSDevice[0].rate", "is required")
     bad({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": -1, "rate": 1}]}},
@@ -208,6 +215,8 @@ def test_hugepage_limits():
                           HugepageLimit(page_size="1GB", limit=1 << 30))}
     assert to_cgroup({"hugepageLimits": []}) == {}
     bad({"hugepageLimits": [{"limit": 1}]}, "hugepageLimits[0].pageSize", "is required")
+    bad({"hugepageLimits": ["2MB"]}, "hugepageLimits[0]", "must be an object, not a string")
+    bad({"hugepageLimits": {}}, "hugepageLimits", "must be a list, not an object")
     bad({"hugepageLimits": [{"pageSize": "2MB"}]}, "hugepageLimits[0].limit", "is required")
     bad({"hugepageLimits": [{"pageSize": "2MiB", "limit": 1}]}, "hugepageLimits[0].pageSize",
         "page size")
@@ -271,6 +280,9 @@ def test_device_rule_errors():
     bad({"devices": [{"allow": True, "type": "u"}]}, "devices[0].type", "a (all), b")
     bad({"devices": [{"allow": True, "type": "a", "major": 1}]}, "devices[0].type",
         "no major or minor")
+    assert to_cgroup({"devices": [{"allow": True, "type": "c", "major": -1, "minor": -1,
+                                   "access": "m"}]})["allowed_devices"][0] == dev(
+        "c", -1, -1, "m")
     bad({"devices": [{"allow": True, "type": "c", "major": 4096}]}, "devices[0].major",
         "-1 (any) or 0..4095")
     bad({"devices": [{"allow": True, "type": "c", "minor": -2}]}, "devices[0].minor",
@@ -278,6 +290,7 @@ def test_device_rule_errors():
     bad({"devices": [{"allow": True, "type": "c", "access": "rwx"}]}, "devices[0].access",
         "r, w and m")
     bad({"devices": {}}, "devices", "must be a list")
+    bad({"devices": [None]}, "devices[0]", "must be an object, not null")
 
 
 def test_an_update_leaves_devices_alone_but_still_checks_them():
@@ -298,7 +311,11 @@ def test_network():
     assert to_cgroup({"network": {"classID": 2 ** 32 - 1}})["net_cls_classid"] == 2 ** 32 - 1
     bad({"network": {"classID": 2 ** 32}}, "network.classID", "0..4294967295")
     bad({"network": {"priorities": [{"priority": 1}]}}, "network.priorities[0].name",
-        "interface name")
+        "is required")
+    assert to_cgroup({"network": {"priorities": [{"name": "x" * 15}]}}) == {
+        "net_prio_ifpriomap": (IfPrioMap(interface="x" * 15),)}
+    bad({"network": {"priorities": [1]}}, "network.priorities[0]", "must be an object")
+    bad({"network": {"priorities": {}}}, "network.priorities", "must be a list")
     for name in ("x" * 16, "a/b", "a b", ""):
         bad({"network": {"priorities": [{"name": name}]}}, "network.priorities[0].name",
             "interface name")
@@ -361,7 +378,6 @@ resources = sections | st.fixed_dictionaries({}, optional={
     "rdma": json_values}) | json_values
 
 
-@settings(max_examples=300)
 @given(resources, st.booleans())
 def test_any_json_gives_valid_fields_or_one_config_error(res, update):
     try:

@@ -208,7 +208,7 @@ def _check_new_ranges(s, field):  # noqa: C901
         raise bad("cpu_idle", "must be 0 or 1 (or -1: unset)")
     if s.cpu_burst > QUOTA_MAX:
         raise bad("cpu_burst", "must be at most %d µs (or -1: unset)" % QUOTA_MAX)
-    if s.cpu_burst > 0 and s.cpu_quota > 0 and s.cpu_burst > s.cpu_quota:
+    if s.cpu_quota not in (0, -1) and s.cpu_burst > s.cpu_quota:  # unset or unlimited: any
         raise bad("cpu_burst", "must not exceed cpu_quota (%d µs)" % s.cpu_quota)
     if s.blkio_leaf_weight and not 10 <= s.blkio_leaf_weight <= 1000:
         raise bad("blkio_leaf_weight", "must be 10..1000 (or 0: unset)")
@@ -271,6 +271,17 @@ def hugepage_bytes(size):
     return int(number) * units[unit]
 
 
+# The settings cgroup v2 has no file for: (field, v1 file, its unset value).
+V1_ONLY = (("kernel_memory_tcp", "memory.kmem.tcp.limit_in_bytes", 0),
+           ("memory_swappiness", "memory.swappiness", -1),
+           ("oom_kill_disable", "memory.oom_control", False),
+           ("cpu_rt_period", "cpu.rt_period_us", 0),
+           ("cpu_rt_runtime", "cpu.rt_runtime_us", 0),
+           ("blkio_leaf_weight", "blkio.leaf_weight", 0),
+           ("net_cls_classid", "net_cls.classid", 0),
+           ("net_prio_ifpriomap", "net_prio.ifpriomap", ()))
+
+
 def unsupported(s, v2):
     """``(field, why)`` of the first setting in :class:`Settings` ``s`` that the cgroup
     version cannot take (``v2`` true: the unified hierarchy), or ``None``."""
@@ -278,21 +289,13 @@ def unsupported(s, v2):
         if s.unified:
             return "unified", "needs cgroup v2 (this host's cgroups are v1)"
         return None
-    for name, file, unset in (("kernel_memory_tcp", "memory.kmem.tcp.limit_in_bytes", 0),
-                              ("memory_swappiness", "memory.swappiness", -1),
-                              ("oom_kill_disable", "memory.oom_control", False),
-                              ("cpu_rt_period", "cpu.rt_period_us", 0),
-                              ("cpu_rt_runtime", "cpu.rt_runtime_us", 0),
-                              ("blkio_leaf_weight", "blkio.leaf_weight", 0),
-                              ("net_cls_classid", "net_cls.classid", 0),
-                              ("net_prio_ifpriomap", "net_prio.ifpriomap", ())):
+    for name, file, unset in V1_ONLY:
         if getattr(s, name) != unset:
             return name, "not supported on cgroup v2 (v1's %s has no v2 file)" % file
     for i, row in enumerate(s.blkio_weight_device):
         if row[3]:
             return ("blkio_weight_device[%d].leaf_weight" % i,
                     "not supported on cgroup v2 (v1's blkio.leaf_weight_device has no v2 file)")
-    return None
 
 
 def check_version(s, v2, field="cgroups"):
