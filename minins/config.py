@@ -19,6 +19,7 @@ from .record import BOOL, INT, STR, Field, ListOf, Optional, Record, text_error
 
 __all__ = [
     "Config", "Namespace", "MountConfig", "Mount", "Device", "Network", "Route", "Cgroup",
+    "WeightDevice", "ThrottleDevice", "HugepageLimit", "IfPrioMap",
     "Rlimit", "IDMap", "loads", "load", "dumps", "validate", "default_config", "rootless",
     "NAMESPACE_TYPES",
 ]
@@ -105,6 +106,55 @@ class Route(Record):
     )
 
 
+class WeightDevice(Record):
+    """A block device's blkio/io weight (runc's ``WeightDevice``; OCI
+    ``linux.resources.blockIO.weightDevice[]``): 0 leaves a weight unset."""
+
+    FIELDS = (Field("major", INT, 0), Field("minor", INT, 0), Field("weight", INT, 0),
+              Field("leaf_weight", INT, 0))
+
+
+class ThrottleDevice(Record):
+    """A block device's bytes or I/O operations per second (runc's ``ThrottleDevice``);
+    ``rate`` 0 lifts the limit."""
+
+    FIELDS = (Field("major", INT, 0), Field("minor", INT, 0), Field("rate", INT, 0))
+
+
+class HugepageLimit(Record):
+    """``hugetlb.<page_size>.limit_in_bytes`` (v1) or ``.max`` (v2): ``page_size`` as the
+    kernel names it (``2MB``, ``1GB``, ``64KB``), ``limit`` in bytes."""
+
+    FIELDS = (Field("page_size", STR, ""), Field("limit", INT, 0))
+
+
+class IfPrioMap(Record):
+    """One line of ``net_prio.ifpriomap``: an interface's priority."""
+
+    FIELDS = (Field("interface", STR, ""), Field("priority", INT, 0))
+
+
+class _StrMap:
+    """``unified``: a JSON object of strings (a cgroup v2 file name -> the value to write),
+    kept as a tuple of ``(key, value)`` pairs in the object's order."""
+
+    name = "an object"
+
+    def load(self, value, path):
+        if not isinstance(value, dict):
+            raise ConfigError(path, "must be an object of strings, not %s"
+                              % type(value).__name__)
+        out = []
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise ConfigError("%s.%s" % (path, k), "must be a string")
+            out.append((k, v))
+        return tuple(out)
+
+    def dump(self, value):
+        return dict(value)
+
+
 class Cgroup(Record):
     FIELDS = (
         Field("name", STR, ""),
@@ -125,6 +175,25 @@ class Cgroup(Record):
         Field("pids_limit", INT, 0),  # new: pids.max (0: no limit)
         Field("driver", STR, ""),  # new: "cgroupfs" (default) or "systemd"
         Field("scope_prefix", STR, ""),  # new (runc's ScopePrefix): <prefix>-<name>.scope
+        # new (OCI): the rest of runtime-spec linux.resources (minins.oci.resources), in
+        # runc's terms; -1 is "unset" where 0 is a value (swappiness, idle, burst)
+        Field("kernel_memory_tcp", INT, 0),  # memory.kmem.tcp.limit_in_bytes (v1)
+        Field("memory_swappiness", INT, -1),  # memory.swappiness 0..100 (v1)
+        Field("oom_kill_disable", BOOL, False),  # memory.oom_control (v1)
+        Field("cpu_rt_period", INT, 0),  # cpu.rt_period_us (v1)
+        Field("cpu_rt_runtime", INT, 0),  # cpu.rt_runtime_us (v1)
+        Field("cpu_idle", INT, -1),  # cpu.idle: 0 or 1
+        Field("cpu_burst", INT, -1),  # cpu.cfs_burst_us (v1), cpu.max.burst (v2)
+        Field("blkio_leaf_weight", INT, 0),  # blkio.leaf_weight (v1)
+        Field("blkio_weight_device", ListOf(WeightDevice), ()),
+        Field("blkio_throttle_read_bps_device", ListOf(ThrottleDevice), ()),
+        Field("blkio_throttle_write_bps_device", ListOf(ThrottleDevice), ()),
+        Field("blkio_throttle_read_iops_device", ListOf(ThrottleDevice), ()),
+        Field("blkio_throttle_write_iops_device", ListOf(ThrottleDevice), ()),
+        Field("hugetlb_limit", ListOf(HugepageLimit), ()),
+        Field("net_cls_classid", INT, 0),  # net_cls.classid (v1)
+        Field("net_prio_ifpriomap", ListOf(IfPrioMap), ()),  # net_prio.ifpriomap (v1)
+        Field("unified", _StrMap(), ()),  # v2 file -> value, written last
     )
 
 

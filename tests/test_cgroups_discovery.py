@@ -30,7 +30,10 @@ def test_hybrid_host():
     h = d.from_tables(d.parse_mountinfo(HYBRID), d.parse_proc_cgroup(PROC_HYBRID))
     assert h.mode == "hybrid"
     assert h.v1 == {"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
-                    "cpuset": "/sys/fs/cgroup/cpuset", "memory": "/sys/fs/cgroup/memory"}
+                    "cpuset": "/sys/fs/cgroup/cpuset", "memory": "/sys/fs/cgroup/memory",
+                    # co-mounted, as both subsystems are named (made only when configured)
+                    "net_cls": "/sys/fs/cgroup/net_cls,net_prio",
+                    "net_prio": "/sys/fs/cgroup/net_cls,net_prio"}
     assert h.unified == "/sys/fs/cgroup/unified"
     assert h.own["memory"] == "/user.slice/session-1.scope"
     assert h.own["cpuacct"] == "/user.slice"

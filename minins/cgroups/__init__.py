@@ -5,7 +5,8 @@
     mgr.apply(pid)                          # create, set limits, put pid in (undone on error)
     mgr.freeze(); mgr.thaw(); mgr.freezer_state()
     mgr.pids(); mgr.stats(); mgr.oom_events(); mgr.join(other_pid)
-    mgr.set(new_limits)                     # the update path
+    mgr.set(new_limits)                     # the update path; or, from a state:
+    cgroups.update(state, resources.to_cgroup(r, update=True))  # runc update -r
     mgr.kill_all(); mgr.destroy()
     state.update(mgr.to_state())            # later: cgroups.load_manager_from_state(state)
 
@@ -38,7 +39,7 @@ def __getattr__(name):
     globals()[name] = value
     return value
 
-__all__ = ["new_manager", "load_manager", "load_manager_from_state", "validate", "oom_note", "discover", "at_root", "Hierarchies",
+__all__ = ["new_manager", "load_manager", "load_manager_from_state", "update", "validate", "oom_note", "discover", "at_root", "Hierarchies",
            "Manager", "CgroupFs", "UNIFIED", "FREEZE_TIMEOUT", "KILL_TIMEOUT",
            "REMOVE_TIMEOUT"]
 
@@ -155,6 +156,33 @@ def load_manager_from_state(state, fs=None, connect=None):
         return None
     return load_manager(state["cgroup_paths"], fs, state.get("cgroup_driver"),
                         state.get("cgroup_unit"), connect)
+
+
+def update(target, resources, field="cgroups", connect=None):
+    """Change the limits of a running container (``runc update``): ``target`` is its
+    :class:`Manager`, or its state (a dict with ``cgroup_paths``, ``cgroup_driver``,
+    ``cgroup_unit``, as ``minins.state`` loads it); ``resources`` a
+    ``minins.config.Cgroup``, or a dict of its fields (what
+    :func:`minins.oci.resources.to_cgroup` returns). Unset fields (0, ``""``, -1 where 0
+    is a value, empty lists) stay as they are; device rules and the freezer are not
+    changed. Returns the manager.
+
+    Raises :class:`~minins.errors.ConfigError` naming ``field`` for a bad value or one this
+    cgroup version cannot take, :class:`~minins.errors.StateError` when the container has
+    no cgroups, :class:`~minins.errors.SyscallError` when the kernel refuses a value."""
+    mgr = target
+    if isinstance(target, dict):
+        mgr = load_manager_from_state(target, connect=connect)
+        if mgr is None:
+            from ..errors import StateError
+
+            raise StateError("the container has no cgroups to update")
+    if isinstance(resources, dict):
+        from ..config import Cgroup
+
+        resources = Cgroup(**resources)
+    mgr.set(resources, field)
+    return mgr
 
 
 def _unique_name():

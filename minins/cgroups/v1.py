@@ -34,7 +34,10 @@ class V1Manager(FsManager):
     def create(cls, settings, hier, fs, name, field="cgroups"):
         rel = cgroup_path(settings, name)
         paths, bases = {}, {}
+        wanted = values.units(values.plan_v1(settings))
         for subsystem in values.V1_SUBSYSTEMS:
+            if subsystem in values.V1_ON_DEMAND and subsystem not in wanted:
+                continue  # made only for a container that sets its limits
             if subsystem in hier.v1:
                 paths[subsystem], bases[subsystem] = hier.place(subsystem, rel)
         if hier.unified:
@@ -45,6 +48,7 @@ class V1Manager(FsManager):
 
     def _build(self, pid, created, joined):
         """Check, create, write the limits, join ``pid`` (see FsManager.apply)."""
+        values.check_version(self.settings, False, self.field)
         plan = values.plan_v1(self.settings)
         for subsystem, field in values.units(plan).items():
             if subsystem not in self.paths:
@@ -112,6 +116,7 @@ class V1Manager(FsManager):
         """Write the changed limit files (see :meth:`~.base.Manager.set`). A memory limit
         above the current memory+swap limit is refused by the kernel (EINVAL): then
         memory+swap goes first."""
+        values.check_version(settings, False, field)
         plan = [w for w in values.plan_v1(settings, update=True) if w.unit != "devices"]
         for subsystem, name in values.units(plan).items():
             if subsystem not in self.paths:

@@ -47,6 +47,7 @@ class V2Manager(FsManager):
 
     def _build(self, pid, created, joined):
         """Check, create, write the limits, join ``pid`` (see FsManager.apply)."""
+        values.check_version(self.settings, True, self.field)
         plan = values.plan_v2(self.settings)
         needed = values.units(plan)
         self._check_controllers(needed)
@@ -104,8 +105,16 @@ class V2Manager(FsManager):
     def _write_plan(self, plan):
         for w in plan:
             try:
-                self.fs.write(self.path + "/" + w.files[0], w.value)
+                if isinstance(w.value, tuple):
+                    self.fs.write_lines(self.path + "/" + w.files[0], w.value)
+                else:
+                    self.fs.write(self.path + "/" + w.files[0], w.value)
             except SyscallError as e:
+                if e.errno == _errno.ENOENT and e.op == "open" and not w.optional:
+                    raise ContainerError("%s.%s: %s has no %s (is the %s controller enabled "
+                                         "for it, and is the feature in this kernel?)" % (
+                                             self.field, w.field, self.path, w.files[0],
+                                             w.unit or "cgroup"))
                 if w.optional and e.errno == _errno.ENOENT and e.op == "open":
                     continue  # no swap accounting, and swap was not asked for
                 raise SyscallError(e.errno, "write", e.path,
@@ -116,6 +125,7 @@ class V2Manager(FsManager):
 
     def set_settings(self, settings, field="cgroups"):
         """Write the changed limit files (see :meth:`~.base.Manager.set`)."""
+        values.check_version(settings, True, field)
         plan = values.plan_v2(settings, update=True)
         if settings.cpu_period and not settings.cpu_quota:
             # cpu.max takes both numbers: keep the quota the cgroup has

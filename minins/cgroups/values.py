@@ -20,15 +20,19 @@ from ..record import text_error
 # (a task cannot enter a cpuset with no cpus or mems), devices before anything that could let
 # the container run, freezer last. Joining follows the same order.
 V1_SUBSYSTEMS = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio",
-                 "perf_event", "freezer")
+                 "hugetlb", "net_cls", "net_prio", "perf_event", "freezer")
+# Made only for a container whose config sets one of their limits (runc makes them always;
+# most containers would only pay for the mkdir and join).
+V1_ON_DEMAND = ("hugetlb", "net_cls", "net_prio")
 # v2 controllers, in the order the kernel lists them.
-V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids")
 
 FROZEN, THAWED, FREEZING = "FROZEN", "THAWED", "FREEZING"
 
 DEVICE_TYPES = {ord("a"): "a", ord("b"): "b", ord("c"): "c"}
 MAX_MAJOR = 0xFFF  # the kernel's dev_t: 12 bits of major, 20 of minor (linux/kdev_t.h)
 MAX_MINOR = 0xFFFFF
+U32, U64 = 2 ** 32 - 1, 2 ** 64 - 1
 SHARES_MIN, SHARES_MAX = 2, 262144  # kernel/sched: MIN_SHARES, MAX_SHARES
 PERIOD_MIN, PERIOD_MAX = 1000, 1000000  # µs, sched-bwc.rst
 # cfs_quota_us: at least 1 ms (min_cfs_quota_period), at most MAX_BW µs (kernel/sched:
@@ -42,6 +46,14 @@ MEMORY_MAX = 2 ** 63 - 1
 # pids.max refuses PIDS_MAX = PID_MAX_LIMIT + 1 and above (kernel/cgroup/pids.c);
 # PID_MAX_LIMIT is 4 * 1024 * 1024 where a long has 64 bits, 32768 (PID_MAX_DEFAULT) else.
 PIDS_LIMIT_MAX = 4 * 1024 * 1024 if _struct.calcsize("l") > 4 else 32768
+# cpu.rt_runtime_us: at most max_rt_runtime = MAX_BW ns (kernel/sched/rt.c, the same bound as
+# the CFS quota's); cpu.rt_period_us: at most U64_MAX ns, and not 0.
+RT_RUNTIME_MAX = (2 ** 44 - 1) // 1000
+RT_PERIOD_MAX = U64 // 1000
+# The v2 files a unified key may not name: they move processes, kill, freeze or change what
+# the container's cgroup is; the driver owns them.
+UNIFIED_FORBIDDEN = ("cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.freeze",
+                     "cgroup.subtree_control", "cgroup.type")
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -54,7 +66,14 @@ class Settings(object):
 
     __slots__ = ("name", "parent", "rules", "memory", "memory_reservation", "memory_swap",
                  "cpu_shares", "cpu_quota", "cpu_period", "cpuset_cpus", "cpuset_mems",
-                 "blkio_weight", "pids_limit", "freezer", "slice", "driver", "scope_prefix")
+                 "blkio_weight", "pids_limit", "freezer", "slice", "driver", "scope_prefix",
+                 # new (OCI); the lists are tuples of plain tuples
+                 "kernel_memory_tcp", "memory_swappiness", "oom_kill_disable",
+                 "cpu_rt_period", "cpu_rt_runtime", "cpu_idle", "cpu_burst",
+                 "blkio_leaf_weight", "net_cls_classid", "blkio_weight_device",
+                 "blkio_throttle_read_bps_device", "blkio_throttle_write_bps_device",
+                 "blkio_throttle_read_iops_device", "blkio_throttle_write_iops_device",
+                 "hugetlb_limit", "net_prio_ifpriomap", "unified")
 
     def copy(self, **changes):
         """The same settings with ``changes`` applied."""
@@ -67,7 +86,14 @@ class Settings(object):
 
 
 _INTS = (("memory", -1), ("memory_reservation", -1), ("memory_swap", -1), ("cpu_shares", 0),
-         ("cpu_quota", -1), ("cpu_period", 0), ("blkio_weight", 0), ("pids_limit", -1))
+         ("cpu_quota", -1), ("cpu_period", 0), ("blkio_weight", 0), ("pids_limit", -1),
+         ("kernel_memory_tcp", -1), ("memory_swappiness", -1), ("cpu_rt_period", 0),
+         ("cpu_rt_runtime", -1), ("cpu_idle", -1), ("cpu_burst", -1),
+         ("blkio_leaf_weight", 0), ("net_cls_classid", 0))
+# Fields whose unset value is -1 (0 is a setting); the others are unset at 0.
+_UNSET_MINUS_ONE = ("memory_swappiness", "cpu_idle", "cpu_burst")
+THROTTLES = ("blkio_throttle_read_bps_device", "blkio_throttle_write_bps_device",
+             "blkio_throttle_read_iops_device", "blkio_throttle_write_iops_device")
 _STRS = ("name", "parent", "cpuset_cpus", "cpuset_mems", "freezer", "slice", "driver",
          "scope_prefix")
 DRIVERS = ("cgroupfs", "systemd")
@@ -85,7 +111,7 @@ def parse(cfg, field="cgroups"):
     the first bad field (``cgroups.blkio_weight: must be 10..1000``)."""
     out = Settings()
     for name, lo in _INTS:
-        value = getattr(cfg, name, 0)
+        value = getattr(cfg, name, -1 if name in _UNSET_MINUS_ONE else 0)
         if type(value) is not int:  # bool is not a number of bytes
             raise ConfigError("%s.%s" % (field, name), "must be an integer (got %r)"
                               % (value,))
@@ -102,7 +128,9 @@ def parse(cfg, field="cgroups"):
             raise ConfigError("%s.%s" % (field, name), text_error(value))
         setattr(out, name, value)
     _check_names(out, field)
+    _parse_new(cfg, out, field)
     _check_ranges(out, field)
+    _check_new_ranges(out, field)
     _check_systemd(out, field)
     allow_all = getattr(cfg, "allow_all_devices", False)
     if not isinstance(allow_all, bool):
@@ -113,6 +141,166 @@ def parse(cfg, field="cgroups"):
     if allow_all:
         out.rules = None
     return out
+
+
+def _items(cfg, name, field, attrs):
+    """The list ``name`` of ``cfg`` as a tuple of tuples of ``attrs`` (checked integers or
+    strings, by each default's type)."""
+    out = []
+    items = getattr(cfg, name, ()) or ()
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError("%s.%s" % (field, name), "must be a list (got %r)" % (items,))
+    for i, item in enumerate(items):
+        row = []
+        for attr, kind in attrs:
+            value = getattr(item, attr, None)
+            if type(value) is not kind:
+                raise ConfigError("%s.%s[%d].%s" % (field, name, i, attr), "must be %s (got "
+                                  "%r)" % ("an integer" if kind is int else "a string", value))
+            row.append(value)
+        out.append(tuple(row))
+    return tuple(out)
+
+
+_DEVICE = (("major", int), ("minor", int))
+
+
+def _parse_new(cfg, out, field):
+    """The fields added for OCI (see :class:`minins.config.Cgroup`), types only."""
+    oom = getattr(cfg, "oom_kill_disable", False)
+    if not isinstance(oom, bool):
+        raise ConfigError(field + ".oom_kill_disable", "must be true or false")
+    out.oom_kill_disable = oom
+    out.blkio_weight_device = _items(cfg, "blkio_weight_device", field,
+                                     _DEVICE + (("weight", int), ("leaf_weight", int)))
+    for name in THROTTLES:
+        setattr(out, name, _items(cfg, name, field, _DEVICE + (("rate", int),)))
+    out.hugetlb_limit = _items(cfg, "hugetlb_limit", field, (("page_size", str),
+                                                             ("limit", int)))
+    out.net_prio_ifpriomap = _items(cfg, "net_prio_ifpriomap", field,
+                                    (("interface", str), ("priority", int)))
+    unified = getattr(cfg, "unified", ()) or ()
+    if isinstance(unified, dict):
+        unified = tuple(unified.items())
+    if not all(isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
+               for p in unified):
+        raise ConfigError(field + ".unified", "must be an object of strings")
+    out.unified = tuple(unified)
+
+
+def _check_new_ranges(s, field):  # noqa: C901
+    def bad(name, message):
+        return ConfigError("%s.%s" % (field, name), message)
+
+    if s.kernel_memory_tcp > MEMORY_MAX:
+        raise bad("kernel_memory_tcp", "must be at most %d bytes (-1: unlimited, 0: unset)"
+                  % MEMORY_MAX)
+    if s.memory_swappiness > 100:
+        raise bad("memory_swappiness", "must be 0..100 (or -1: unset)")
+    if s.cpu_rt_period > RT_PERIOD_MAX:
+        raise bad("cpu_rt_period", "must be 1..%d µs (or 0: unset)" % RT_PERIOD_MAX)
+    if s.cpu_rt_runtime > RT_RUNTIME_MAX:
+        raise bad("cpu_rt_runtime", "must be at most %d µs (-1: unlimited, 0: unset)"
+                  % RT_RUNTIME_MAX)
+    if s.cpu_rt_period and s.cpu_rt_runtime > s.cpu_rt_period:
+        raise bad("cpu_rt_runtime", "must not exceed cpu_rt_period (%d µs)" % s.cpu_rt_period)
+    if s.cpu_idle > 1:
+        raise bad("cpu_idle", "must be 0 or 1 (or -1: unset)")
+    if s.cpu_burst > QUOTA_MAX:
+        raise bad("cpu_burst", "must be at most %d µs (or -1: unset)" % QUOTA_MAX)
+    if s.cpu_burst > 0 and s.cpu_quota > 0 and s.cpu_burst > s.cpu_quota:
+        raise bad("cpu_burst", "must not exceed cpu_quota (%d µs)" % s.cpu_quota)
+    if s.blkio_leaf_weight and not 10 <= s.blkio_leaf_weight <= 1000:
+        raise bad("blkio_leaf_weight", "must be 10..1000 (or 0: unset)")
+    if s.net_cls_classid > U32:
+        raise bad("net_cls_classid", "must be at most %d (0: unset)" % U32)
+    for i, (major, minor, weight, leaf) in enumerate(s.blkio_weight_device):
+        here = "blkio_weight_device[%d]" % i
+        _check_device_numbers(major, minor, field + "." + here)
+        for name, w in (("weight", weight), ("leaf_weight", leaf)):
+            if w and not 10 <= w <= 1000:
+                raise bad(here + "." + name, "must be 10..1000 (or 0: unset)")
+        if not weight and not leaf:
+            raise bad(here, "sets neither weight nor leaf_weight")
+    for name in THROTTLES:
+        for i, (major, minor, rate) in enumerate(getattr(s, name)):
+            here = "%s[%d]" % (name, i)
+            _check_device_numbers(major, minor, field + "." + here)
+            if not 0 <= rate <= U64:
+                raise bad(here + ".rate", "must be 0..2**64-1 (0: no limit)")
+    for i, (size, limit) in enumerate(s.hugetlb_limit):
+        here = "hugetlb_limit[%d]" % i
+        if hugepage_bytes(size) is None:
+            raise bad(here + ".page_size", "must be a page size as the kernel names it "
+                      "(64KB, 2MB, 1GB), not %r" % size)
+        if not 0 <= limit <= MEMORY_MAX:
+            raise bad(here + ".limit", "must be 0..%d bytes" % MEMORY_MAX)
+    for i, (name, prio) in enumerate(s.net_prio_ifpriomap):
+        here = "net_prio_ifpriomap[%d]" % i
+        if (not name or len(name.encode()) > 15 or name in (".", "..")
+                or set(name) & set("/: \t\n")):
+            raise bad(here + ".interface", "must be a network interface name (1 to 15 bytes, "
+                      "no '/', ':' or white space), not %r" % name)
+        if not 0 <= prio <= U32:
+            raise bad(here + ".priority", "must be 0..%d" % U32)
+    for key, value in s.unified:
+        here = "unified.%s" % key
+        controller, dot, rest = key.partition(".")
+        if not controller or not dot or not rest or "/" in key or text_error(key):
+            raise bad("unified", "%r is not a cgroup v2 file name (controller.name, no '/')"
+                      % key)
+        if key in UNIFIED_FORBIDDEN:
+            raise bad(here, "is the runtime's to write, not a resource")
+        if "\0" in value or text_error(value):
+            raise bad(here, "must be text without NUL")
+
+
+def _check_device_numbers(major, minor, here):
+    for name, value, top in (("major", major, MAX_MAJOR), ("minor", minor, MAX_MINOR)):
+        if not 0 <= value <= top:
+            raise ConfigError("%s.%s" % (here, name), "must be 0..%d (got %d)" % (top, value))
+
+
+def hugepage_bytes(size):
+    """The bytes of a huge page size as the hugetlb controller's file names spell it
+    (``64KB``, ``2MB``, ``1GB``), or ``None`` if ``size`` is not such a name."""
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    number, unit = size[:-2], size[-2:]
+    if unit not in units or not number.isdigit() or number.startswith("0") or not number.isascii():
+        return None
+    return int(number) * units[unit]
+
+
+def unsupported(s, v2):
+    """``(field, why)`` of the first setting in :class:`Settings` ``s`` that the cgroup
+    version cannot take (``v2`` true: the unified hierarchy), or ``None``."""
+    if not v2:
+        if s.unified:
+            return "unified", "needs cgroup v2 (this host's cgroups are v1)"
+        return None
+    for name, file, unset in (("kernel_memory_tcp", "memory.kmem.tcp.limit_in_bytes", 0),
+                              ("memory_swappiness", "memory.swappiness", -1),
+                              ("oom_kill_disable", "memory.oom_control", False),
+                              ("cpu_rt_period", "cpu.rt_period_us", 0),
+                              ("cpu_rt_runtime", "cpu.rt_runtime_us", 0),
+                              ("blkio_leaf_weight", "blkio.leaf_weight", 0),
+                              ("net_cls_classid", "net_cls.classid", 0),
+                              ("net_prio_ifpriomap", "net_prio.ifpriomap", ())):
+        if getattr(s, name) != unset:
+            return name, "not supported on cgroup v2 (v1's %s has no v2 file)" % file
+    for i, row in enumerate(s.blkio_weight_device):
+        if row[3]:
+            return ("blkio_weight_device[%d].leaf_weight" % i,
+                    "not supported on cgroup v2 (v1's blkio.leaf_weight_device has no v2 file)")
+    return None
+
+
+def check_version(s, v2, field="cgroups"):
+    """Raise :class:`ConfigError` naming the first setting of ``s`` that this cgroup
+    version cannot take (see :func:`unsupported`)."""
+    problem = unsupported(s, v2)
+    if problem is not None:
+        raise ConfigError("%s.%s" % (field, problem[0]), problem[1])
 
 
 def _check_names(s, field):
@@ -346,20 +534,63 @@ def plan_v1(s, update=False):
         out.append(Write("memory", "memory.soft_limit_in_bytes", s.memory_reservation,
                          "memory_reservation"))
     memsw = memsw_v1(s.memory, s.memory_swap)
+    if update and s.memory_swap == -1:
+        memsw = -1  # lifted (a new cgroup has no limit: nothing to write then)
     if memsw is not None and not (update and s.memory_swap == 0):
         out.append(Write("memory", "memory.memsw.limit_in_bytes", memsw, "memory_swap",
                          optional=s.memory_swap <= 0))
+    if s.kernel_memory_tcp:
+        out.append(Write("memory", "memory.kmem.tcp.limit_in_bytes", s.kernel_memory_tcp,
+                         "kernel_memory_tcp"))
+    if s.memory_swappiness >= 0:
+        out.append(Write("memory", "memory.swappiness", s.memory_swappiness,
+                         "memory_swappiness"))
+    if s.oom_kill_disable:
+        out.append(Write("memory", "memory.oom_control", "1", "oom_kill_disable"))
+    # real-time first: a task already SCHED_RR could not join a group without RT time
+    if s.cpu_rt_period:
+        out.append(Write("cpu", "cpu.rt_period_us", s.cpu_rt_period, "cpu_rt_period"))
+    if s.cpu_rt_runtime:
+        out.append(Write("cpu", "cpu.rt_runtime_us", s.cpu_rt_runtime, "cpu_rt_runtime"))
     if s.cpu_shares:
         out.append(Write("cpu", "cpu.shares", s.cpu_shares, "cpu_shares"))
     if s.cpu_period:
         out.append(Write("cpu", "cpu.cfs_period_us", s.cpu_period, "cpu_period"))
     if s.cpu_quota:
         out.append(Write("cpu", "cpu.cfs_quota_us", s.cpu_quota, "cpu_quota"))
+    if s.cpu_burst >= 0:  # after the quota it may not exceed
+        out.append(Write("cpu", "cpu.cfs_burst_us", s.cpu_burst, "cpu_burst"))
+    if s.cpu_idle >= 0:  # after the shares: an idle group takes none
+        out.append(Write("cpu", "cpu.idle", s.cpu_idle, "cpu_idle"))
     if s.pids_limit:
         out.append(Write("pids", "pids.max", _bytes(s.pids_limit), "pids_limit"))
     if s.blkio_weight:
         out.append(Write("blkio", ("blkio.weight", "blkio.bfq.weight"), s.blkio_weight,
                          "blkio_weight"))
+    if s.blkio_leaf_weight:
+        out.append(Write("blkio", "blkio.leaf_weight", s.blkio_leaf_weight,
+                         "blkio_leaf_weight"))
+    weights = tuple("%d:%d %d" % (ma, mi, w) for ma, mi, w, _ in s.blkio_weight_device if w)
+    if weights:
+        out.append(Write("blkio", ("blkio.weight_device", "blkio.bfq.weight_device"), weights,
+                         "blkio_weight_device"))
+    leaves = tuple("%d:%d %d" % (ma, mi, w) for ma, mi, _, w in s.blkio_weight_device if w)
+    if leaves:
+        out.append(Write("blkio", "blkio.leaf_weight_device", leaves, "blkio_weight_device"))
+    for name in THROTTLES:
+        rows = getattr(s, name)
+        if rows:
+            out.append(Write("blkio", "blkio.throttle." + name[len("blkio_throttle_"):],
+                             tuple("%d:%d %d" % row for row in rows), name))
+    for size, limit in s.hugetlb_limit:
+        out.append(Write("hugetlb", "hugetlb.%s.limit_in_bytes" % size, limit,
+                         "hugetlb_limit"))
+    if s.net_cls_classid:
+        out.append(Write("net_cls", "net_cls.classid", s.net_cls_classid, "net_cls_classid"))
+    if s.net_prio_ifpriomap:
+        out.append(Write("net_prio", "net_prio.ifpriomap",
+                         tuple("%s %d" % row for row in s.net_prio_ifpriomap),
+                         "net_prio_ifpriomap"))
     return out
 
 
@@ -377,28 +608,59 @@ def plan_v2(s, update=False):
     if cpu_max is not None:
         out.append(Write("cpu", "cpu.max", cpu_max, "cpu_quota" if s.cpu_quota
                          else "cpu_period"))
+    if s.cpu_burst >= 0:
+        out.append(Write("cpu", "cpu.max.burst", s.cpu_burst, "cpu_burst"))
+    if s.cpu_idle >= 0:
+        out.append(Write("cpu", "cpu.idle", s.cpu_idle, "cpu_idle"))
     if s.blkio_weight:
         out.append(Write("io", "io.weight", blkio_to_io_weight(s.blkio_weight),
                          "blkio_weight"))
+    weights = tuple("%d:%d %d" % (ma, mi, blkio_to_io_weight(w))
+                    for ma, mi, w, _ in s.blkio_weight_device if w)
+    if weights:
+        out.append(Write("io", "io.weight", weights, "blkio_weight_device"))
+    io_max = io_max_v2(s)
+    if io_max:
+        out.append(Write("io", "io.max", io_max,
+                         [name for name in THROTTLES if getattr(s, name)][0]))
     if s.memory_reservation:
         out.append(Write("memory", "memory.low", _bytes(s.memory_reservation),
                          "memory_reservation"))
     if s.memory:
         out.append(Write("memory", "memory.max", _bytes(s.memory), "memory"))
     swap_max = swap_max_v2(s.memory, s.memory_swap)
+    if update and s.memory_swap == -1:
+        swap_max = -1
     if swap_max is not None and not (update and s.memory_swap == 0):
-        out.append(Write("memory", "memory.swap.max", swap_max, "memory_swap",
+        out.append(Write("memory", "memory.swap.max", _bytes(swap_max), "memory_swap",
                          optional=s.memory_swap <= 0))
+    for size, limit in s.hugetlb_limit:
+        out.append(Write("hugetlb", "hugetlb.%s.max" % size, limit, "hugetlb_limit"))
     if s.pids_limit:
         out.append(Write("pids", "pids.max", _bytes(s.pids_limit), "pids_limit"))
+    for key, value in s.unified:  # last: they override the fields above, as in runc
+        controller = key.partition(".")[0]
+        out.append(Write("" if controller == "cgroup" else controller, key, value,
+                         "unified." + key))
     return out
+
+
+def io_max_v2(s):
+    """``io.max`` lines, one per device, ``MAJ:MIN rbps=N wbps=N riops=N wiops=N`` with
+    the throttles set for it (rate 0: ``max``, no limit), in the order devices first appear."""
+    keys = ("rbps", "wbps", "riops", "wiops")
+    lines = {}
+    for name, key in zip(THROTTLES, keys):
+        for major, minor, rate in getattr(s, name):
+            lines.setdefault((major, minor), []).append("%s=%s" % (key, rate or "max"))
+    return tuple("%d:%d %s" % (dev[0], dev[1], " ".join(parts)) for dev, parts in lines.items())
 
 
 def units(plan):
     """``{subsystem or controller: first field needing it}`` of the non-optional writes."""
     out = {}
     for w in plan:
-        if not w.optional:
+        if not w.optional and w.unit:  # "": a core file (cgroup.*), no controller
             out.setdefault(w.unit, w.field)
     return out
 

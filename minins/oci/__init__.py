@@ -1,0 +1,1 @@
+"""The OCI runtime: bundles (config.json) and runc's command line."""
