@@ -422,6 +422,35 @@ def _identity(ctx, release):
     _security.finalize(ctx)
 
 
+def _oom_score_adj(ctx, release):
+    # new (OCI): process.oomScoreAdj, before the capabilities go (lowering it needs
+    # CAP_SYS_RESOURCE); our own entry of the proc mounted now (the host's, before the
+    # mounts), opened by our pid as the runtime knows it
+    value = ctx.config.oom_score_adj
+    if value is not None:
+        from .fspath import write_file
+
+        write_file("/proc/self/oom_score_adj", str(value), "process.oomScoreAdj")
+
+
+def _domainname(ctx, release):
+    if ctx.config.domainname:  # new (OCI): linux.domainname
+        ctx.lc.setdomainname(ctx.config.domainname)
+
+
+def _umask(ctx, release):
+    if ctx.config.umask is not None:  # new (OCI): process.user.umask
+        os.umask(ctx.config.umask)
+
+
+PERSONAS = {"LINUX": 0x0000, "LINUX32": 0x0008}  # PER_LINUX, PER_LINUX32 (personality(2))
+
+
+def _personality(ctx, release):
+    if ctx.config.personality:  # new (OCI): linux.personality
+        ctx.lc.personality(PERSONAS[ctx.config.personality])
+
+
 def _close_fds(ctx, release):
     close_fds(ctx.lc, ctx.preserve_fds or 0)
 
@@ -457,12 +486,16 @@ STEPS = (
     ("session", BOTH, _session),
     ("network", (INIT,), _network),
     ("rlimits", BOTH, _rlimits),
+    ("oom score", (INIT,), _oom_score_adj),
     ("createContainer hooks", (INIT,), _create_container_hooks),  # new (OCI)
     ("mounts", (INIT,), _mounts),
+    ("umask", BOTH, _umask),
     ("hostname", (INIT,), _hostname),
+    ("domainname", (INIT,), _domainname),
     ("console", BOTH, _console),
     ("labels", BOTH, _labels),
     ("identity", BOTH, _identity),
+    ("personality", (INIT,), _personality),
     ("close descriptors", BOTH, _close_fds),
 )
 

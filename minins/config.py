@@ -66,6 +66,13 @@ class Mount(Record):
         Field("private", BOOL, False),
         Field("slave", BOOL, False),
         Field("data", STR, ""),  # new: tmpfs options such as "size=64m,mode=1777"
+        # new (OCI): an OCI mount, applied exactly as listed (runc's configs.Mount): ``type``
+        # is the filesystem type or "bind", ``flags`` the MS_* flags of mount(2) its options
+        # give, ``propagation`` the MS_PRIVATE/MS_SLAVE/... (| MS_REC) changes made after it,
+        # in order; ``writable``/``private``/``slave`` are then unused
+        Field("oci", BOOL, False),
+        Field("flags", INT, 0),  # new (OCI): MS_* flags (with ``oci``)
+        Field("propagation", ListOf(INT), ()),  # new (OCI): propagation changes (with ``oci``)
     )
 
 
@@ -77,6 +84,12 @@ class MountConfig(Record):
         Field("mounts", ListOf(Mount), ()),
         Field("device_nodes", ListOf(Device), ()),
         Field("mount_label", STR, ""),
+        # new (OCI): false when ``mounts`` lists every mount (an OCI spec): no built-in
+        # /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue and /sys then
+        Field("system_mounts", BOOL, True),
+        # new (OCI): linux.rootfsPropagation: MS_* propagation (| MS_REC) of the container's
+        # / after pivot_root (0: private, minins's default)
+        Field("rootfs_propagation", INT, 0),
     )
 
 
@@ -250,6 +263,25 @@ class Config(Record):
         Field("labels", ListOf(STR), ()),  # new: "key=value" metadata, copied to the state
         Field("seccomp", _SeccompKind(), None),  # new: OCI linux.seccomp, "default" or null
         Field("stop_signal", STR, ""),  # new: what `minins stop` sends first ("": SIGTERM)
+        # new (OCI): linux.domainname (setdomainname(2); needs NEWUTS)
+        Field("domainname", STR, ""),
+        # new (OCI): process.user.umask (None: 0022)
+        Field("umask", Optional(INT), None),
+        # new (OCI): the effective, permitted and inheritable capability sets (None: the
+        # effective and permitted sets are ``capabilities``, the bounding set, and the
+        # inheritable set is ``ambient_capabilities``)
+        Field("effective_capabilities", Optional(ListOf(STR)), None),
+        Field("permitted_capabilities", Optional(ListOf(STR)), None),
+        Field("inheritable_capabilities", Optional(ListOf(STR)), None),
+        # new (OCI): process.oomScoreAdj, written to /proc/self/oom_score_adj (None: kept)
+        Field("oom_score_adj", Optional(INT), None),
+        # new (OCI): linux.personality domain: "LINUX" or "LINUX32" (personality(2))
+        Field("personality", STR, ""),
+        # new (OCI): linux.sysctl as "name=value" (written under /proc/sys in the container)
+        Field("sysctl", ListOf(STR), ()),
+        # new (OCI): linux.maskedPaths and linux.readonlyPaths (None: restrict_sys's lists)
+        Field("masked_paths", Optional(ListOf(STR)), None),
+        Field("readonly_paths", Optional(ListOf(STR)), None),
     )
 
     def namespace(self, type_):
@@ -342,6 +374,7 @@ def validate(cfg):
     _check_idmaps(cfg)
     _check_process(cfg)
     _check_mounts(cfg)
+    _check_oci_process(cfg)
     if cfg.networks or cfg.routes:
         if not cfg.has_namespace("NEWNET"):
             raise ConfigError("networks" if cfg.networks else "routes",
@@ -451,6 +484,69 @@ def _check_process(cfg):
             raise ConfigError(here + ".soft", "must not exceed hard (%d)" % rl.hard)
 
 
+PERSONALITIES = ("LINUX", "LINUX32")
+
+
+def _sysctl_namespace(name):
+    """The namespace a sysctl belongs to (runc's validator), or None for one the host's
+    kernel shares with every container."""
+    if name.startswith("fs.mqueue.") or name in ("kernel.msgmax", "kernel.msgmnb",
+                                                 "kernel.msgmni", "kernel.sem",
+                                                 "kernel.shmall", "kernel.shmmax",
+                                                 "kernel.shmmni", "kernel.shm_rmid_forced"):
+        return "NEWIPC"
+    if name.startswith("net."):
+        return "NEWNET"
+    if name in ("kernel.hostname", "kernel.domainname"):
+        return "NEWUTS"
+    return None
+
+
+def _check_oci_process(cfg):
+    if cfg.domainname:
+        if not cfg.has_namespace("NEWUTS"):
+            raise ConfigError("domainname", "setting a domainname needs a NEWUTS namespace")
+        if len(cfg.domainname.encode()) > 64:
+            raise ConfigError("domainname", "must be at most 64 bytes")
+    if cfg.umask is not None and not 0 <= cfg.umask <= 0o777:
+        raise ConfigError("umask", "must be within 0..0o777")
+    sets = {}
+    for name in ("effective", "permitted", "inheritable"):
+        names = getattr(cfg, name + "_capabilities")
+        if names is not None:
+            sets[name] = _caps.mask_of(names, name + "_capabilities")
+    for i, cap in enumerate(cfg.ambient_capabilities):
+        bit = 1 << _caps.cap_number(cap, "ambient_capabilities[%d]" % i)
+        for name in ("permitted", "inheritable"):
+            if name in sets and not sets[name] & bit:
+                raise ConfigError("ambient_capabilities[%d]" % i, "%s must also be in "
+                                  "%s_capabilities (capabilities(7))" % (cap, name))
+    if cfg.oom_score_adj is not None and not -1000 <= cfg.oom_score_adj <= 1000:
+        raise ConfigError("oom_score_adj", "must be within -1000..1000")
+    if cfg.personality and cfg.personality not in PERSONALITIES:
+        raise ConfigError("personality", "must be LINUX or LINUX32, not %r" % cfg.personality)
+    for i, item in enumerate(cfg.sysctl):
+        name, eq, _value = item.partition("=")
+        here = "sysctl[%d]" % i
+        if not eq or not name or name.startswith(".") or ".." in name or "/" in name:
+            raise ConfigError(here, "must be name=value with a dotted name (net.ipv4.ip_forward)"
+                              ", not %r" % item)
+        ns = _sysctl_namespace(name)
+        if ns is None:
+            raise ConfigError(here, "%s is not in a namespace of the container's own: it "
+                              "would change the host" % name)
+        own = cfg.namespace(ns)
+        if own is None:
+            raise ConfigError(here, "%s needs a %s namespace of the container's own"
+                              % (name, ns))
+    for field in ("masked_paths", "readonly_paths"):
+        for i, path in enumerate(getattr(cfg, field) or ()):
+            if not path.startswith("/"):
+                raise ConfigError("%s[%d]" % (field, i), "must be an absolute path")
+        if getattr(cfg, field) and not cfg.has_namespace("NEWNS"):
+            raise ConfigError(field, "needs a NEWNS namespace")
+
+
 def _check_mounts(cfg):
     newns = cfg.has_namespace("NEWNS")
     if cfg.mount_config is not None and not newns:
@@ -462,8 +558,17 @@ def _check_mounts(cfg):
         return
     if mc.pivot_dir and not mc.pivot_dir.startswith("/"):
         raise ConfigError("mount_config.pivot_dir", "must be an absolute path in the rootfs")
+    if mc.rootfs_propagation not in PROPAGATIONS and mc.rootfs_propagation != 0:
+        raise ConfigError("mount_config.rootfs_propagation", "must be one MS_PRIVATE, "
+                          "MS_SLAVE, MS_SHARED or MS_UNBINDABLE flag, with or without MS_REC")
     for i, m in enumerate(mc.mounts):
         here = "mount_config.mounts[%d]" % i
+        if m.oci:
+            _check_oci_mount(m, here)
+            continue
+        if m.flags or m.propagation:
+            raise ConfigError(here + ".flags", "flags and propagation are for OCI mounts "
+                              "(\"oci\": true)")
         if m.type not in ("bind", "tmpfs"):
             raise ConfigError(here + ".type", "unsupported mount type %r (bind or tmpfs)"
                               % m.type)
@@ -479,9 +584,38 @@ def _check_mounts(cfg):
         _check_device_node(d, "mount_config.device_nodes[%d]" % i)
 
 
+MS_REC = 0x4000
+# MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED (linux/mount.h), each with or without MS_REC
+PROPAGATIONS = tuple(p | r for p in (1 << 17, 1 << 18, 1 << 19, 1 << 20) for r in (0, MS_REC))
+# what an OCI mount's flags may hold: every per-mount and superblock flag of mount(2) that a
+# mount option names (MS_RDONLY ... MS_LAZYTIME), MS_BIND, MS_REC and MS_REMOUNT; the
+# propagation flags go in ``propagation``
+OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x400 | 0x800 | 0x1000
+                   | 0x4000 | 0x8000 | 1 << 16 | 1 << 21 | 1 << 23 | 1 << 24 | 1 << 25)
+
+
+def _check_oci_mount(m, here):
+    if not m.type or "\n" in m.type or "/" in m.type:
+        raise ConfigError(here + ".type", "must name a filesystem type or bind, not %r"
+                          % m.type)
+    if not m.destination.startswith("/"):
+        raise ConfigError(here + ".destination", "must be an absolute path")
+    if m.flags & ~OCI_MOUNT_FLAGS or m.flags < 0:
+        raise ConfigError(here + ".flags", "has flags no mount option sets: %#x"
+                          % (m.flags & ~OCI_MOUNT_FLAGS))
+    if m.type == "bind" and not m.source.startswith("/"):
+        raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
+    for j, p in enumerate(m.propagation):
+        if p not in PROPAGATIONS:
+            raise ConfigError("%s.propagation[%d]" % (here, j), "must be one MS_PRIVATE, "
+                              "MS_SLAVE, MS_SHARED or MS_UNBINDABLE flag, with or without "
+                              "MS_REC")
+
+
 def _check_device_node(d, here):
-    if d.type not in (ord("c"), ord("b")):
-        raise ConfigError(here + ".type", "must be 99 (c) or 98 (b), not %r" % d.type)
+    if d.type not in (ord("c"), ord("b"), ord("p")):
+        raise ConfigError(here + ".type", "must be 99 (c), 98 (b) or 112 (p), not %r"
+                          % d.type)
     if not d.path.startswith("/dev/") or "/../" in d.path + "/":
         raise ConfigError(here + ".path", "must be an absolute path under /dev")
     # The kernel's dev_t has 12 bits of major and 20 of minor (linux/kdev_t.h): mknod takes

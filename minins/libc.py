@@ -269,6 +269,31 @@ def sethostname(name):
         raise _fail("sethostname", name)
 
 
+_setdomainname = _fn("setdomainname", c_int, c_char_p, _ct.c_size_t)
+
+
+def setdomainname(name):
+    """The NIS domain name of our UTS namespace (setdomainname(2))."""
+    raw = name.encode()
+    if _setdomainname(raw, len(raw)) == -1:
+        raise _fail("setdomainname", name)
+
+
+_personality = _fn("personality", c_int, c_ulong)
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+PER_QUERY = 0xFFFFFFFF
+
+
+def personality(persona):
+    """Set the execution domain (personality(2)); the previous one. PER_QUERY only asks."""
+    _ct.set_errno(0)
+    old = _personality(persona)
+    if old == -1 and _ct.get_errno():
+        raise _fail("personality", "%#x" % persona)
+    return old
+
+
 # --- mounts and the filesystem ---------------------------------------------------------------
 
 _mount = _fn("mount", c_int, c_char_p, c_char_p, c_char_p, c_ulong, c_char_p)
@@ -344,6 +369,9 @@ MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
 MOUNT_ATTR_NOEXEC = 0x8
 MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_NODIRATIME = 0x80
 
 
 class _MountAttr(_ct.Structure):

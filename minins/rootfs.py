@@ -53,6 +53,14 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_STRICTATIME = 1 << 24
+MS_SYNCHRONOUS = 0x10
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_POSIXACL = 1 << 16
+MS_RELATIME = 1 << 21
+MS_LAZYTIME = 1 << 25
 MNT_DETACH = 2
 
 # Paths made read-only, and paths hidden, with restrict_sys (runc's and crun's defaults).
@@ -136,7 +144,7 @@ def mount_points(cfg):
     another of our mounts), in order: what must exist before the rootfs turns read-only."""
     mc = cfg.mount_config or MountConfig()
     out, planned = [], []
-    wanted = [(p, False) for p in COVERED]
+    wanted = [(p, False) for p in COVERED] if mc.system_mounts else []
     wanted += [(m.destination, m.type == "bind" and not os.path.isdir(m.source))
                for m in mc.mounts]
     for dest, as_file in wanted:
@@ -151,10 +159,9 @@ def device_plan(cfg):
     """``(path, mode, devnum, uid, gid)`` for every device node to make (pure)."""
     out = []
     for d in _devices_of(cfg):
-        kind = stat.S_IFCHR if d.type == ord("c") else stat.S_IFBLK
-        out.append((d.path, kind | (d.file_mode & 0o7777), os.makedev(d.major_number,
-                                                                      d.minor_number),
-                    d.uid, d.gid))
+        kind = {ord("c"): stat.S_IFCHR, ord("p"): stat.S_IFIFO}.get(d.type, stat.S_IFBLK)
+        dev = 0 if kind == stat.S_IFIFO else os.makedev(d.major_number, d.minor_number)
+        out.append((d.path, kind | (d.file_mode & 0o7777), dev, d.uid, d.gid))
     return out
 
 
@@ -263,16 +270,27 @@ class _Root:
 
 _ATTRS = ((MS_RDONLY, _libc.MOUNT_ATTR_RDONLY), (MS_NOSUID, _libc.MOUNT_ATTR_NOSUID),
           (MS_NODEV, _libc.MOUNT_ATTR_NODEV), (MS_NOEXEC, _libc.MOUNT_ATTR_NOEXEC),
-          (MS_STRICTATIME, _libc.MOUNT_ATTR_STRICTATIME))
+          (MS_STRICTATIME, _libc.MOUNT_ATTR_STRICTATIME),
+          (MS_NOATIME, _libc.MOUNT_ATTR_NOATIME), (MS_NODIRATIME, _libc.MOUNT_ATTR_NODIRATIME))
+# A superblock's flags as fsconfig(2) names them (the kernel's vfs_parse_sb_flag).
+_SB_FLAGS = ((MS_SYNCHRONOUS, "sync"), (MS_DIRSYNC, "dirsync"), (MS_MANDLOCK, "mand"),
+             (MS_LAZYTIME, "lazytime"), (MS_POSIXACL, "posixacl"))
+_ATIME = MS_NOATIME | MS_RELATIME | MS_STRICTATIME
 
 
 def mount_attrs(flags):
-    """The MOUNT_ATTR_* bits for the per-mount MS_* ``flags`` (pure)."""
+    """The MOUNT_ATTR_* bits for the per-mount MS_* ``flags`` (pure). MS_RELATIME is
+    MOUNT_ATTR_RELATIME, which is 0: the kernel's default atime mode."""
     out = 0
     for ms, attr in _ATTRS:
         if flags & ms:
             out |= attr
     return out
+
+
+def sb_flag_names(flags):
+    """The fsconfig(2) flag names of the superblock flags among the MS_* ``flags`` (pure)."""
+    return [name for ms, name in _SB_FLAGS if flags & ms]
 
 
 def fs_options(data):
@@ -363,7 +381,7 @@ class _Mounter:
             raise SyscallError(e.errno, "mount", dest, fstype) from None
         try:
             lc.fsconfig(ctx, _libc.FSCONFIG_SET_STRING, "source", source, name=dest)
-            for key, value in fs_options(data):
+            for key, value in fs_options(data) + [(n, None) for n in sb_flag_names(flags)]:
                 if value is None:
                     lc.fsconfig(ctx, _libc.FSCONFIG_SET_FLAG, key, name=dest)
                 else:
@@ -463,13 +481,20 @@ def setup(ctx):
             m.change(root.fd, "/", propagation=MS_PRIVATE, recursive=True)
         _system_mounts(ctx, root, m)
         _user_mounts(ctx, root, mc, sources, trees, m)
-        _devices(ctx, root, sources, m)
-        _dev_links(ctx, root, sources, m)
+        if _setup_dev(mc):
+            _devices(ctx, root, sources, m)
+            _dev_links(ctx, root, sources, m)
         ensure_workdir(root, cfg)
-        if cfg.restrict_sys:
-            restrict(root, m)
+        if cfg.sysctl:
+            write_sysctls(root, cfg.sysctl, lc)
+        if cfg.restrict_sys or cfg.masked_paths or cfg.readonly_paths:
+            restrict(root, m, READONLY_PATHS if cfg.readonly_paths is None
+                     else cfg.readonly_paths,
+                     MASKED_PATHS if cfg.masked_paths is None else cfg.masked_paths)
         _reopen_dev_null(root)
         _enter(root, mc, lc)
+        if mc.rootfs_propagation:
+            lc.mount(None, "/", None, mc.rootfs_propagation)
     finally:
         close_sources(trees)
         close_sources(sources)
@@ -478,17 +503,68 @@ def setup(ctx):
     os.umask(0o022)
 
 
+def _setup_dev(mc):
+    """Whether the runtime makes /dev's nodes and links: not when /dev is bound from
+    elsewhere (runc's needsSetupDev)."""
+    return not any(m.type == "bind" and _normalize(m.destination) == "/dev"
+                   for m in mc.mounts)
+
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def write_sysctls(root, sysctl, lc):
+    """Write each ``name=value`` to /proc/sys/<name with / for .>, through the proc mount we
+    hold at /proc (checked to be a procfs: never a file an image put there), before
+    readonlyPaths turns /proc/sys read-only (runc's order)."""
+    proc = root.held.get("/proc")
+    if proc is None or lc.fstatfs_type(proc) != PROC_SUPER_MAGIC:
+        raise ConfigError("sysctl", "writing sysctls needs a proc mount at /proc")
+    for item in sysctl:
+        name, _, value = item.partition("=")
+        rel = "sys/" + name.replace(".", "/")
+        try:
+            fd = os.open(rel, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=proc)
+        except OSError as e:
+            raise SyscallError(e.errno, "open", "/proc/" + rel, "sysctl " + name) from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as e:
+            raise SyscallError(e.errno, "write", "/proc/" + rel, "sysctl %s=%s"
+                               % (name, value)) from None
+        finally:
+            os.close(fd)
+
+
 def _clone_sources(m, mc, sources):
     trees = {}
     try:
         for i, mnt in enumerate(mc.mounts):
-            if mnt.type == "bind" and i in sources:
+            if mnt.oci and mnt.type == "bind" and i in sources:
+                trees[i] = _clone_oci(m, mnt, sources[i])
+            elif mnt.type == "bind" and i in sources:
                 trees[i] = m.clone(sources[i], mnt.destination, readonly=not mnt.writable,
                                    propagation=MS_SLAVE if mnt.slave else MS_PRIVATE)
     except BaseException:
         close_sources(trees)
         raise
     return trees
+
+
+def _clone_oci(m, mnt, src):
+    """New API: the detached copy an OCI bind attaches, with its per-mount flags; private
+    until its own propagation changes (taken while this namespace's mounts are still the
+    host's peers, so a "slave" keeps the host's as its master)."""
+    rec = bool(mnt.flags & MS_REC)
+    slave = any(p & ~MS_REC == MS_SLAVE for p in mnt.propagation)
+    tree = m.clone(src, mnt.destination, recursive=rec,
+                   propagation=MS_SLAVE if slave else MS_PRIVATE)
+    try:
+        _set_bind_attrs(m, tree, mnt.destination, mnt.flags)
+    except BaseException:
+        os.close(tree)
+        raise
+    return tree
 
 
 def _open_rootfs(rootfs, cfg, m):
@@ -640,6 +716,8 @@ def _flags_of(opts):
 
 def _system_mounts(ctx, root, m):
     cfg = ctx.config
+    if not (cfg.mount_config or MountConfig()).system_mounts:
+        return  # an OCI spec lists every mount itself
     for sm in system_mounts(cfg, ctx.in_userns, ctx.gid5_mapped):
         target = root.open(sm.dest, create="dir")
         try:
@@ -738,6 +816,10 @@ def _user_mounts(ctx, root, mc, sources, trees, m):
         except OSError as e:
             raise _no_mount_point(e, mnt.destination, field + ".destination") from None
         try:
+            if mnt.oci:
+                root.hold(mnt.destination, _oci_mount(ctx, root, m, mnt, field, src,
+                                                       trees.pop(i, None), target))
+                continue
             _refuse_kernel_fs(root, target, field, mnt.destination)
             propagation = MS_SLAVE if mnt.slave else MS_PRIVATE
             if mnt.type == "tmpfs":
@@ -756,11 +838,144 @@ def _user_mounts(ctx, root, mc, sources, trees, m):
             os.close(target)
 
 
-def _refuse_kernel_fs(root, fd, field, destination):
+# Files below /proc a bind may cover (runc's checkProcMount: what lxcfs provides).
+PROC_BIND_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+                     "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
+                     "/proc/net/dev", "/proc/sys/kernel/ns_last_pid")
+_BIND_KEEP = MS_BIND | MS_REC | MS_REMOUNT
+_PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATIME
+
+
+def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
+    """One OCI mount, exactly as listed (runc's mountToRootfs), onto ``target``; the root
+    of the new mount. A bind takes the per-mount flags of its options (a remount, as
+    runc's; with the new API set on the detached copy before it is attached); a filesystem
+    gets its flags and data; then each propagation change, in order."""
+    flags, dest = mnt.flags, mnt.destination
+    if mnt.type == "bind":
+        if _normalize(dest) not in PROC_BIND_ALLOWED:
+            _refuse_kernel_fs(root, target, field, dest, ("/proc",))
+        if tree is not None:
+            m.attach(tree, target, dest)
+            new = tree
+        else:
+            new = m.bind(src, target, dest, recursive=bool(flags & MS_REC), propagation=0)
+            try:
+                if flags & ~_BIND_KEEP:
+                    _bind_remount(m, new, dest, flags)
+            except BaseException:
+                os.close(new)
+                raise
+    elif flags & MS_REMOUNT:
+        # the mount already at the destination (one listed before), given new flags
+        m._mount(None, target, None, flags, mnt.data or None, dest)
+        new = os.dup(target)
+    else:
+        fstype = mnt.type
+        data = ",".join(x for x in (mnt.data, _label_opt(ctx.config).lstrip(",")) if x)
+        if fstype == "cgroup":
+            return _cgroup_mount(ctx, root, m, mnt, target)
+        new = m.filesystem(fstype, mnt.source or fstype, flags & ~MS_RDONLY, data or None,
+                           target, dest, readonly=bool(flags & MS_RDONLY))
+    try:
+        for p in mnt.propagation:
+            m.change(new, dest, propagation=p & ~MS_REC, recursive=bool(p & MS_REC))
+    except BaseException:
+        os.close(new)
+        raise
+    return new
+
+
+def _bind_remount(m, mnt, dest, flags):
+    """Give the bind ``mnt`` the per-mount flags of ``flags`` (mount(2) fallback)."""
+    m._mount(None, mnt, None, MS_BIND | MS_REMOUNT | (flags & _PER_MOUNT) | _locked_flags(mnt),
+             None, dest)
+
+
+def _set_bind_attrs(m, tree, dest, flags):
+    """New API: the per-mount flags of ``flags`` set on the detached copy ``tree`` (the
+    ones the source has stay, as with a bind remount that the kernel locks)."""
+    attrs = mount_attrs(flags & _PER_MOUNT)
+    clear = _libc.MOUNT_ATTR__ATIME if flags & _ATIME else 0
+    if attrs or clear:
+        m.lc.mount_setattr(tree, "", _libc.AT_EMPTY_PATH, attrs, clear, 0, name=dest)
+
+
+def _cgroup_mount(ctx, root, m, mnt, target):
+    """The OCI ``cgroup`` mount: with cgroup v2 a cgroup2 filesystem (its root is the
+    container's own cgroup with a cgroup namespace); with v1 a tmpfs holding, for every
+    hierarchy, the container's own cgroup of it bound (runc's mountCgroupV1 without a
+    cgroup namespace), then all of it read-only as asked."""
+    flags, dest = mnt.flags, mnt.destination
+    ro = bool(flags & MS_RDONLY)
+    per = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    probe = os.open("/sys/fs/cgroup", fspath.O_PATH | os.O_CLOEXEC)
+    try:
+        v2 = m.lc.fstatfs_type(probe) == CGROUP2_SUPER_MAGIC
+    finally:
+        os.close(probe)
+    if v2:
+        return m.filesystem("cgroup2", "cgroup", per, None, target, dest, readonly=ro)
+    new = m.filesystem("tmpfs", "tmpfs", per, "mode=755", target, dest)
+    try:
+        for name, host_dir in _own_v1_cgroups():
+            sub = fspath.mkdir_all_in_root(new, name)
+            try:
+                src = os.open(host_dir, fspath.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.close(m.bind(src, sub, dest + "/" + name, recursive=False,
+                                    readonly=ro, propagation=0))
+                finally:
+                    os.close(src)
+            finally:
+                os.close(sub)
+            for alias in name.split(",") if "," in name else ():
+                os.symlink(name, alias, dir_fd=new)
+        if ro:
+            m.change(new, dest, readonly=True)
+    except OSError as e:
+        os.close(new)
+        if isinstance(e, SyscallError):
+            raise
+        raise SyscallError(e.errno, "mount cgroup", dest) from None
+    except BaseException:
+        os.close(new)
+        raise
+    return new
+
+
+CGROUP2_SUPER_MAGIC = 0x63677270
+
+
+def _own_v1_cgroups():
+    """``[(hierarchy dir name, host path of our cgroup in it)]`` of every cgroup v1
+    hierarchy mounted under the host's /sys/fs/cgroup (read before pivot_root, in our new
+    mount namespace, which still shows the host's mounts)."""
+    ours = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _id, controllers, path = line.rstrip("\n").split(":", 2)
+            if controllers:
+                ours[controllers] = path
+    out = []
+    for _mid, point, _opts in _mountinfo():
+        if not point.startswith("/sys/fs/cgroup/"):
+            continue
+        name = point[len("/sys/fs/cgroup/"):]
+        if "/" in name:
+            continue
+        key = name if name in ours else "name=" + name if "name=" + name in ours else None
+        if key is None:
+            continue
+        out.append((name, point + ours[key].rstrip("/") if ours[key] != "/" else point))
+    return out
+
+
+def _refuse_kernel_fs(root, fd, field, destination, kernel_fs=("/proc", "/sys")):
     """A volume may not land on the container's /proc or /sys, wherever an image symlink
     points it: restrict_sys and the LSM labels rely on them being the kernel's (the class of
     runc's CVE-2019-19921)."""
-    for kernel in ("/proc", "/sys"):
+    for kernel in kernel_fs:
         held = root.held.get(kernel)
         if held is not None and _same_mount_or_below(fd, held):
             raise ConfigError(field + ".destination", "%s resolves to %s inside the rootfs; "
@@ -975,11 +1190,12 @@ def _mount_id(fd):
     return None
 
 
-def restrict(root, m):
-    """restrict_sys: the kernel tunables read-only, the sensitive files hidden. Done before
-    pivot_root, below the /proc and /sys mounts we hold: never through the container's own
-    /proc, whose name in the rootfs an image's owner could swap for a decoy."""
-    for path in READONLY_PATHS:
+def restrict(root, m, readonly_paths=READONLY_PATHS, masked_paths=MASKED_PATHS):
+    """restrict_sys (or an OCI spec's readonlyPaths and maskedPaths): the kernel tunables
+    read-only, the sensitive files hidden. Done before pivot_root, below the /proc and /sys
+    mounts we hold: never through the container's own /proc, whose name in the rootfs an
+    image's owner could swap for a decoy. A path that does not exist is skipped (runc too)."""
+    for path in readonly_paths:
         fd = _open_or_none(root, path)
         if fd is None:
             continue
@@ -989,7 +1205,7 @@ def restrict(root, m):
             os.close(fd)
     null = None
     try:
-        for path in MASKED_PATHS:
+        for path in masked_paths:
             fd = _open_or_none(root, path)
             if fd is None:
                 continue

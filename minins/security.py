@@ -63,9 +63,19 @@ def finalize(ctx):
     _give_exec_fifo(ctx, user)
     _switch_user(ctx, user)
     lc.prctl(PR_SET_KEEPCAPS, 0, op="prctl PR_SET_KEEPCAPS")
-    keep &= (1 << (ctx.cap_last_cap + 1)) - 1
+    known = (1 << (ctx.cap_last_cap + 1)) - 1
+    keep &= known
     ambient = _caps.mask_of(cfg.ambient_capabilities, "ambient_capabilities")
-    lc.capset(keep, keep, ambient)
+    # new (OCI): the five sets given one by one; without them effective and permitted are
+    # the bounding set and inheritable the ambient set
+    effective, permitted, inheritable = (
+        keep if names is None else _caps.mask_of(names, field) & known
+        for names, field in ((cfg.effective_capabilities, "effective_capabilities"),
+                             (cfg.permitted_capabilities, "permitted_capabilities"),
+                             (cfg.inheritable_capabilities, "inheritable_capabilities")))
+    if cfg.inheritable_capabilities is None:
+        inheritable = ambient
+    lc.capset(effective, permitted, inheritable)
     for name in cfg.ambient_capabilities:
         lc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, _caps.cap_number(name),
                  op="prctl PR_CAP_AMBIENT_RAISE")

@@ -73,6 +73,12 @@ class FakeLibc:
     def sethostname(self, name):
         return self._call("sethostname", name)
 
+    def setdomainname(self, name):
+        return self._call("setdomainname", name)
+
+    def personality(self, persona):
+        return self._call("personality", persona)
+
     def mount(self, source, target, fstype, flags, data=None):
         return self._call("mount", source, target, fstype, flags, data, path=target)
 

@@ -289,7 +289,7 @@ def test_character_and_block_nodes(kind):
 @pytest.mark.parametrize("kind", [97, 100, 0, 120])
 def test_other_node_types_are_rejected(kind):
     bad(nodes(node(), node(type=kind)), "mount_config.device_nodes[1].type",
-        "must be 99 (c) or 98 (b)")
+        "must be 99 (c), 98 (b) or 112 (p)")
 
 
 @pytest.mark.parametrize("path", ["/dev/x/../../etc/passwd", "/dev/..", "/devices/null",

@@ -1,1 +1,1 @@
-"""The OCI runtime: bundles (config.json) and runc's command line."""
+"""The OCI runtime: config.json bundles, runc's command line and the resources converter."""
