@@ -152,6 +152,11 @@ def resume(blob):
         from .seccomp import load as _seccomp
 
         data["seccomp"] = _seccomp.from_json(data["seccomp"])
+    # what the steps import after the namespaces are joined, where minins may not be found
+    if data.get("console") is not None:
+        from . import console  # noqa: F401
+    if data.get("hooks"):
+        from . import hooks  # noqa: F401
     tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
     for _t, fd, _p in data["ns_fds"]:
         os.set_inheritable(fd, False)

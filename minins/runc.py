@@ -207,7 +207,7 @@ def _load_bundle(values):
     bundle_dir = os.path.abspath(values.get("bundle") or ".")
     from .oci import bundle as _bundle
 
-    return _bundle.load(bundle_dir)
+    return _bundle.load(bundle_dir, systemd_cgroup=bool(_globals().get("systemd_cgroup")))
 
 
 def _globals():
@@ -217,20 +217,17 @@ def _globals():
 
 
 def adapt_config(cfg, values):
-    """The bundle's configuration with what the command line adds: ``--no-pivot``,
-    ``--systemd-cgroup`` (the cgroup driver), ``--rootless``."""
+    """The bundle's configuration with what the command line adds: ``--no-pivot``;
+    ``--rootless true`` (or ``auto`` when we are not root): no cgroup when the bundle sets
+    no limit (runc ignores cgroup permission errors then; minins makes none it may not
+    make). (``--systemd-cgroup`` is given to the bundle loader: it decides what
+    cgroupsPath means.)"""
     g = _globals()
     if values.get("no_pivot") and cfg.mount_config is not None:
         cfg = cfg.replace(mount_config=cfg.mount_config.replace(no_pivot_root=True))
-    if cfg.cgroups is not None:
-        driver = "systemd" if g.get("systemd_cgroup") else "cgroupfs"
-        if cfg.cgroups.driver != driver:
-            cfg = cfg.replace(cgroups=_with_driver(cfg.cgroups, driver))
     rootless = g.get("rootless", "auto")
     if cfg.cgroups is not None and (rootless == "true" or rootless == "auto" and
                                     os.geteuid() != 0):
-        # runc: a rootless runtime ignores cgroup permission errors; minins has no cgroup
-        # to make without the right to make it
         if not any(getattr(cfg.cgroups, f) for f in _LIMIT_FIELDS):
             cfg = cfg.replace(cgroups=None)
     return cfg
@@ -238,23 +235,6 @@ def adapt_config(cfg, values):
 
 _LIMIT_FIELDS = ("memory", "memory_reservation", "memory_swap", "cpu_shares", "cpu_quota",
                  "cpu_period", "cpuset_cpus", "cpuset_mems", "blkio_weight", "pids_limit")
-
-
-def _with_driver(cg, driver):
-    """runc's two meanings of cgroupsPath: for cgroupfs a path (the bundle loader made it
-    ``parent``/``name``); for systemd ``slice:prefix:name``."""
-    if driver != "systemd":
-        return cg.replace(driver=driver)
-    path = cg.parent.rstrip("/") + "/" + cg.name if cg.parent else cg.name
-    parts = path.lstrip("/").split(":")
-    if len(parts) == 3 and "/" not in path.lstrip("/"):
-        slice_, prefix, name = parts
-        return cg.replace(driver="systemd", slice=slice_ or "", scope_prefix=prefix,
-                          name=name, parent="")
-    if path.strip("/") == "":
-        return cg.replace(driver="systemd")
-    raise ConfigError("linux.cgroupsPath", 'with --systemd-cgroup it must be '
-                      '"slice:prefix:name" (e.g. "system.slice:minins:abc"), not %r' % path)
 
 
 class Session:
@@ -792,74 +772,6 @@ def cmd_update(argv, root):
 
 # --- spec and features ---------------------------------------------------------------------
 
-def default_spec(rootless=False):
-    """The config.json ``spec`` writes: runc's defaults (runtime-spec's example), with a
-    user namespace and no cgroups for ``--rootless``."""
-    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    spec = {
-        "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted",
-                                                     "ambient")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "runc",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
-                         "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
-                                                 "cgroup")],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
-        },
-    }
-    if rootless:
-        linux = spec["linux"]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup",
-                                                     "user")]
-        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-        del linux["resources"]
-        mounts = [m for m in spec["mounts"] if m["destination"] not in ("/sys",
-                                                                          "/sys/fs/cgroup")]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        for m in mounts:
-            if m["destination"] in ("/dev/pts",):
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
-            if m["destination"] == "/dev/mqueue":
-                m.update(type="bind", source="/dev/mqueue",
-                         options=["rbind", "nosuid", "noexec", "nodev"])
-        spec["mounts"] = mounts
-    return spec
-
-
 def cmd_spec(argv, root):
     import json
 
@@ -871,10 +783,12 @@ def cmd_spec(argv, root):
     if os.path.lexists(path):
         raise UsageError("File %s exists. Remove it first" % path)
     from . import state as _state
+    from .oci import bundle as _bundle
 
     try:
         _state.write_atomic(os.path.abspath(path),
-                            json.dumps(default_spec(values.get("rootless")), indent="\t"),
+                            json.dumps(_bundle.default_spec(bool(values.get("rootless"))),
+                                       indent="\t"),
                             mode=0o666 & ~_umask())
     except OSError as e:
         raise UsageError("spec: cannot write %s: %s" % (path, e.strerror)) from None
@@ -951,112 +865,21 @@ def cmd_not_supported(name):
 
 # --- exec's process.json -------------------------------------------------------------------
 
-def process_overrides(process, field="process"):
-    """An OCI ``process`` object (``exec -p FILE``: config.md "Process") as
-    ``(args, tty, overrides)``: the :class:`minins.config.Config` fields it sets for the
-    process (environment, working_dir, user, additional_groups, capabilities,
-    ambient_capabilities, no_new_privileges, apparmor_profile, process_label, rlimits).
-    :class:`ConfigError` names the field."""
-    from .config import Rlimit
+def process_overrides(process):
+    """An OCI ``process`` object (``exec -p FILE``, config.md "Process") as ``(args, tty,
+    overrides)``: ``overrides`` are the :class:`minins.config.Config` fields it sets for the
+    process, converted as the bundle loader converts a config.json's process (the whole
+    process: env, cwd, user, capabilities, rlimits... replace the container's, as in runc).
+    :class:`ConfigError` names the field (``process.args``...)."""
+    from .oci import bundle as _bundle
 
     if not isinstance(process, dict):
-        raise ConfigError(field, "must be an object")
-
-    def text_list(key):
-        v = process.get(key)
-        if v is None:
-            return None
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise ConfigError("%s.%s" % (field, key), "must be a list of strings")
-        return tuple(v)
-
-    args = text_list("args")
+        raise ConfigError("process", "must be an object")
+    out = _bundle._process(process, {}, None)
+    args = _bundle._strs(process.get("args"), "process.args")
     if not args:
-        raise ConfigError(field + ".args", "must not be empty")
-    out = {}
-    env = text_list("env")
-    if env is not None:
-        out["environment"] = env
-    cwd = process.get("cwd")
-    if cwd is not None:
-        if not isinstance(cwd, str) or not cwd.startswith("/"):
-            raise ConfigError(field + ".cwd", "must be an absolute path")
-        out["working_dir"] = cwd
-    user = process.get("user")
-    if user is not None:
-        if not isinstance(user, dict):
-            raise ConfigError(field + ".user", "must be an object")
-        ids = []
-        for key in ("uid", "gid"):
-            v = user.get(key, 0)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 32 - 1:
-                raise ConfigError("%s.user.%s" % (field, key), "must be a uid/gid number")
-            ids.append(v)
-        out["user"] = "%d:%d" % tuple(ids)
-        groups = user.get("additionalGids") or []
-        if not isinstance(groups, list) or not all(
-                isinstance(g, int) and not isinstance(g, bool) and 0 <= g < 2 ** 32 - 1
-                for g in groups):
-            raise ConfigError(field + ".user.additionalGids", "must be a list of gid numbers")
-        out["additional_groups"] = tuple(groups)
-        if user.get("umask") is not None:
-            raise ConfigError(field + ".user.umask", "not supported by minins")
-    caps = process.get("capabilities")
-    if caps is not None:
-        if not isinstance(caps, dict):
-            raise ConfigError(field + ".capabilities", "must be an object")
-        for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-            v = caps.get(key)
-            if v is not None and (not isinstance(v, list) or
-                                  not all(isinstance(c, str) for c in v)):
-                raise ConfigError("%s.capabilities.%s" % (field, key),
-                                  "must be a list of capability names")
-        # minins keeps one set (bounding = effective = permitted) and the ambient one
-        out["capabilities"] = tuple(_cap_names(caps.get("bounding") or caps.get("permitted")
-                                               or caps.get("effective") or []))
-        out["ambient_capabilities"] = tuple(_cap_names(caps.get("ambient") or []))
-    if process.get("noNewPrivileges") is not None:
-        if not isinstance(process["noNewPrivileges"], bool):
-            raise ConfigError(field + ".noNewPrivileges", "must be true or false")
-        out["no_new_privileges"] = process["noNewPrivileges"]
-    for key, name in (("apparmorProfile", "apparmor_profile"),
-                      ("selinuxLabel", "process_label")):
-        if process.get(key) is not None:
-            if not isinstance(process[key], str):
-                raise ConfigError("%s.%s" % (field, key), "must be a string")
-            out[name] = process[key]
-    if process.get("rlimits") is not None:
-        rls = process["rlimits"]
-        if not isinstance(rls, list):
-            raise ConfigError(field + ".rlimits", "must be a list")
-        items = []
-        for i, rl in enumerate(rls):
-            here = "%s.rlimits[%d]" % (field, i)
-            if not isinstance(rl, dict) or not isinstance(rl.get("type"), str):
-                raise ConfigError(here, "must be an object with a type")
-            name = rl["type"].upper()
-            name = name[len("RLIMIT_"):] if name.startswith("RLIMIT_") else name
-            if name not in RLIMITS:
-                raise ConfigError(here + ".type", "unknown rlimit %r" % rl["type"])
-            vals = []
-            for key in ("soft", "hard"):
-                v = rl.get(key)
-                if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 64:
-                    raise ConfigError("%s.%s" % (here, key), "must be a number")
-                vals.append(v)
-            items.append(Rlimit(type=RLIMITS[name], soft=vals[0], hard=vals[1]))
-        out["rlimits"] = tuple(items)
-    terminal = process.get("terminal", False)
-    if not isinstance(terminal, bool):
-        raise ConfigError(field + ".terminal", "must be true or false")
-    return args, terminal, out
-
-
-#: getrlimit(2)'s resources by name (RLIMIT_ dropped), asm-generic/resource.h
-RLIMITS = {"CPU": 0, "FSIZE": 1, "DATA": 2, "STACK": 3, "CORE": 4, "RSS": 5, "NPROC": 6,
-           "NOFILE": 7, "MEMLOCK": 8, "AS": 9, "LOCKS": 10, "SIGPENDING": 11, "MSGQUEUE": 12,
-           "NICE": 13, "RTPRIO": 14, "RTTIME": 15}
-
-
-def _cap_names(names):
-    return [n[4:] if n.upper().startswith("CAP_") else n for n in names]
+        raise ConfigError("process.args", "must not be empty")
+    tty = out.pop("tty")
+    if out.get("oom_score_adj") is None:
+        out.pop("oom_score_adj", None)
+    return tuple(args), tty, out
