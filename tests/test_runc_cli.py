@@ -541,3 +541,29 @@ def test_tty_names_of_stat_tty_nr():
     assert runc._tty_name((136 << 8) | 3) == "pts/3"
     assert runc._tty_name((137 << 8) | 1) == "pts/257"
     assert runc._tty_name((4 << 8) | 1) == "tty1"
+
+
+def test_preserve_fds_passes_3_and_up_and_no_pivot_runs(env, rootfs, tmp_path):
+    root, log, g = env
+    bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sh", "-c", "echo via-fd3 >&3"])
+    out = str(tmp_path / "fd3")
+
+    def run(*extra):
+        return subprocess.run(["sh", "-c", 'exec "$@" 3>"%s"' % out, "sh", sys.executable,
+                               "-m", "minins"] + g + ["run", "-b", bundle] + list(extra),
+                              cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                              capture_output=True, text=True, timeout=120)
+
+    proc = run("--preserve-fds", "1", "pf1")
+    assert proc.returncode == 0, proc.stderr
+    with open(out) as f:
+        assert f.read() == "via-fd3\n"
+    closed = run("pf2")  # without it, nothing but 0, 1 and 2 reaches the process
+    assert closed.returncode != 0 and "Bad file descriptor" in closed.stderr
+    bad = run("--preserve-fds", "x", "pf3")
+    assert bad.returncode == 125 and "--preserve-fds" in bad.stderr
+    os.unlink(out)
+    proc = run("--no-pivot", "--preserve-fds=1", "pf4")  # MS_MOVE and chroot instead
+    assert proc.returncode == 0, proc.stderr
+    with open(out) as f:
+        assert f.read() == "via-fd3\n"
