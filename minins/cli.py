@@ -528,13 +528,17 @@ def _exec_option_overrides(values, data_path):
             gids.append(int(g))
         out["additional_groups"] = tuple(gids)
     if values.get("cap"):
-        from . import caps, state
+        # runc: each --cap joins the bounding, effective and permitted sets
+        from . import caps, config, state
 
         for i, name in enumerate(values["cap"]):
             caps.cap_number(name, "--cap[%d]" % i)
-        recorded = (state.load(data_path).get("config") or {}).get("capabilities") or []
-        out["capabilities"] = tuple(recorded) + tuple(
-            c[4:] if c.upper().startswith("CAP_") else c for c in values["cap"])
+        cfg = config.Config.from_json(state.load(data_path).get("config") or {})
+        added = tuple(values["cap"])
+        out["capabilities"] = tuple(cfg.capabilities) + added
+        for field in ("effective_capabilities", "permitted_capabilities"):
+            if getattr(cfg, field, None) is not None:
+                out[field] = tuple(getattr(cfg, field)) + added
     if values.get("no_new_privs"):
         out["no_new_privileges"] = True
     if values.get("apparmor") is not None:

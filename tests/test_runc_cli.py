@@ -222,6 +222,15 @@ def test_exec_as_conmon_calls_it_detached_with_a_process_file(env, rootfs, tmp_p
     assert cli(*g, "exec", "e1", "sh", "-c", "exit 7").returncode == 7
     assert ok(cli(*g, "exec", "-e", "A=1", "-u", "1000", "--cwd", "/tmp", "e1", "sh", "-c",
                   "echo $A $(id -u) $(pwd)")).stdout == "1 1000 /tmp\n"
+    caps = ok(cli(*g, "exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", "-g", "50", "e1",
+                  "sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; id -G"))
+    eff, nnp, groups = caps.stdout.splitlines()
+    assert int(eff.split()[1], 16) >> 21 & 1 and nnp.split()[1] == "1"
+    assert "50" in groups.split()
+    plain = ok(cli(*g, "exec", "e1", "grep", "^CapEff", "/proc/self/status")).stdout
+    assert not int(plain.split()[1], 16) >> 21 & 1
+    bad = cli(*g, "exec", "--cap", "CAP_NOPE", "e1", "true")
+    assert bad.returncode == 125 and "CAP_NOPE" in bad.stderr
     bad = cli(*g, "exec", "-p", pfile, "e1", "echo")
     assert bad.returncode == 125 and "takes no command" in bad.stderr
     ok(cli(*g, "delete", "-f", "e1"))
@@ -459,6 +468,17 @@ def test_log_text_format_and_bad_global_options(tmp_path):
     assert bad.returncode == 125 and "--rootless" in bad.stderr
     assert ok(cli("--root", str(tmp_path / "s"), "--debug", "--systemd-cgroup",
                   "--rootless=false", "--criu", "criu", "list", "-q")).stdout == ""
+    spec = tmp_path / "sd"
+    spec.mkdir()
+    ok(cli("spec", "-b", str(spec)))
+    with open(str(spec / "config.json")) as f:
+        doc = json.load(f)
+    doc["linux"]["cgroupsPath"] = "/not/systemd/form"
+    with open(str(spec / "config.json"), "w") as f:
+        json.dump(doc, f)
+    bad = cli("--root", str(tmp_path / "s"), "--systemd-cgroup", "create", "-b", str(spec),
+              "sd")
+    assert bad.returncode == 125 and "slice:prefix:name" in bad.stderr
     bad = cli("--root", str(tmp_path / "s"), "create", "--bogus", "x")
     assert bad.returncode == 125 and "--bogus" in bad.stderr
     bad = cli("--root", str(tmp_path / "s"), "create", "-b", str(tmp_path), "a", "b")
