@@ -146,6 +146,16 @@ def test_kill_takes_names_with_and_without_sig_and_numbers(env, rootfs, tmp_path
     ok(cli(*g, "delete", "k"))
 
 
+def test_delete_of_a_created_container_needs_no_force(env, rootfs, tmp_path):
+    root, log, g = env
+    bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sleep", "60"])
+    ok(cli(*g, "create", "-b", bundle, "--pid-file", str(tmp_path / "p"), "cr"))
+    ok(cli(*g, "delete", "cr"))  # as runc: its process never ran
+    with open(str(tmp_path / "p")) as f:
+        assert os.WTERMSIG(wait_exit(int(f.read()))) == signal.SIGKILL
+    assert not os.path.exists(os.path.join(root, "cr"))
+
+
 def test_kill_all_and_delete_force_of_a_running_container(env, rootfs, tmp_path):
     root, log, g = env
     bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sh", "-c", "sleep 60 & sleep 60"])
@@ -587,3 +597,42 @@ def test_preserve_fds_passes_3_and_up_and_no_pivot_runs(env, rootfs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with open(out) as f:
         assert f.read() == "via-fd3\n"
+
+
+# --- properties -----------------------------------------------------------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_WORDS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(st.lists(_WORDS, max_size=8))
+def test_any_argv_gives_values_or_one_usage_error(argv):
+    try:
+        values, rest = runc.parse(argv, runc.RUN, "run")
+    except ConfigError as e:
+        assert "\n" not in str(e) or "\n" in "".join(argv)
+        return
+    assert set(values) <= {k for k, _kind in runc.RUN.values()}
+    assert rest == argv[len(argv) - len(rest):] or "--" in argv
+
+
+@given(st.sampled_from(["error", "warning", "debug"]), _WORDS,
+       st.integers(min_value=0, max_value=2 ** 33))
+def test_a_json_log_line_is_one_line_that_reads_back(level, msg, when):
+    line = runc.format_log_line(level, msg, "json", when=when)
+    assert line.endswith("\n") and "\n" not in line[:-1]
+    entry = json.loads(line)
+    assert entry["level"] == level and entry["msg"] == msg and entry["time"].endswith("Z")
+
+
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=999),
+                          st.sampled_from(["ns", "us", "ms", "s", "m", "h"])),
+                min_size=1, max_size=3))
+def test_go_durations(parts):
+    text = "".join("%d%s" % p for p in parts)
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    assert abs(runc._duration(text) - sum(n * units[u] for n, u in parts)) < 1e-6
+    for bad in ("", "5", "5x", "-1s", "0s", "s5"):
+        with pytest.raises(ConfigError):
+            runc._duration(bad)
