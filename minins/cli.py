@@ -666,7 +666,7 @@ def cmd_ps(args, root):
     pids = lifecycle.pids(data_path)
     if values.get("--json") or fmt == "json":
         _print_json(pids)
-    elif fmt == "table" or fmt is None and lifecycle.describe(data_path)["bundle"]:
+    elif fmt == "table" or fmt is None and lifecycle.describe(data_path).get("bundle"):
         from . import runc
 
         sys.stdout.write(runc.ps_table(pids))

@@ -97,25 +97,27 @@ OCI_VERSION = "1.0.2"
 def describe(data_path):
     """The state as ``minins state`` prints it: the OCI state (runtime-spec runtime.md
     "State": ociVersion, id, pid, status, bundle, rootfs, created, annotations, owner --
-    what ``runc state`` prints) and minins's own fields after them."""
+    what ``runc state`` prints, in its order) and minins's own fields after them. A
+    container made by minins's own create or run has no bundle: no ``bundle``,
+    ``annotations`` nor ``owner`` then."""
     st = _statecheck.load(data_path)
     s = status(st)
-    return {
-        "ociVersion": OCI_VERSION,
-        "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
-        "pid": st["init_pid"] if s != "stopped" else 0,
-        "status": s,
-        "bundle": st.get("bundle", ""),
-        "rootfs": st.get("root_fs", ""),
-        "created": st.get("created", ""),
-        "annotations": st.get("annotations") or {},
-        "owner": st.get("owner", ""),
-        "data_path": st["data_path"],
-        "init_start_time": st["init_start_time"],
-        "cgroup_paths": st.get("cgroup_paths", {}),
-        "network_state": st.get("network_state", {}),
-        "labels": st.get("labels", []),
-    }
+    oci = "bundle" in st
+    out = {"ociVersion": OCI_VERSION,
+           "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
+           "pid": st["init_pid"] if s != "stopped" else 0,
+           "status": s}
+    if oci:
+        out["bundle"] = st["bundle"]
+    out["rootfs"] = st.get("root_fs", "")
+    out["created"] = st.get("created", "")
+    if oci:
+        out["annotations"] = st.get("annotations") or {}
+        out["owner"] = st.get("owner", "")
+    out.update(data_path=st["data_path"], init_start_time=st["init_start_time"],
+               cgroup_paths=st.get("cgroup_paths", {}),
+               network_state=st.get("network_state", {}), labels=st.get("labels", []))
+    return out
 
 
 def _require(data_path, wanted, doing):
