@@ -636,11 +636,15 @@ def cmd_events(argv, root):
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         return 0
     ooms = None
+    first = True
     while True:
         try:
             stats = lifecycle.stats(data_path)
         except StateError:
+            if first:
+                raise
             return 0  # it stopped: runc's events ends too
+        first = False
         kills = lifecycle.oom_kills(data_path)
         if ooms is not None and kills is not None and kills > ooms:
             for _ in range(kills - ooms):

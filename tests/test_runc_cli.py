@@ -297,6 +297,21 @@ def test_events_stats_once(env, rootfs, tmp_path):
     ok(cli(*g, "delete", "-f", "ev"))
 
 
+def test_events_follow_the_container_until_it_stops(env, rootfs, tmp_path):
+    root, log, g = env
+    bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sleep", "3"])
+    ok(cli(*g, "run", "-d", "-b", bundle, "ev2"))
+    proc = ok(cli(*g, "events", "--interval", "100ms", "ev2", timeout=60))
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(events) >= 2 and all(e["type"] == "stats" and e["id"] == "ev2"
+                                    for e in events)
+    bad = cli(*g, "events", "--interval", "soon", "ev2")
+    assert bad.returncode == 125 and "--interval" in bad.stderr
+    stopped = cli(*g, "events", "ev2")
+    assert stopped.returncode == 125 and "stopped" in stopped.stderr
+    ok(cli(*g, "delete", "ev2"))
+
+
 # --- the console socket ---------------------------------------------------------------------
 
 def _listen(path):
