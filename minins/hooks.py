@@ -176,7 +176,9 @@ def _wait(pid, path, timeout, out_r, err_r, exec_r, lc):
                     os.waitpid(pid, 0)
                     status = -1
                     raise ContainerError("%s: timed out after %d s" % (path, timeout))
-                wait_ms = int(left * 1000) + 1 if pidfd is not None else min(10, int(left * 1000) + 1)
+                wait_ms = int(left * 1000) + 1
+                if pidfd is None:
+                    wait_ms = min(10, wait_ms)
             for fd, _ev in poller.poll(wait_ms):
                 if fd in open_fds:
                     chunk = os.read(fd, 65536)
