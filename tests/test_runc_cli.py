@@ -280,6 +280,16 @@ def test_update_sets_the_cgroup_limits(env, rootfs, tmp_path):
             assert int(f.read()) == 64 << 20
         with open(unified + "/pids.max") as f:
             assert f.read().strip() == "50"
+    # containerd's shim and podman: the resources on stdin
+    fed = subprocess.run([sys.executable, "-m", "minins"] + g + ["update", "--resources", "-",
+                                                                 "u1"],
+                         input=json.dumps({"pids": {"limit": 77}}), capture_output=True,
+                         text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                         timeout=120)
+    assert fed.returncode == 0, fed.stderr
+    pids_dir = paths.get("pids") or paths.get("unified") or paths[""]
+    with open(pids_dir + "/pids.max") as f:
+        assert f.read().strip() == "77"
     bad = cli(*g, "update", "--memory", "lots", "u1")
     assert bad.returncode == 125 and "--memory" in bad.stderr
     ok(cli(*g, "delete", "-f", "u1"))
