@@ -210,7 +210,18 @@ def _global_options(argv):
 
         runc.configure_log(GLOBALS.get("log"), GLOBALS.get("log_format", "text"),
                            GLOBALS.get("debug", False))
+    elif "minins.runc" in sys.modules:  # (main called again in one process: no old log)
+        sys.modules["minins.runc"].configure_log()
     return values, argv
+
+
+def _warn():
+    """How a command warns: with ``--log``, also into the log (minins.runc.warn)."""
+    if GLOBALS.get("log"):
+        from . import runc
+
+        return runc.warn
+    return None
 
 
 def version_text():
@@ -367,7 +378,7 @@ def cmd_start(args, root):
     _values, data_path, _ = _container_args(args, root, "start")
     from . import lifecycle
 
-    lifecycle.start(data_path)
+    lifecycle.start(data_path, warn=_warn())
     return 0
 
 
@@ -594,11 +605,7 @@ def cmd_delete(args, root):
     force = bool(values.get("--force") or values.get("-f"))
     if force and not os.path.lexists(data_path):
         return 0  # runc: with --force, a container that is already gone is success
-    warn = None
-    if GLOBALS.get("log"):
-        from . import runc
-
-        warn = runc.warn
+    warn = _warn()
     if not force and _created_from_bundle(data_path):
         force = True  # runc deletes a created container without --force: it never ran
     lifecycle.delete(data_path, force=force, warn=warn)
