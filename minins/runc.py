@@ -247,6 +247,8 @@ class Session:
 
         self.bundle = bundle
         self.values = values
+        log("debug", "%s container %s from the bundle %s (state root %s)"
+            % ("create" if detached else "run", cid, bundle.bundle, root or "default"))
         cfg = adapt_config(bundle.config, values)
         self.hooks = _hooks.to_json(bundle.hooks)
         self.console_socket = values.get("console_socket")
