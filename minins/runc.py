@@ -360,8 +360,38 @@ def cmd_run(argv, root):
             raise
         return 0
     if values.get("keep"):
-        raise UsageError("run --keep: not supported (create, start and delete it instead)")
+        return _run_kept(values, cid, root)
     return _run_foreground(values, cid, root)
+
+
+def _run_kept(values, cid, root):
+    """runc run --keep: as a foreground run, but the container is left ``stopped`` when its
+    process exits (its state, cgroups; `delete` removes them and runs poststop). It is
+    created detached (its init is still our child: CLONE_PARENT), started, and waited for."""
+    from . import lifecycle
+    from .exitstatus import exit_code_from_status
+
+    session = Session(_load_bundle(values), cid, values, root, detached=True)
+    if session.container.config.tty and session.sock is None:
+        raise UsageError("run --keep with a terminal needs --console-socket")
+    try:
+        c = session.container
+        c.create()
+    finally:
+        session.close()
+    _after_create(c, values)
+    pid = c.state["init_pid"]
+    try:
+        lifecycle.start(c.data_path, warn=warn)
+    except BaseException:
+        lifecycle.delete(c.data_path, force=True, warn=warn)
+        raise
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return exit_code_from_status(status)
+        except InterruptedError:
+            continue
 
 
 def _run_foreground(values, cid, root):

@@ -252,6 +252,10 @@ def test_run_in_the_foreground_returns_the_exit_code_and_deletes(env, rootfs, tm
     proc = cli(*g, "run", "--bundle", bundle, "f1")
     assert proc.returncode == 7 and proc.stdout == "out\n", proc.stderr
     assert not os.path.exists(os.path.join(root, "f1"))
+    kept = cli(*g, "run", "--keep", "-b", bundle, "f3")
+    assert kept.returncode == 7 and kept.stdout == "out\n", kept.stderr
+    assert json.loads(ok(cli(*g, "state", "f3")).stdout)["status"] == "stopped"
+    ok(cli(*g, "delete", "f3"))
     # runc's form by its one argument, with the bundle the current directory
     proc = cli(*g, "run", "f2", cwd=bundle)
     assert proc.returncode == 7 and proc.stdout == "out\n", proc.stderr
