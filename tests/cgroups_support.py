@@ -17,7 +17,14 @@ from minins.errors import SyscallError
 FIELDS = dict(name="", parent="", allow_all_devices=True, allowed_devices=(), memory=0,
               memory_reservation=0, memory_swap=0, cpu_shares=0, cpu_quota=0, cpu_period=0,
               cpuset_cpus="", cpuset_mems="", blkio_weight=0, freezer="", slice="",
-              pids_limit=0, driver="", scope_prefix="")
+              pids_limit=0, driver="", scope_prefix="",
+              # new (OCI)
+              kernel_memory_tcp=0, memory_swappiness=-1, oom_kill_disable=False,
+              cpu_rt_period=0, cpu_rt_runtime=0, cpu_idle=-1, cpu_burst=-1,
+              blkio_leaf_weight=0, blkio_weight_device=(), blkio_throttle_read_bps_device=(),
+              blkio_throttle_write_bps_device=(), blkio_throttle_read_iops_device=(),
+              blkio_throttle_write_iops_device=(), hugetlb_limit=(), net_cls_classid=0,
+              net_prio_ifpriomap=(), unified=())
 
 
 def cgroup_config(**kw):

@@ -82,3 +82,44 @@ def test_v1_memory_above_the_old_memory_plus_swap_goes_in_the_right_order():
     finally:
         kid.close()
         mgr.destroy()
+
+
+def test_v2_set_writes_io_max_lines_and_names_a_missing_file(tmp_path):
+    from minins.config import ThrottleDevice
+    from minins.errors import ContainerError
+
+    fs, hier = v2_tree(tmp_path)
+    mgr = cgroups.new_manager(cgroup_config(name="c1", pids_limit=5), hier, fs)
+    mgr.apply(4242)
+    p = mgr.paths[UNIFIED]
+    with open(p + "/io.max", "w"):
+        pass  # the fake kernel has no io.max of its own
+    fs.log.clear()
+    mgr.set(cgroup_config(blkio_throttle_read_bps_device=(
+        ThrottleDevice(major=8, minor=0, rate=7), ThrottleDevice(major=8, minor=16, rate=0))))
+    assert fs.log == [("write", p + "/io.max", "8:0 rbps=7"),
+                      ("write", p + "/io.max", "8:16 rbps=max")]  # one write(2) a line
+    with pytest.raises(ContainerError) as e:
+        mgr.set(cgroup_config(cpu_idle=1), field="update")
+    assert str(e.value).startswith("update.cpu_idle: %s has no cpu.idle" % p)
+    with pytest.raises(ConfigError) as e:
+        mgr.set(cgroup_config(memory_swappiness=1), field="update")
+    assert e.value.field == "update.memory_swappiness"
+
+
+def test_v1_set_refuses_unified_and_a_subsystem_the_container_has_not(tmp_path):
+    from minins.config import HugepageLimit
+
+    fs, hier = v1_tree(tmp_path)
+    mgr = cgroups.new_manager(cgroup_config(name="c1", pids_limit=5), hier, fs)
+    mgr.apply(4242)
+    fs.log.clear()
+    with pytest.raises(ConfigError) as e:
+        mgr.set(cgroup_config(unified={"memory.high": "1"}), field="update")
+    assert e.value.field == "update.unified"
+    from minins.errors import ContainerError
+
+    with pytest.raises(ContainerError) as e:
+        mgr.set(cgroup_config(hugetlb_limit=(HugepageLimit(page_size="2MB", limit=0),)))
+    assert "needs the hugetlb controller" in str(e.value)
+    assert fs.log == []

@@ -350,3 +350,23 @@ def test_a_scope_systemd_collected_needs_no_call(fake, monkeypatch):
     n = len(fake.calls)
     mgr.destroy()
     assert len(fake.calls) == n  # nothing asked
+
+
+def test_oci_fields_without_a_property_are_written_by_cgroupfs_after_the_scope(fake):
+    from minins.config import WeightDevice
+
+    mgr = manager(fake, memory=64 << 20, unified={"memory.low": "4096"},
+                  blkio_weight_device=(WeightDevice(major=8, minor=0, weight=1000),))
+    mgr.apply(4242)
+    props = fake.units["minins-c1.scope"]
+    assert props["MemoryMax"] == 64 << 20
+    assert not [p for p in props if p.startswith(("IO", "BlockIO")) and p != "IOAccounting"]
+    scope = mgr.paths["unified"]
+    after = fake.fs.log[fake.fs.log.index(("systemd made", scope, None)) + 1:]
+    assert after == [("mkdir", scope, None),
+                     ("write", scope + "/io.weight", "8:0 10000"),
+                     ("write", scope + "/memory.low", "4096"),
+                     ("write", scope + "/cgroup.procs", "4242")]
+    # an update that lifts memory lifts swap through systemd too
+    mgr.set(cgroup_config(memory=-1, memory_swap=-1))
+    assert props["MemoryMax"] == props["MemorySwapMax"] == (1 << 64) - 1

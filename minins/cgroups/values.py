@@ -647,13 +647,16 @@ def plan_v2(s, update=False):
 
 def io_max_v2(s):
     """``io.max`` lines, one per device, ``MAJ:MIN rbps=N wbps=N riops=N wiops=N`` with
-    the throttles set for it (rate 0: ``max``, no limit), in the order devices first appear."""
+    the throttles set for it (rate 0: ``max``, no limit; a device listed twice in one
+    throttle: the last, as v1's file keeps it), in the order devices first appear."""
     keys = ("rbps", "wbps", "riops", "wiops")
     lines = {}
     for name, key in zip(THROTTLES, keys):
         for major, minor, rate in getattr(s, name):
-            lines.setdefault((major, minor), []).append("%s=%s" % (key, rate or "max"))
-    return tuple("%d:%d %s" % (dev[0], dev[1], " ".join(parts)) for dev, parts in lines.items())
+            lines.setdefault((major, minor), {})[key] = rate or "max"
+    return tuple("%d:%d %s" % (dev[0], dev[1], " ".join("%s=%s" % (k, parts[k]) for k in keys
+                                                        if k in parts))
+                 for dev, parts in lines.items())
 
 
 def units(plan):
@@ -822,7 +825,10 @@ def systemd_properties(s, unified, version=None, majors=None, update=False):
     quota (systemd rounds it to whole percents; cgroupfs then writes it exactly) and the
     device rules (systemd's ``DeviceAllow=`` only knows nodes and drivers that exist on
     the host; the BPF program minins attaches replaces systemd's). With ``update`` the
-    device policy is not repeated.
+    device policy is not repeated. The fields added for OCI (realtime, idle, burst,
+    swappiness, kmem.tcp, OOM killer, leaf and per-device weights, throttles, hugetlb,
+    net_cls, net_prio, unified) have no property runc sends: cgroupfs writes them, as runc
+    does.
     """
     version = 10 ** 6 if version is None else version
     props, taken = [], {}
@@ -838,6 +844,8 @@ def systemd_properties(s, unified, version=None, majors=None, update=False):
             prop("MemoryLow", "t", _sd_bytes(s.memory_reservation))
             taken["memory_reservation"] = 0
         swap = swap_max_v2(s.memory, s.memory_swap)
+        if update and s.memory_swap == -1:
+            swap = -1  # lifted
         if swap is not None and not (update and s.memory_swap == 0):
             prop("MemorySwapMax", "t", _sd_bytes(swap))
             taken["memory_swap"] = 0

@@ -83,8 +83,8 @@ def _int64(value, path):
     return _int(value, path, -_I64 - 1, _I64, "an int64")
 
 
-def _uint(value, path, hi=_U64, what=None):
-    return _int(value, path, 0, hi, what or "0..%d" % hi)
+def _uint(value, path, hi=_U64):
+    return _int(value, path, 0, hi)
 
 
 def _bool(value, path):
@@ -224,13 +224,13 @@ def _cpu(value, path, out, update):
     if shares:
         out["cpu_shares"] = shares
     if quota:
-        out["cpu_quota"] = -1 if quota < 0 else quota
+        out["cpu_quota"] = max(quota, -1)
     if period:
         out["cpu_period"] = period
     if rt_period:
         out["cpu_rt_period"] = rt_period
     if rt_runtime:
-        out["cpu_rt_runtime"] = -1 if rt_runtime < 0 else rt_runtime
+        out["cpu_rt_runtime"] = max(rt_runtime, -1)
     if cpus:
         out["cpuset_cpus"] = cpus
     if mems:
@@ -247,18 +247,12 @@ def _cpu(value, path, out, update):
 
 def _pids(value, path, out, update):
     p = _object(value, path)
-    if "limit" not in p:
-        raise ConfigError(_join(path, "limit"), "is required")
     limit = _get(p, "limit", path, _int64)
     if limit:
-        out["pids_limit"] = -1 if limit < 0 else limit
+        out["pids_limit"] = max(limit, -1)
 
 
 # --- blockIO -------------------------------------------------------------------------------
-
-def _weight(value, path):
-    return _int(value, path, 0, 1000, "10..1000 (0: unset)") or None
-
 
 def _device_numbers(d, path):
     numbers = []
@@ -271,12 +265,10 @@ def _device_numbers(d, path):
 
 def _block_io(value, path, out, update):
     b = _object(value, path)
+    # uint16 here; 10..1000 is checked with the rest (cgroups.values)
     for key, field in (("weight", "blkio_weight"), ("leafWeight", "blkio_leaf_weight")):
-        weight = _get(b, key, path, _weight)
-        if weight is not None:
-            if weight < 10:
-                raise ConfigError(_join(path, key), "must be 10..1000 (0: unset) (got %d)"
-                                  % weight)
+        weight = _get(b, key, path, _uint, _U16)
+        if weight:
             out[field] = weight
     from ..config import ThrottleDevice, WeightDevice
 
@@ -287,14 +279,10 @@ def _block_io(value, path, out, update):
             here = "%s.weightDevice[%d]" % (path, i)
             d = _object(d, here)
             major, minor = _device_numbers(d, here)
-            weights = {}
-            for key, name in (("weight", "weight"), ("leafWeight", "leaf_weight")):
-                w = _get(d, key, here, _weight)
-                if w is not None and w < 10:
-                    raise ConfigError(_join(here, key), "must be 10..1000 (0: unset) (got %d)"
-                                      % w)
-                weights[name] = w or 0
-            devices.append(WeightDevice(major=major, minor=minor, **weights))
+            devices.append(WeightDevice(major=major, minor=minor,
+                                        weight=_get(d, "weight", here, _uint, _U16) or 0,
+                                        leaf_weight=_get(d, "leafWeight", here, _uint,
+                                                         _U16) or 0))
         if devices:
             out["blkio_weight_device"] = tuple(devices)
     for key, field in _THROTTLES:
@@ -341,7 +329,7 @@ def _hugepages(value, path, out, update):
 
 # --- devices -------------------------------------------------------------------------------
 
-_KINDS = {"a": 97, "b": 98, "c": 99}
+_CODES = {"b": 98, "c": 99}  # the Device.type of a block or char rule ('a' is no rule)
 _ACCESS = frozenset("rwm")
 
 
@@ -353,7 +341,7 @@ def _device_rule(d, path):
         raise ConfigError(_join(path, "allow"), "is required")
     allow = _get(d, "allow", path, _bool)
     kind = _get(d, "type", path, _str) or "a"
-    if kind not in _KINDS:
+    if kind not in ("a", "b", "c"):
         raise ConfigError(_join(path, "type"), "must be a (all), b (block) or c (char), "
                           "not %r" % kind)
     numbers = []
@@ -376,34 +364,30 @@ def _devices(value, path, out, update):
     if update:
         return  # runc update leaves the device rules alone
     allow_all = False
-    exceptions = []  # [[kind, major, minor, access set]] in the order first allowed
+    exceptions = {}  # (kind, major, minor) -> access set, in the order first allowed
     for i, (allow, kind, major, minor, access) in enumerate(rules):
+        key = (kind, major, minor)
         if kind == "a":
-            allow_all, exceptions = allow, []
-            continue
-        if allow_all:
-            if not allow:
-                raise ConfigError("%s[%d]" % (path, i), "a deny rule after every device was "
-                                  "allowed is not supported (minins keeps a list of allowed "
-                                  "devices): deny all first, then allow what is needed")
-            continue  # allowing more of what is allowed
-        same = [e for e in exceptions if e[:3] == [kind, major, minor]]
-        if allow:
-            if same:
-                same[0][3] = same[0][3] | access
-            else:
-                exceptions.append([kind, major, minor, access])
-        elif same:
-            same[0][3] = same[0][3] - access
+            allow_all, exceptions = allow, {}
+        elif allow_all and not allow:
+            raise ConfigError("%s[%d]" % (path, i), "a deny rule after every device was "
+                              "allowed is not supported (minins keeps a list of allowed "
+                              "devices): deny all first, then allow what is needed")
+        elif allow_all:
+            pass  # allowing more of what is allowed
+        elif allow:
+            exceptions[key] = exceptions.get(key, frozenset()) | access
+        elif key in exceptions:
+            exceptions[key] = exceptions[key] - access
     if allow_all:
         out["allow_all_devices"] = True
         out["allowed_devices"] = ()
         return
     from ..config import DEFAULT_ALLOWED_DEVICES, Device
 
-    listed = tuple(Device(type=_KINDS[kind], major_number=major, minor_number=minor,
+    listed = tuple(Device(type=_CODES[kind], major_number=major, minor_number=minor,
                           cgroup_permissions="".join(c for c in "rwm" if c in access))
-                   for kind, major, minor, access in exceptions if access)
+                   for (kind, major, minor), access in exceptions.items() if access)
     out["allow_all_devices"] = False
     out["allowed_devices"] = listed + tuple(
         d.replace(path="", file_mode=0) for d in DEFAULT_ALLOWED_DEVICES)
@@ -425,9 +409,8 @@ def _network(value, path, out, update):
             here = "%s.priorities[%d]" % (path, i)
             p = _object(p, here)
             name = _get(p, "name", here, _str)
-            if not name or "/" in name or len(name.encode()) > 15 or set(name) & set(" \n\0"):
-                raise ConfigError(_join(here, "name"), "must be a network interface name (1 "
-                                  "to 15 bytes, no '/' or white space), not %r" % (name,))
+            if name is None:
+                raise ConfigError(_join(here, "name"), "is required")
             prio = _get(p, "priority", here, _uint, _U32)
             maps.append(IfPrioMap(interface=name, priority=prio or 0))
         out["net_prio_ifpriomap"] = tuple(maps)
