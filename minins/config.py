@@ -73,6 +73,12 @@ class Mount(Record):
         Field("oci", BOOL, False),
         Field("flags", INT, 0),  # new (OCI): MS_* flags (with ``oci``)
         Field("propagation", ListOf(INT), ()),  # new (OCI): propagation changes (with ``oci``)
+        # new (OCI): runc's tmpcopyup: a tmpfs starts with a copy of what it covers
+        Field("copy_up", BOOL, False),
+        # new (OCI): runtime-spec 1.1's recursive attributes (rro, rnosuid, ...): the
+        # MOUNT_ATTR_* bits set and cleared on the mount and every mount below it
+        Field("rec_attr_set", INT, 0),
+        Field("rec_attr_clr", INT, 0),
     )
 
 
@@ -590,7 +596,7 @@ PROPAGATIONS = tuple(p | r for p in (1 << 17, 1 << 18, 1 << 19, 1 << 20) for r i
 # what an OCI mount's flags may hold: every per-mount and superblock flag of mount(2) that a
 # mount option names (MS_RDONLY ... MS_LAZYTIME), MS_BIND, MS_REC and MS_REMOUNT; the
 # propagation flags go in ``propagation``
-OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x400 | 0x800 | 0x1000
+OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x1000
                    | 0x4000 | 0x8000 | 1 << 16 | 1 << 21 | 1 << 23 | 1 << 24 | 1 << 25)
 
 
@@ -605,6 +611,11 @@ def _check_oci_mount(m, here):
                           % (m.flags & ~OCI_MOUNT_FLAGS))
     if m.type == "bind" and not m.source.startswith("/"):
         raise ConfigError(here + ".source", "a bind mount needs an absolute source path")
+    for name in ("rec_attr_set", "rec_attr_clr"):
+        if getattr(m, name) & ~0x2000FF or getattr(m, name) < 0:
+            raise ConfigError("%s.%s" % (here, name), "must be MOUNT_ATTR_* bits")
+    if m.copy_up and m.type != "tmpfs":
+        raise ConfigError(here + ".copy_up", "is for a tmpfs (tmpcopyup)")
     for j, p in enumerate(m.propagation):
         if p not in PROPAGATIONS:
             raise ConfigError("%s.propagation[%d]" % (here, j), "must be one MS_PRIVATE, "

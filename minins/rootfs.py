@@ -61,6 +61,7 @@ MS_NODIRATIME = 0x800
 MS_POSIXACL = 1 << 16
 MS_RELATIME = 1 << 21
 MS_LAZYTIME = 1 << 25
+MS_NOSYMFOLLOW = 0x100
 MNT_DETACH = 2
 
 # Paths made read-only, and paths hidden, with restrict_sys (runc's and crun's defaults).
@@ -271,7 +272,8 @@ class _Root:
 _ATTRS = ((MS_RDONLY, _libc.MOUNT_ATTR_RDONLY), (MS_NOSUID, _libc.MOUNT_ATTR_NOSUID),
           (MS_NODEV, _libc.MOUNT_ATTR_NODEV), (MS_NOEXEC, _libc.MOUNT_ATTR_NOEXEC),
           (MS_STRICTATIME, _libc.MOUNT_ATTR_STRICTATIME),
-          (MS_NOATIME, _libc.MOUNT_ATTR_NOATIME), (MS_NODIRATIME, _libc.MOUNT_ATTR_NODIRATIME))
+          (MS_NOATIME, _libc.MOUNT_ATTR_NOATIME), (MS_NODIRATIME, _libc.MOUNT_ATTR_NODIRATIME),
+          (MS_NOSYMFOLLOW, _libc.MOUNT_ATTR_NOSYMFOLLOW))
 # A superblock's flags as fsconfig(2) names them (the kernel's vfs_parse_sb_flag).
 _SB_FLAGS = ((MS_SYNCHRONOUS, "sync"), (MS_DIRSYNC, "dirsync"), (MS_MANDLOCK, "mand"),
              (MS_LAZYTIME, "lazytime"), (MS_POSIXACL, "posixacl"))
@@ -843,7 +845,8 @@ PROC_BIND_ALLOWED = ("/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc
                      "/proc/swaps", "/proc/uptime", "/proc/loadavg", "/proc/slabinfo",
                      "/proc/net/dev", "/proc/sys/kernel/ns_last_pid")
 _BIND_KEEP = MS_BIND | MS_REC | MS_REMOUNT
-_PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATIME
+_PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATIME | \
+    MS_NOSYMFOLLOW
 
 
 def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
@@ -873,17 +876,92 @@ def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
     else:
         fstype = mnt.type
         data = ",".join(x for x in (mnt.data, _label_opt(ctx.config).lstrip(",")) if x)
-        if fstype == "cgroup":
-            return _cgroup_mount(ctx, root, m, mnt, target)
-        new = m.filesystem(fstype, mnt.source or fstype, flags & ~MS_RDONLY, data or None,
-                           target, dest, readonly=bool(flags & MS_RDONLY))
+        below = None
+        if mnt.copy_up:  # what the tmpfs will cover, opened before it does
+            below = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target)
+        try:
+            if fstype == "cgroup":
+                new = _cgroup_mount(ctx, root, m, mnt, target)
+            else:
+                new = m.filesystem(fstype, mnt.source or fstype, flags & ~MS_RDONLY,
+                                   data or None, target, dest,
+                                   readonly=bool(flags & MS_RDONLY) and not mnt.copy_up)
+            if below is not None:
+                try:
+                    copy_tree(below, new, dest)
+                    if flags & MS_RDONLY:
+                        m.change(new, dest, readonly=True)
+                except BaseException:
+                    os.close(new)
+                    raise
+        finally:
+            if below is not None:
+                os.close(below)
     try:
+        if mnt.rec_attr_set or mnt.rec_attr_clr:
+            # runtime-spec 1.1's rro, rnosuid, ...: only mount_setattr(2) does this
+            m.lc.mount_setattr(new, "", _libc.AT_EMPTY_PATH | _libc.AT_RECURSIVE,
+                               mnt.rec_attr_set, mnt.rec_attr_clr, 0, name=dest)
         for p in mnt.propagation:
             m.change(new, dest, propagation=p & ~MS_REC, recursive=bool(p & MS_REC))
     except BaseException:
         os.close(new)
         raise
     return new
+
+
+def copy_tree(src, dst, name):
+    """Copy the directory ``src`` (an fd open for reading) into ``dst`` (an O_PATH fd of a
+    directory): files, directories, symlinks, FIFOs and device nodes, with their mode and
+    owner, never following a symlink (runc's tmpcopyup). Raises SyscallError naming ``name``
+    and the entry."""
+    for entry in os.scandir(src):
+        path = name.rstrip("/") + "/" + entry.name
+        try:
+            st = entry.stat(follow_symlinks=False)
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                os.mkdir(entry.name, 0o700, dir_fd=dst)
+                s2 = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, dir_fd=src)
+                d2 = os.open(entry.name, fspath.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, dir_fd=dst)
+                try:
+                    copy_tree(s2, d2, path)
+                finally:
+                    os.close(s2)
+                    os.close(d2)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(entry.name, dir_fd=src), entry.name, dir_fd=dst)
+            elif stat.S_ISREG(st.st_mode):
+                _copy_file(src, dst, entry.name)
+            else:
+                os.mknod(entry.name, st.st_mode, st.st_rdev, dir_fd=dst)
+            os.chown(entry.name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(entry.name, mode, dir_fd=dst)
+        except OSError as e:
+            if isinstance(e, SyscallError):
+                raise
+            raise SyscallError(e.errno, "copy up", path) from None
+
+
+def _copy_file(src, dst, name):
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
+    try:
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      0o600, dir_fd=dst)
+        try:
+            while True:
+                chunk = os.read(fin, 1 << 20)
+                if not chunk:
+                    break
+                while chunk:
+                    chunk = chunk[os.write(out, chunk):]
+        finally:
+            os.close(out)
+    finally:
+        os.close(fin)
 
 
 def _bind_remount(m, mnt, dest, flags):

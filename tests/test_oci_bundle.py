@@ -117,6 +117,10 @@ def test_runc_spec_output_is_the_same(tmp_path):
 
 def test_load_reads_config_json(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(spec(hostname="h1")))
+    with pytest.raises(ConfigError) as e:
+        bundle.load(str(tmp_path), lsm=NO_LSM)
+    assert e.value.field == "root.path" and "not a directory" in e.value.message
+    (tmp_path / "rootfs").mkdir()
     b = bundle.load(str(tmp_path), lsm=NO_LSM)
     assert b.config.hostname == "h1"
     assert b.rootfs == str(tmp_path / "rootfs")
@@ -332,6 +336,13 @@ def test_namespaces():
             "linux.namespaces[0].path", "absolute")
 
 
+def test_loopback_in_a_new_network_namespace():
+    assert conv(spec()).config.networks == (config.Network(type="loopback"),)
+    s = with_("linux.namespaces", [{"type": "mount"}, {"type": "uts"},
+                                   {"type": "network", "path": "/proc/1/ns/net"}])
+    assert conv(s).config.networks == ()
+
+
 def test_id_mappings():
     r = bundle.default_spec(rootless=True, uid=1000, gid=1000)
     r["process"]["terminal"] = False
@@ -392,6 +403,27 @@ def test_every_propagation_option(name):
     assert conv(s).config.mount_config.rootfs_propagation == bundle.PROPAGATION[name]
 
 
+def test_recursive_attributes():
+    s = spec(mounts=[{"destination": "/x", "type": "bind", "source": "/s",
+                      "options": ["rbind", "rro", "rnosuid", "rnoatime", "rexec"]}])
+    m = conv(s).config.mount_config.mounts[0]
+    # new = (old & ~clr) | set (mount_setattr(2)); the atime mode with the whole mask cleared
+    assert (m.rec_attr_set, m.rec_attr_clr) == (0x1 | 0x2 | 0x10, 0x70 | 0x8)
+    assert m.flags == bundle.MS_BIND | bundle.MS_REC  # not mount(2) flags
+    s["mounts"][0]["options"] += ["rrw", "rstrictatime"]
+    m = conv(s).config.mount_config.mounts[0]
+    assert (m.rec_attr_set, m.rec_attr_clr) == (0x2 | 0x20, 0x1 | 0x70 | 0x8)
+    for name, (on, off) in bundle.RECURSIVE_ATTRS.items():
+        assert off & 0x70 in (0, 0x70), name  # never a part of the atime mask
+
+
+def test_tmpcopyup():
+    s = spec(mounts=[{"destination": "/x", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["tmpcopyup", "ro", "mode=755"]}])
+    m = conv(s).config.mount_config.mounts[0]
+    assert m.copy_up and m.data == "mode=755" and m.flags == bundle.MS_RDONLY
+
+
 def test_bind_sources_are_relative_to_the_bundle():
     s = spec(mounts=[{"destination": "/data", "type": "none", "source": "vol",
                       "options": ["bind"]}])
@@ -406,9 +438,9 @@ def test_mount_errors():
             "mounts[0].type", "filesystem type")
     refused(spec(mounts=[{"destination": "/x", "type": "bind"}]), "mounts[0].source",
             "needs a source")
-    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["tmpcopyup"]}]),
-            "mounts[0].options[0]", "tmpcopyup")
-    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]),
+    refused(spec(mounts=[{"destination": "/x", "type": "proc", "options": ["tmpcopyup"]}]),
+            "mounts[0].options", "tmpcopyup is for a tmpfs")
+    refused(spec(mounts=[{"destination": "/x", "type": "tmpfs", "options": ["idmap"]}]),
             "mounts[0].options[0]", "not supported")
     refused(spec(mounts=[{"destination": "/x", "type": "tmpfs",
                           "uidMappings": [{"containerID": 0, "hostID": 0, "size": 1}]}]),
@@ -514,6 +546,24 @@ def test_cgroups_path_systemd():
     assert conv(spec(), systemd_cgroup=True).config.cgroups.driver == "systemd"
 
 
+def test_resources_go_through_the_converter_with_the_path():
+    s = with_("linux.cgroupsPath", "/a/b", with_("linux.resources", {
+        "memory": {"limit": 1 << 26}, "pids": {"limit": 50}, "cpu": {"shares": 512}}))
+    cg = conv(s).config.cgroups
+    assert (cg.parent, cg.name, cg.memory, cg.pids_limit, cg.cpu_shares) == \
+        ("/a", "b", 1 << 26, 50, 512)
+    assert cg.allowed_devices == ()  # no rules: the runtime's defaults (_plan_cgroups)
+    cg = conv(spec()).config.cgroups  # runc spec's deny-all, then runc's default devices
+    assert cg.allowed_devices and not cg.allow_all_devices
+    refused(with_("linux.resources", {"memory": {"swappiness": 101}}),
+            "linux.resources.memory.swappiness")
+    refused(with_("linux.resources", {"rdma": {"mlx": {"hcaHandles": 1}}}),
+            "linux.resources.rdma")
+    cg = conv(with_("linux.resources", {"pids": {"limit": 7}}), systemd_cgroup=True) \
+        .config.cgroups
+    assert (cg.driver, cg.pids_limit) == ("systemd", 7)
+
+
 # --- hooks and annotations --------------------------------------------------------------------
 
 def test_hooks():
@@ -590,6 +640,7 @@ def test_fuzz_bundle_or_config_error(changes, systemd):
 
 
 _option = st.sampled_from(sorted(bundle.MOUNT_FLAGS) + sorted(bundle.PROPAGATION)
+                          + sorted(bundle.RECURSIVE_ATTRS)
                           + ["size=1m", "mode=1777", "x", "", "tmpcopyup"])
 
 
@@ -619,3 +670,43 @@ def test_bundle_paths_are_absolute(tmp_path):
     finally:
         os.chdir(here)
     assert b.bundle == str(tmp_path) and b.rootfs == str(tmp_path / "rootfs")
+
+
+# --- a process of its own (runc exec --process) -------------------------------------------------
+
+def test_from_process():
+    base = conv(spec()).config
+    proc = {"args": ["/bin/ls", "-l"], "cwd": "/tmp", "env": ["A=1"], "terminal": True,
+            "consoleSize": {"height": 10, "width": 20},
+            "user": {"uid": 5, "gid": 6, "additionalGids": [7]},
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                             "permitted": ["CAP_KILL"]},
+            "noNewPrivileges": False}
+    cfg, args, size = bundle.from_process(proc, base, lsm=NO_LSM)
+    assert args == ("/bin/ls", "-l") and size == (10, 20)
+    assert (cfg.working_dir, cfg.environment, cfg.tty) == ("/tmp", ("A=1",), True)
+    assert (cfg.user, cfg.additional_groups) == ("5:6", (7,))
+    assert cfg.capabilities == ("CAP_KILL",) and not cfg.no_new_privileges
+    assert cfg.hostname == base.hostname and cfg.mount_config == base.mount_config
+    with pytest.raises(ConfigError) as e:
+        bundle.from_process(dict(proc, args=[]), base, lsm=NO_LSM, path="process.json")
+    assert e.value.field == "process.json.args"
+    with pytest.raises(ConfigError) as e:
+        bundle.from_process(dict(proc, cwd="rel"), base, lsm=NO_LSM)
+    assert e.value.field == "process.cwd"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["args", "env", "cwd", "user", "terminal",
+                                        "capabilities", "rlimits", "noNewPrivileges",
+                                        "consoleSize", "oomScoreAdj", "apparmorProfile"]),
+                       _json, max_size=4))
+def test_fuzz_from_process(changes):
+    base = conv(spec()).config
+    proc = dict(spec()["process"], **changes)
+    try:
+        cfg, args, size = bundle.from_process(proc, base, lsm=NO_LSM)
+    except ConfigError as e:
+        assert "\n" not in str(e) and e.field.startswith("process")
+        return
+    assert args and config.validate(cfg) is cfg

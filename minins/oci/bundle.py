@@ -20,7 +20,7 @@ import os
 
 from ..errors import ConfigError
 
-__all__ = ["Bundle", "Hook", "load", "from_spec", "default_spec", "HOOK_NAMES",
+__all__ = ["Bundle", "Hook", "load", "from_spec", "from_process", "default_spec", "HOOK_NAMES",
            "parse_mount_options", "NAMESPACES", "RLIMITS"]
 
 Bundle = collections.namedtuple("Bundle", "config args hooks annotations bundle rootfs "
@@ -55,6 +55,7 @@ MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 0x400, 0x800, 0x1000, 0x4000
 MS_SILENT, MS_POSIXACL = 0x8000, 1 << 16
 MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
 MS_RELATIME, MS_I_VERSION, MS_STRICTATIME, MS_LAZYTIME = 1 << 21, 1 << 23, 1 << 24, 1 << 25
+MS_NOSYMFOLLOW = 0x100
 
 # mount(8)'s options: name -> (set it, flag). runc's parseMountOptions knows the same names.
 MOUNT_FLAGS = {
@@ -76,6 +77,7 @@ MOUNT_FLAGS = {
     "remount": (True, MS_REMOUNT),
     "ro": (True, MS_RDONLY), "rw": (False, MS_RDONLY),
     "suid": (False, MS_NOSUID), "nosuid": (True, MS_NOSUID),
+    "symfollow": (False, MS_NOSYMFOLLOW), "nosymfollow": (True, MS_NOSYMFOLLOW),
 }
 PROPAGATION = {
     "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
@@ -86,27 +88,26 @@ PROPAGATION = {
 # Options that are no mount(2) flag and no filesystem data, which minins cannot honour:
 # refused by name rather than handed to the filesystem as data it would reject obscurely.
 REFUSED_MOUNT_OPTIONS = {
-    "tmpcopyup": "copying the image's files into a tmpfs (runc's extension) is not supported",
     "copy-symlink": "crun's extension is not supported",
     "idmap": "ID-mapped mounts are not supported",
     "ridmap": "ID-mapped mounts are not supported",
-    "rro": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rrw": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnosuid": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rsuid": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnodev": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rdev": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnoexec": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rexec": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnoatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "ratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rrelatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnorelatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rstrictatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnostrictatime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rnodiratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
-    "rdiratime": "recursive mount attributes (runtime-spec 1.1) are not supported",
 }
+# runtime-spec 1.1's recursive attributes: name -> (MOUNT_ATTR_* set, MOUNT_ATTR_* cleared),
+# applied with mount_setattr(2) AT_RECURSIVE (runc 1.1's recAttrFlags)
+_A_RDONLY, _A_NOSUID, _A_NODEV, _A_NOEXEC = 0x1, 0x2, 0x4, 0x8
+_A_ATIME, _A_NOATIME, _A_STRICTATIME, _A_NODIRATIME = 0x70, 0x10, 0x20, 0x80
+_A_NOSYMFOLLOW = 0x200000
+RECURSIVE_ATTRS = {
+    "rro": (_A_RDONLY, 0), "rrw": (0, _A_RDONLY),
+    "rnosuid": (_A_NOSUID, 0), "rsuid": (0, _A_NOSUID),
+    "rnodev": (_A_NODEV, 0), "rdev": (0, _A_NODEV),
+    "rnoexec": (_A_NOEXEC, 0), "rexec": (0, _A_NOEXEC),
+    "rnodiratime": (_A_NODIRATIME, 0), "rdiratime": (0, _A_NODIRATIME),
+    "rnosymfollow": (_A_NOSYMFOLLOW, 0), "rsymfollow": (0, _A_NOSYMFOLLOW),
+    "rrelatime": (0, _A_ATIME), "rnorelatime": (0, 0),
+    "rnoatime": (_A_NOATIME, _A_ATIME), "ratime": (0, _A_ATIME),
+    "rstrictatime": (_A_STRICTATIME, _A_ATIME), "rnostrictatime": (0, _A_ATIME),
+}  # (the kernel takes the atime mode only with the whole _ATIME mask cleared: EINVAL else)
 
 # Properties the specification defines that minins cannot honour: refused by name.
 UNSUPPORTED = {
@@ -207,7 +208,8 @@ def _abs(value, path):
 
 def load(bundle_dir, systemd_cgroup=False, lsm=None):
     """The :class:`Bundle` in directory ``bundle_dir`` (its ``config.json``). A file that
-    cannot be read or is not JSON is a ConfigError without a field, naming the file."""
+    cannot be read or is not JSON is a ConfigError without a field, naming the file; a
+    rootfs that is not a directory is ``root.path``'s error."""
     from .. import config as _config
 
     bundle_dir = os.path.abspath(bundle_dir)
@@ -222,7 +224,10 @@ def load(bundle_dir, systemd_cgroup=False, lsm=None):
     except ConfigError as e:
         e.message = "%s: %s" % (path, e.message)
         raise
-    return from_spec(spec, bundle_dir, systemd_cgroup=systemd_cgroup, lsm=lsm)
+    out = from_spec(spec, bundle_dir, systemd_cgroup=systemd_cgroup, lsm=lsm)
+    if not os.path.isdir(out.rootfs):
+        raise ConfigError("root.path", "%s is not a directory" % out.rootfs)
+    return out
 
 
 def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
@@ -243,6 +248,9 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
     changes = {}
     changes.update(_root(spec, bundle_dir))
     changes.update(_namespaces(linux))
+    if any(ns.type == "NEWNET" and not ns.path for ns in changes["namespaces"]):
+        # a new network namespace gets its loopback up, as runc's specconv configures
+        changes["networks"] = (_config.Network(type="loopback"),)
     changes.update(_process(process, linux, lsm))
     changes["hostname"] = _str(spec.get("hostname"), "hostname")
     changes["domainname"] = _str(spec.get("domainname"), "domainname")
@@ -276,6 +284,34 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
     return Bundle(config=cfg, args=args, hooks=_hooks(spec.get("hooks")),
                   annotations=annotations, bundle=bundle_dir, rootfs=cfg.root_fs,
                   console_size=_console_size(process), spec=spec)
+
+
+def from_process(process, config, lsm=None, path="process"):
+    """An OCI ``process`` object (``runc exec --process FILE``, the spec's ``process``
+    schema) applied to the container's ``config``: ``(config, args, console_size)``, the
+    config validated. Errors are named from ``path`` (``process.args: must not be empty``)."""
+    from .. import config as _config
+
+    process = _obj(process, path, required=True)
+    try:
+        changes = _process(process, None, lsm)
+        args = _strs(process.get("args"), "process.args")
+        if not args:
+            raise ConfigError("process.args", "must not be empty")
+        size = _console_size(process)
+    except ConfigError as e:
+        if path != "process" and e.field.startswith("process"):
+            e.field = path + e.field[len("process"):]
+        raise
+    cfg = config.replace(**changes)
+    try:
+        _config.validate(cfg)
+    except ConfigError as e:
+        field = _oci_field(e.field)
+        if path != "process" and field.startswith("process"):
+            field = path + field[len("process"):]
+        raise ConfigError(field, e.message) from None
+    return cfg, args, size
 
 
 def _check_version(spec):
@@ -527,18 +563,8 @@ def _cgroups(linux, systemd_cgroup):
 
 
 def _resources(resources):
-    try:
-        from . import resources as _res
-    except ImportError:
-        _res = None
-    if _res is None:
-        # Until the converter exists only runc spec's default passes: deny every device,
-        # which is what minins's default device rules start from anyway.
-        for key, value in resources.items():
-            if key == "devices" and value in ([], [{"allow": False, "access": "rwm"}]):
-                continue
-            raise ConfigError("linux.resources." + key, "not supported yet")
-        return {}
+    from . import resources as _res  # the ociresources converter (runc's specconv)
+
     return _res.to_cgroup(resources, "linux.resources")
 
 
@@ -572,8 +598,18 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
         dest = _abs(_str(m.get("destination"), here + ".destination"), here + ".destination")
         fstype = _str(m.get("type"), here + ".type")
         source = _str(m.get("source"), here + ".source")
-        flags, propagation, data = parse_mount_options(
-            _strs(m.get("options"), here + ".options"), here + ".options")
+        options = _strs(m.get("options"), here + ".options")
+        copy_up = "tmpcopyup" in options
+        options = tuple(o for o in options if o != "tmpcopyup")
+        rec_set = rec_clr = 0
+        for opt in options:
+            if opt in RECURSIVE_ATTRS:
+                on, off = RECURSIVE_ATTRS[opt]
+                rec_set, rec_clr = (rec_set & ~off) | on, rec_clr | off
+        options = tuple(o for o in options if o not in RECURSIVE_ATTRS)
+        flags, propagation, data = parse_mount_options(options, here + ".options")
+        if copy_up and fstype != "tmpfs":
+            raise ConfigError(here + ".options", "tmpcopyup is for a tmpfs, not %r" % fstype)
         if m.get("uidMappings") is not None or m.get("gidMappings") is not None:
             raise ConfigError(here + ".uidMappings", "ID-mapped mounts are not supported")
         if flags & MS_BIND or fstype == "bind":
@@ -586,7 +622,8 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
             raise ConfigError(here + ".type", "must name a filesystem type (or use the bind "
                               "option), not %r" % fstype)
         mounts.append(Mount(type=fstype, source=source, destination=dest, data=data,
-                            oci=True, flags=flags, propagation=propagation))
+                            oci=True, flags=flags, propagation=propagation, copy_up=copy_up,
+                            rec_attr_set=rec_set, rec_attr_clr=rec_clr))
     devices = {d.path: d for d in DEFAULT_DEVICE_NODES}  # runc adds the same six
     for i, d in enumerate(_list(linux.get("devices"), "linux.devices")):
         here = "linux.devices[%d]" % i
@@ -648,7 +685,14 @@ _FIELD_NAMES = (
 )
 
 
+_CGROUP_PATH_FIELDS = ("cgroups.name", "cgroups.parent", "cgroups.slice", "cgroups.driver",
+                       "cgroups.scope_prefix")
+
+
 def _oci_field(field):
+    if field.startswith("cgroups.") and field not in _CGROUP_PATH_FIELDS:
+        # a value linux.resources set, checked again on the whole record
+        return "linux.resources (%s)" % field
     for ours, theirs in _FIELD_NAMES:
         if field == ours or field.startswith(ours + ".") or field.startswith(ours + "["):
             return theirs + field[len(ours):]
