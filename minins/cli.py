@@ -473,12 +473,16 @@ def cmd_exec(args, root):
         if "=" not in item or item.startswith("="):
             raise UsageError("--env needs NAME=VALUE, not %r" % item)
     tty = bool(values.get("tty"))
-    overrides = {}
+    overrides, size = {}, None
     if values.get("process"):
         if command:
             raise UsageError("exec -p/--process takes no command: process.args has it")
-        command, tty, overrides = runc.process_overrides(_read_json(values["process"],
-                                                                    "--process"))
+        from . import config, state
+
+        recorded = config.Config.from_json(state.load(data_path).get("config") or {})
+        cfg, command, tty, size = runc.process_config(
+            _read_json(values["process"], "--process"), recorded)
+        overrides = {f.name: getattr(cfg, f.name) for f in config.Config.FIELDS}
         tty = tty or bool(values.get("tty"))
     if not command:
         raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
@@ -504,6 +508,8 @@ def cmd_exec(args, root):
             if sock is not None and entry.console_master is not None:
                 from . import console
 
+                if size:
+                    console.set_window_size(entry.console_master, *size)
                 console.send_master(sock, entry.console_master)
                 entry.console_master = None  # not relayed: the socket's owner has it
             if values.get("pid_file"):

@@ -443,19 +443,14 @@ def oom_kills(data_path):
 def update(data_path, fields):
     """``runc update``: set the cgroup limits ``fields`` (:class:`minins.config.Cgroup` field
     name -> value, from :func:`minins.oci.resources.to_cgroup`) on a container that runs,
-    through :meth:`minins.cgroups.base.Manager.set`; the state's recorded configuration is
-    updated too (``exec`` reads it)."""
+    through :func:`minins.cgroups.update` (unset fields stay as they are). The limits live
+    in the kernel; the configuration recorded in the state is the one it was created with."""
     st, mgr = _require(data_path, ("running", "paused", "created"), "update")
     if mgr is None:
         raise StateError("cannot update container %s: it has no cgroups" % st.get("id"))
-    from .config import Cgroup, Config
+    from . import cgroups
 
-    cfg = Config.from_json(st.get("config") or {})
-    current = cfg.cgroups or Cgroup()
-    resources = current.replace(**{k: (0 if v == -1 else v) for k, v in fields.items()})
-    mgr.set(Cgroup().replace(**fields))
-    st["config"] = cfg.replace(cgroups=resources).to_json()
-    _state.save(data_path, st)
+    cgroups.update(mgr, fields, "linux.resources")
 
 
 def stop(data_path, timeout=10.0, sig=None):

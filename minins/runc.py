@@ -901,21 +901,12 @@ def cmd_not_supported(name):
 
 # --- exec's process.json -------------------------------------------------------------------
 
-def process_overrides(process):
-    """An OCI ``process`` object (``exec -p FILE``, config.md "Process") as ``(args, tty,
-    overrides)``: ``overrides`` are the :class:`minins.config.Config` fields it sets for the
-    process, converted as the bundle loader converts a config.json's process (the whole
-    process: env, cwd, user, capabilities, rlimits... replace the container's, as in runc).
-    :class:`ConfigError` names the field (``process.args``...)."""
+def process_config(process, config):
+    """An OCI ``process`` object (``exec -p FILE``, config.md "Process") applied to the
+    container's ``config`` as the bundle loader applies a config.json's process (the whole
+    process: env, cwd, user, capabilities, rlimits... replace the container's, as in runc):
+    ``(config, args, tty, console_size)``. :class:`ConfigError` names the field."""
     from .oci import bundle as _bundle
 
-    if not isinstance(process, dict):
-        raise ConfigError("process", "must be an object")
-    out = _bundle._process(process, {}, None)
-    args = _bundle._strs(process.get("args"), "process.args")
-    if not args:
-        raise ConfigError("process.args", "must not be empty")
-    tty = out.pop("tty")
-    if out.get("oom_score_adj") is None:
-        out.pop("oom_score_adj", None)
-    return tuple(args), tty, out
+    cfg, args, size = _bundle.from_process(process, config)
+    return cfg, tuple(args), cfg.tty, size

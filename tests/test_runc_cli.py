@@ -581,17 +581,21 @@ def test_update_options_become_oci_resources():
 
 
 def test_process_file_fields_and_errors():
-    args, tty, out = runc.process_overrides({"args": ["a"], "cwd": "/w", "terminal": True,
-                                             "env": ["A=1"], "user": {"uid": 5, "gid": 6,
-                                                                      "additionalGids": [7]}})
-    assert args == ("a",) and tty and out["environment"] == ("A=1",)
-    assert out["user"] == "5:6" and out["additional_groups"] == (7,) and \
-        out["working_dir"] == "/w"
+    from minins import config
+
+    base = config.default_config()
+    cfg, args, tty, size = runc.process_config(
+        {"args": ["a"], "cwd": "/w", "terminal": True, "env": ["A=1"],
+         "consoleSize": {"height": 5, "width": 9},
+         "user": {"uid": 5, "gid": 6, "additionalGids": [7]}}, base)
+    assert args == ("a",) and tty and cfg.environment == ("A=1",) and size == (5, 9)
+    assert cfg.user == "5:6" and cfg.additional_groups == (7,) and cfg.working_dir == "/w"
+    assert cfg.namespaces == base.namespaces  # the container's, untouched
     for bad, field in (({"args": [], "cwd": "/"}, "process.args"),
                        ({"args": ["a"], "cwd": "rel"}, "process.cwd"),
                        ({"args": ["a"], "cwd": "/", "user": {"uid": -1}}, "process.user.uid")):
         with pytest.raises(ConfigError) as e:
-            runc.process_overrides(bad)
+            runc.process_config(bad, base)
         assert e.value.field == field
 
 
