@@ -612,21 +612,8 @@ def cmd_delete(args, root):
     if force and not os.path.lexists(data_path):
         return 0  # runc: with --force, a container that is already gone is success
     warn = _warn()
-    if not force and _created_from_bundle(data_path):
-        force = True  # runc deletes a created container without --force: it never ran
     lifecycle.delete(data_path, force=force, warn=warn)
     return 0
-
-
-def _created_from_bundle(data_path):
-    from . import lifecycle, statecheck
-    from .errors import MininsError
-
-    try:
-        st = statecheck.load(data_path)
-        return bool(st.get("bundle")) and lifecycle.status(st) == "created"
-    except (MininsError, OSError):
-        return False  # delete itself says what is wrong
 
 
 def cmd_kill(args, root):

@@ -280,9 +280,12 @@ class Session:
     def _create_runtime_hooks(self, c):
         from . import hooks as _hooks
 
-        state = _hooks.state_for(dict(c.extra_state, id=c.id), "creating", pid=c.pid)
-        for kind in ("prestart", "createRuntime"):
-            _hooks.run_all(self.hooks, kind, state)
+        st = dict(c.extra_state, id=c.id)
+        # prestart's state says "created", as runtime-tools' hooks_stdin asks and crun does
+        # (runc says "creating", as it does for createRuntime)
+        _hooks.run_all(self.hooks, "prestart", _hooks.state_for(st, "created", pid=c.pid))
+        _hooks.run_all(self.hooks, "createRuntime", _hooks.state_for(st, "creating",
+                                                                      pid=c.pid))
 
     def _send_console(self, master):
         from . import console

@@ -156,7 +156,7 @@ def test_every_kind_runs_where_the_spec_says_with_its_state(root, rootfs, tmp_pa
             return state, ns
 
         host_pidns = os.readlink("/proc/self/ns/pid")
-        for kind, status in (("prestart", "creating"), ("createRuntime", "creating"),
+        for kind, status in (("prestart", "created"), ("createRuntime", "creating"),
                              ("poststart", "running"), ("poststop", "stopped")):
             state, ns = read(kind)
             assert state["status"] == status and state["id"] == "h1", kind

@@ -146,11 +146,16 @@ def test_kill_takes_names_with_and_without_sig_and_numbers(env, rootfs, tmp_path
     ok(cli(*g, "delete", "k"))
 
 
-def test_delete_of_a_created_container_needs_no_force(env, rootfs, tmp_path):
+def test_delete_of_a_created_container_needs_force(env, rootfs, tmp_path):
+    # runtime.md: deleting a container that is not stopped MUST be an error and change
+    # nothing (runc 1.1 deletes a created one; runtime-tools' delete.t fails it for that)
     root, log, g = env
     bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sleep", "60"])
     ok(cli(*g, "create", "-b", bundle, "--pid-file", str(tmp_path / "p"), "cr"))
-    ok(cli(*g, "delete", "cr"))  # as runc: its process never ran
+    refused = cli(*g, "delete", "cr")
+    assert refused.returncode == 125 and "created" in refused.stderr
+    assert json.loads(ok(cli(*g, "state", "cr")).stdout)["status"] == "created"
+    ok(cli(*g, "delete", "--force", "cr"))
     with open(str(tmp_path / "p")) as f:
         assert os.WTERMSIG(wait_exit(int(f.read()))) == signal.SIGKILL
     assert not os.path.exists(os.path.join(root, "cr"))
