@@ -263,7 +263,7 @@ class Container:
             self._undo.append(("network", lambda: network.remove_survivor(self.network_state)))
             self.network_state = network.create(cfg.networks, self.pid, owner)
         if self.on_namespaces is not None:
-            self._step = "createRuntime hooks"
+            self._step = "prestart and createRuntime hooks"
             self.on_namespaces(self)
         self._step = "init"
         sync.send(spawned.sock, sync.RELEASE, {"network_state": self.network_state})
