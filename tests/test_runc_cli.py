@@ -486,6 +486,7 @@ def test_spec_writes_a_loadable_config_once(tmp_path):
     from minins.oci import bundle
 
     ok(cli("spec", "-b", str(tmp_path)))
+    (tmp_path / "rootfs").mkdir()  # (the loader wants the rootfs it names)
     b = bundle.load(str(tmp_path))
     assert b.args == ("sh",) and b.config.tty
     again = cli("spec", "-b", str(tmp_path))
