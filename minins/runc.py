@@ -869,8 +869,7 @@ def features():
             "apparmor": {"enabled": True},
             "selinux": {"enabled": True},
         },
-        "annotations": {"org.opencontainers.runc.version": "minins " + __version__,
-                        "io.github.minins.version": __version__},
+        "annotations": {"io.github.minins.version": __version__},
     }
 
 
