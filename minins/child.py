@@ -152,6 +152,11 @@ def resume(blob):
         from .seccomp import load as _seccomp
 
         data["seccomp"] = _seccomp.from_json(data["seccomp"])
+    # what the steps import after the namespaces are joined, where minins may not be found
+    if data.get("console") is not None:
+        from . import console  # noqa: F401
+    if data.get("hooks"):
+        from . import hooks  # noqa: F401
     tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
     for _t, fd, _p in data["ns_fds"]:
         os.set_inheritable(fd, False)
@@ -322,6 +327,9 @@ def exec_when_started(ctx):
         fd = os.open("/proc/self/fd/%d" % plan.exec_fifo, os.O_WRONLY | os.O_CLOEXEC)
         ctx.fifo_writer = fd
         os.write(fd, b"0")
+    if plan.hooks and plan.hooks.get("startContainer"):
+        ctx.step = ctx.name("startContainer hooks")
+        _run_hooks(ctx, "startContainer", "created")
     ctx.step = ctx.name("exec")
     lc.reset_signals()
     if plan.seccomp is not None:
@@ -392,6 +400,20 @@ def _mounts(ctx, release):
         _rootfs.setup(ctx)
 
 
+def _create_container_hooks(ctx, release):
+    # runtime-spec config.md: in the container's namespaces, after createRuntime (the
+    # runtime ran those before RELEASE) and before pivot_root (the mounts step does it)
+    if ctx.hooks and ctx.hooks.get("createContainer"):
+        _run_hooks(ctx, "createContainer", "creating")
+
+
+def _run_hooks(ctx, kind, status):
+    from . import hooks  # imported by the runtime before the fork (minins.runc)
+
+    state = dict(ctx.hooks.get("state") or {}, status=status, pid=os.getpid())
+    hooks.run_all(ctx.hooks, kind, state, ctx.lc)
+
+
 def _hostname(ctx, release):
     if ctx.config.hostname:
         ctx.lc.sethostname(ctx.config.hostname)
@@ -435,18 +457,25 @@ def _personality(ctx, release):
 
 
 def _close_fds(ctx, release):
-    close_fds(ctx.lc)
+    close_fds(ctx.lc, ctx.preserve_fds or 0)
 
 
-def close_fds(lc):
+def close_fds(lc, preserve=0):
     """Nothing but 0, 1 and 2 may reach the command: mark every other descriptor close-on-exec
-    (the sync socket already is; it tells the runtime the exec happened)."""
+    (the sync socket already is; it tells the runtime the exec happened). With ``preserve``
+    (runc's --preserve-fds N), 3..3+N-1 are kept, and open across the exec."""
+    first = 3 + preserve
+    for fd in range(3, first):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError as e:
+            raise SyscallError(e.errno, "keep", "--preserve-fds descriptor %d" % fd) from None
     try:
-        lc.close_range(3, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
+        lc.close_range(first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC)
     except OSError:  # before Linux 5.11
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
-            if fd > 2:
+            if fd >= first:
                 try:
                     os.set_inheritable(fd, False)
                 except OSError:
@@ -463,6 +492,7 @@ STEPS = (
     ("network", (INIT,), _network),
     ("rlimits", BOTH, _rlimits),
     ("oom score", (INIT,), _oom_score_adj),
+    ("createContainer hooks", (INIT,), _create_container_hooks),  # new (OCI)
     ("mounts", (INIT,), _mounts),
     ("umask", BOTH, _umask),
     ("hostname", (INIT,), _hostname),

@@ -42,10 +42,29 @@ Commands:
   ps      (--data-path DIR | ID)        the container's pids
   stats   (--data-path DIR | ID)        resource usage as JSON
   oom     (--data-path DIR | ID)        print OOM events as they happen
-  list                                  the containers under the state root
+  list    [--json | -q | -f table|json]  the containers under the state root
+
+runc's commands (an OCI bundle: config.json; see README "OCI runtime"):
+  create  [-b DIR] [--console-socket PATH] [--pid-file FILE] [--no-pivot]
+          [--no-new-keyring] [--preserve-fds N] ID
+  run     [-b DIR] [-d] [--console-socket PATH] [--pid-file FILE] [--no-pivot]
+          [--no-new-keyring] [--preserve-fds N] ID
+  exec    [-p FILE] [-d] [-t] [--console-socket PATH] [--pid-file FILE] [--cwd DIR]
+          [-e K=V] [-u UID[:GID]] [-g GID] [--cap CAP] [--no-new-privs] [--apparmor P]
+          [--process-label L] [--preserve-fds N] ID [CMD [ARG...]]
+  ps      [-f table|json] ID                        list [-f table|json] [-q]
+  events  [--stats] [--interval D] ID               stats as JSON lines
+  update  [-r FILE|-] [--memory N] [--cpu-shares N] ... ID   change cgroup limits
+  spec    [-b DIR] [--rootless]                     write a default config.json
+  features                                          what minins supports, as JSON
+  (state, start, kill, delete, pause, resume: as above; checkpoint, restore: not supported)
 
 Global options:
   --root DIR   the state root (default /run/minins; $XDG_RUNTIME_DIR/minins when not root)
+  --log FILE   also append errors to FILE      --log-format text|json   its format
+  --debug      debug lines in the log          --systemd-cgroup   cgroupsPath is
+  --rootless true|false|auto                                      slice:prefix:name
+  -v, --version  minins's and the runtime-spec's versions
   -h, --help   this help; minins COMMAND --help: the command's own
 """
 
@@ -121,7 +140,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         values, rest = _global_options(argv)
+        if rest[:1] in (["--version"], ["-v"]):
+            sys.stdout.write(version_text())
+            return 0
         if not rest or rest[0] in ("-h", "--help", "help"):
+            if rest[1:2] and rest[1] in COMMANDS:
+                return main(rest[1:2] + ["--help"])
             sys.stdout.write(USAGE)
             return 0 if rest else 2
         command, args = rest[0], rest[1:]
@@ -129,9 +153,7 @@ def main(argv=None):
         if handler is None:
             raise UsageError("unknown command %r (see minins --help)" % command)
         if args[:1] == ["--help"] or (args[:1] == ["-h"] and command not in HOSTNAME_H):
-            from . import runopts
-
-            sys.stdout.write(runopts.help_text(command))
+            sys.stdout.write(_help(command))
             return 0
         return handler(args, values.get("--root"))
     except MininsError as e:
@@ -145,18 +167,73 @@ def main(argv=None):
                                   e.filename if isinstance(e.filename, str) else None))
 
 
+#: the global options of this invocation (``--root`` and runc's: see :mod:`minins.runc`)
+GLOBALS = {}
+
+_GLOBAL_VALUED = {"--root": "root", "--log": "log", "--log-format": "log_format",
+                  "--criu": "criu", "--rootless": "rootless"}
+_GLOBAL_FLAGS = {"--debug": "debug", "--systemd-cgroup": "systemd_cgroup"}
+
+
 def _global_options(argv):
+    """The options before the command: minins's ``--root`` and runc's global options
+    (``--log FILE``, ``--log-format text|json``, ``--debug``, ``--systemd-cgroup``,
+    ``--rootless true|false|auto``, ``--criu PATH``: accepted, unused). Returns
+    ``(values, rest)``; ``values`` keeps ``--root`` under its own name too."""
     values = {}
-    while argv and argv[0] in ("--root",) or argv and argv[0].startswith("--root="):
-        name, eq, value = argv.pop(0).partition("=")
+    GLOBALS.clear()
+    while argv and argv[0].startswith("--"):
+        name, eq, value = argv[0].partition("=")
+        if name in _GLOBAL_FLAGS:
+            argv.pop(0)
+            if eq and value not in ("true", "false"):
+                raise UsageError("option %s: invalid boolean value %r" % (name, value))
+            GLOBALS[_GLOBAL_FLAGS[name]] = not eq or value == "true"
+            continue
+        if name not in _GLOBAL_VALUED:
+            break
+        argv.pop(0)
         if not eq:
             if not argv:
-                raise UsageError("option --root needs a value")
+                raise UsageError("option %s needs a value" % name)
             value = argv.pop(0)
         if not value:  # never the default state root in its place (`--root "$UNSET"`)
-            raise UsageError("--root: must name a directory, not ''")
-        values[name] = value
+            raise UsageError("%s: must name %s, not ''" % (
+                name, "a directory" if name == "--root" else "a value"))
+        if name == "--root":
+            values[name] = value
+        GLOBALS[_GLOBAL_VALUED[name]] = value
+    if GLOBALS.get("rootless", "auto") not in ("true", "false", "auto"):
+        raise UsageError("--rootless: %r is not true, false or auto" % GLOBALS["rootless"])
+    if "log" in GLOBALS or "log_format" in GLOBALS or GLOBALS.get("debug"):
+        from . import runc
+
+        runc.configure_log(GLOBALS.get("log"), GLOBALS.get("log_format", "text"),
+                           GLOBALS.get("debug", False))
+    elif "minins.runc" in sys.modules:  # (main called again in one process: no old log)
+        sys.modules["minins.runc"].configure_log()
     return values, argv
+
+
+def _warn():
+    """How a command warns: with ``--log``, also into the log (minins.runc.warn)."""
+    if GLOBALS.get("log"):
+        from . import runc
+
+        return runc.warn
+    return None
+
+
+def version_text():
+    """``minins --version``: minins's version and the runtime-spec version it implements
+    (runc prints its own and ``spec: ...`` the same way)."""
+    import platform
+
+    from . import __version__
+    from .lifecycle import OCI_VERSION
+
+    return "minins version %s\nspec: %s\npython: %s\n" % (__version__, OCI_VERSION,
+                                                           platform.python_version())
 
 
 _LINE_BREAKS = {ord(c): " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
@@ -168,9 +245,22 @@ def one_line(text):
     return text.translate(_LINE_BREAKS)
 
 
+def _help(command):
+    from . import runopts, runc
+
+    try:
+        return runopts.help_text(command)  # (the runc forms are in `minins --help`)
+    except ValueError:
+        return runc.help_text(command)
+
+
 def _fail(e):
     message = one_line(str(e))
     sys.stderr.write("minins: error: %s\n" % message)
+    if GLOBALS.get("log"):  # conmon and containerd's shim read the last error from it
+        from . import runc
+
+        runc.log("error", message)
     if isinstance(e, OSError) and getattr(e, "op", None) == "exec":
         return EXIT_NOT_FOUND if e.errno == 2 else EXIT_CANNOT_EXEC
     return EXIT_MININS
@@ -203,6 +293,10 @@ def _options(args, command):
 
 
 def cmd_run(args, root):
+    from . import runc
+
+    if runc.is_runc_run(args):
+        return runc.cmd_run(args, root)
     values, cfg, command = _options(args, "run")
     if values is None:
         return 0
@@ -224,6 +318,10 @@ def cmd_run(args, root):
 
 
 def cmd_create(args, root):
+    from . import runc
+
+    if runc.is_runc_create(args):
+        return runc.cmd_create(args, root)
     values, cfg, command = _options(args, "create")
     if values is None:
         return 0
@@ -280,7 +378,7 @@ def cmd_start(args, root):
     _values, data_path, _ = _container_args(args, root, "start")
     from . import lifecycle
 
-    lifecycle.start(data_path)
+    lifecycle.start(data_path, warn=_warn())
     return 0
 
 
@@ -336,34 +434,161 @@ def _print_json(obj):
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
-def cmd_exec(args, root):
-    values, command = parse(args, {"--data-path": True, "--id": True, "--tty": False,
-                                   "-t": False, "--env": "multi", "-e": "multi", "--cwd": True,
-                                   "--user": True, "-u": True})
-    from . import lifecycle
+_EXEC_OPTIONS = {
+    # minins's
+    "--data-path": ("data_path", "value"), "--id": ("id", "value"),
+    # both
+    "-t": ("tty", "flag"), "--tty": ("tty", "flag"), "-e": ("env", "multi"),
+    "--env": ("env", "multi"), "--cwd": ("cwd", "value"), "-u": ("user", "value"),
+    "--user": ("user", "value"),
+    # runc's (runc 1.1 exec)
+    "-p": ("process", "value"), "--process": ("process", "value"),
+    "-d": ("detach", "flag"), "--detach": ("detach", "flag"),
+    "--console-socket": ("console_socket", "value"), "--pid-file": ("pid_file", "value"),
+    "-g": ("additional_gids", "multi"), "--additional-gids": ("additional_gids", "multi"),
+    "-c": ("cap", "multi"), "--cap": ("cap", "multi"),
+    "--no-new-privs": ("no_new_privs", "flag"), "--apparmor": ("apparmor", "value"),
+    "--process-label": ("process_label", "value"), "--preserve-fds": ("preserve_fds", "value"),
+    "--ignore-paused": ("ignore_paused", "flag"),
+}
 
-    if "--data-path" in values or "--id" in values:
-        data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"),
-                                            root)
-    elif len(command) >= 2:
-        data_path, command = lifecycle.data_path_for(command[0], None, root), command[1:]
+
+def cmd_exec(args, root):
+    """minins's exec and runc's: ``exec [OPTIONS] (--data-path DIR | --id ID | ID) [--]
+    CMD [ARG...]``, or with ``-p/--process FILE`` (an OCI process object) no command."""
+    from . import lifecycle, runc
+
+    values, command = runc.parse(args, _EXEC_OPTIONS, "exec")
+    if "data_path" in values or "id" in values:
+        data_path = lifecycle.data_path_for(values.get("id"), values.get("data_path"), root)
+    elif command:
+        data_path, command = existing(command[0], root), command[1:]
     else:
         raise UsageError("exec needs a container and a command "
                          "(minins exec --data-path DIR -- CMD [ARG...])")
     if command[:1] == ["--"]:
         command = command[1:]
-    if not command:
-        raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
-    from . import execin
-
-    env = values.get("--env", []) + values.get("-e", [])
+    env = values.get("env", [])
     for item in env:
         if "=" not in item or item.startswith("="):
             raise UsageError("--env needs NAME=VALUE, not %r" % item)
-    return execin.run_foreground(data_path, command,
-                                 tty=bool(values.get("--tty") or values.get("-t")), env=env,
-                                 cwd=values.get("--cwd"),
-                                 user=values.get("--user", values.get("-u")))
+    tty = bool(values.get("tty"))
+    overrides, size = {}, None
+    if values.get("process"):
+        if command:
+            raise UsageError("exec -p/--process takes no command: process.args has it")
+        from . import config, state
+
+        recorded = config.Config.from_json(state.load(data_path).get("config") or {})
+        cfg, command, tty, size = runc.process_config(
+            _read_json(values["process"], "--process"), recorded)
+        overrides = {f.name: getattr(cfg, f.name) for f in config.Config.FIELDS}
+        tty = tty or bool(values.get("tty"))
+    if not command:
+        raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
+    overrides.update(_exec_option_overrides(values, data_path))
+    preserve = runc._int_option(values, "preserve_fds", "--preserve-fds") or 0
+    detach = bool(values.get("detach"))
+    socket_path = values.get("console_socket")
+    if tty and detach and not socket_path:
+        raise UsageError("cannot allocate tty if minins will detach without setting console "
+                         "socket (--console-socket)")
+    if socket_path and not tty:
+        raise UsageError("cannot use console socket if minins will not detach or allocate "
+                         "tty (--tty)")
+    from . import execin, process
+
+    sock = runc.connect_console_socket(socket_path) if socket_path else None
+    try:
+        e = execin.Entry(data_path, command, tty=tty, env=env, cwd=values.get("cwd"),
+                         user=values.get("user"), overrides=overrides, detached=detach,
+                         preserve_fds=preserve)
+
+        def created(entry):
+            if sock is not None and entry.console_master is not None:
+                from . import console
+
+                if size:
+                    console.set_window_size(entry.console_master, *size)
+                console.send_master(sock, entry.console_master)
+                entry.console_master = None  # not relayed: the socket's owner has it
+            if values.get("pid_file"):
+                _write_pid_file(values["pid_file"], entry.pid)
+
+        if detach:
+            e.create()
+            try:
+                created(e)
+                e.start()
+            except BaseException:
+                e.destroy()
+                raise
+            e.close()  # the process goes on without us (runc exec -d)
+            return 0
+        if not overrides and sock is None and not values.get("pid_file") and not preserve:
+            return execin.run_foreground(data_path, command, tty=tty, env=env,
+                                         cwd=values.get("cwd"), user=values.get("user"))
+        return process.foreground(e, created=created)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _exec_option_overrides(values, data_path):
+    """runc exec's options that change the process's Config fields beyond env/cwd/user."""
+    out = {}
+    if values.get("additional_gids"):
+        gids = []
+        for g in values["additional_gids"]:
+            if not g.isdigit():
+                raise UsageError("--additional-gids: %r is not a gid number" % g)
+            gids.append(int(g))
+        out["additional_groups"] = tuple(gids)
+    if values.get("cap"):
+        # runc: each --cap joins the bounding, effective and permitted sets
+        from . import caps, config, state
+
+        for i, name in enumerate(values["cap"]):
+            caps.cap_number(name, "--cap[%d]" % i)
+        cfg = config.Config.from_json(state.load(data_path).get("config") or {})
+        added = tuple(values["cap"])
+        out["capabilities"] = tuple(cfg.capabilities) + added
+        for field in ("effective_capabilities", "permitted_capabilities"):
+            if getattr(cfg, field, None) is not None:
+                out[field] = tuple(getattr(cfg, field)) + added
+    if values.get("no_new_privs"):
+        out["no_new_privileges"] = True
+    if values.get("apparmor") is not None:
+        out["apparmor_profile"] = values["apparmor"]
+    if values.get("process_label") is not None:
+        out["process_label"] = values["process_label"]
+    return out
+
+
+def _read_json(path, field):
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except OSError as e:
+        raise UsageError("%s: cannot read %s: %s" % (field, path, e.strerror)) from None
+    except ValueError as e:
+        raise ConfigError(field, "%s is not JSON: %s" % (path, e)) from None
+
+
+def existing(cid, root):
+    """The state dir of the container ``cid``; :class:`StateError` "container ... does not
+    exist" when there is none (the words containerd's shim and podman look for)."""
+    from . import lifecycle, state
+    from .errors import StateError
+
+    data_path = lifecycle.data_path_for(cid, None, root)
+    if not os.path.lexists(os.path.join(data_path, state.STATE_FILE)) and \
+            not os.path.isdir(data_path):
+        raise StateError("container %s does not exist (no container state at %s)"
+                         % (cid, data_path))
+    return data_path
 
 
 def _on_one(name, action):
@@ -383,7 +608,11 @@ def cmd_delete(args, root):
     values, data_path, _ = _container_args(args, root, "delete", ("--force", "-f"))
     from . import lifecycle
 
-    lifecycle.delete(data_path, force=bool(values.get("--force") or values.get("-f")))
+    force = bool(values.get("--force") or values.get("-f"))
+    if force and not os.path.lexists(data_path):
+        return 0  # runc: with --force, a container that is already gone is success
+    warn = _warn()
+    lifecycle.delete(data_path, force=force, warn=warn)
     return 0
 
 
@@ -399,7 +628,17 @@ def cmd_kill(args, root):
         sig = lifecycle.parse_signal(rest[0]) if rest else 15
     except ValueError as e:
         raise UsageError(str(e)) from None
-    lifecycle.kill(data_path, sig, all_processes=bool(values.get("--all") or values.get("-a")))
+    from .errors import StateError
+
+    try:
+        lifecycle.kill(data_path, sig,
+                       all_processes=bool(values.get("--all") or values.get("-a")))
+    except StateError as e:
+        if os.path.isdir(data_path) and ("not running" in e.message or
+                                         "is stopped" in e.message):
+            # runc's words, which containerd's shim looks for ("container not running")
+            raise StateError("container not running: %s" % e.message) from None
+        raise
     return 0
 
 
@@ -414,12 +653,23 @@ def _is_signal(text):
 
 
 def cmd_ps(args, root):
-    values, data_path, _ = _container_args(args, root, "ps", ("--json",))
+    """``ps [--json | -f table|json] ID``: without an option, a container made from a bundle
+    (runc's create) gets runc's table (ps -ef's columns, read from /proc), one made by
+    minins's own create or run its pids, one a line."""
+    values, data_path, _ = _container_args(args, root, "ps", ("--json",),
+                                           valued=("-f", "--format"))
     from . import lifecycle
 
+    fmt = values.get("-f", values.get("--format"))
+    if fmt not in (None, "table", "json"):
+        raise UsageError("ps: invalid format option %r (table or json)" % fmt)
     pids = lifecycle.pids(data_path)
-    if values.get("--json"):
+    if values.get("--json") or fmt == "json":
         _print_json(pids)
+    elif fmt == "table" or fmt is None and lifecycle.describe(data_path).get("bundle"):
+        from . import runc
+
+        sys.stdout.write(runc.ps_table(pids))
     else:
         sys.stdout.write("".join("%d\n" % p for p in pids))
     return 0
@@ -438,9 +688,14 @@ def cmd_oom(args, root):
 
 
 def cmd_list(args, root):
-    values, rest = parse(args, {"--json": False, "-q": False}, rest="args")
+    values, rest = parse(args, {"--json": False, "-q": False, "--quiet": False, "-f": True,
+                                "--format": True}, rest="args")
     if rest:
         raise UsageError("list takes no arguments")
+    fmt = values.get("-f", values.get("--format"))
+    if fmt not in (None, "table", "json"):
+        raise UsageError("list: invalid format option %r (table or json)" % fmt)
+    values["-q"] = values.get("-q") or values.get("--quiet")
     from . import lifecycle
 
     rows, refused = [], []
@@ -452,19 +707,40 @@ def cmd_list(args, root):
                              % (row["id"], one_line(row["error"])))
         else:
             rows.append(row)
+    from . import runc
+
+    for r in rows:
+        r["owner"] = runc.owner_of(r["data_path"])
     if values.get("--json"):
         _print_json(rows)
     elif values.get("-q"):
         sys.stdout.write("".join(r["id"] + "\n" for r in rows))
+    elif fmt == "json":
+        import json
+
+        sys.stdout.write(json.dumps([runc.oci_state(r) for r in rows],
+                                    separators=(",", ":")) + "\n")
     else:
-        sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % ("ID", "PID", "STATUS", "CREATED",
-                                                         "DATA PATH"))
-        for r in rows:
-            sys.stdout.write("%-20s %-8s %-9s %-30s %s\n" % (r["id"], r["pid"], r["status"],
-                                                             r["created"], r["data_path"]))
+        sys.stdout.write(runc.list_table(rows))
     for message in refused:  # not in the table (no command can act on it): said on stderr
         sys.stderr.write("minins: error: %s\n" % one_line(message))
     return EXIT_MININS if refused else 0
+
+
+def _runc(name):
+    def cmd(args, root):
+        from . import runc
+
+        return getattr(runc, name)(args, root)
+    return cmd
+
+
+def _checkpoint(name):
+    def cmd(args, root):
+        from . import runc
+
+        return runc.cmd_not_supported(name)(args, root)
+    return cmd
 
 
 COMMANDS = {
@@ -483,4 +759,11 @@ COMMANDS = {
     "stats": _on_one("stats", "stats"),
     "oom": cmd_oom,
     "list": cmd_list,
+    # runc's (minins.runc)
+    "events": _runc("cmd_events"),
+    "update": _runc("cmd_update"),
+    "spec": _runc("cmd_spec"),
+    "features": _runc("cmd_features"),
+    "checkpoint": _checkpoint("checkpoint"),
+    "restore": _checkpoint("restore"),
 }

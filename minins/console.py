@@ -197,3 +197,33 @@ def _write_all(fd, data):
                 return
             raise
         data = data[n:]
+
+
+def set_window_size(fd, rows, cols):
+    """TIOCSWINSZ: the terminal ``fd`` is ``rows`` x ``cols`` (process.consoleSize: height,
+    width). ioctl_tty(2)."""
+    import fcntl
+    import struct
+
+    try:
+        fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except OSError as e:
+        raise SyscallError(e.errno, "ioctl TIOCSWINSZ", "the console") from None
+
+
+PTMX_NAME = b"/dev/ptmx"
+
+
+def send_master(sock, master):
+    """Send the pty master ``master`` over the connected unix socket ``sock`` with
+    SCM_RIGHTS, as runc does for ``--console-socket``: one message whose bytes are the
+    master's name (``/dev/ptmx``) and whose ancillary data is the descriptor (what runc's
+    ``recvtty``, conmon and containerd's shim receive). unix(7), cmsg(3)."""
+    import array
+    import socket
+
+    try:
+        sock.sendmsg([PTMX_NAME], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                    array.array("i", [master]).tobytes())])
+    except OSError as e:
+        raise SyscallError(e.errno, "sendmsg", "the console socket") from None

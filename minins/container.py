@@ -55,7 +55,9 @@ class Container:
     its last component is then the id, and an ``id`` that disagrees is refused."""
 
     def __init__(self, config, args, *, id=None, data_path=None, state_root=None,
-                 stdin=None, stdout=None, stderr=None, detached=False, lc=_libc):
+                 stdin=None, stdout=None, stderr=None, detached=False, lc=_libc,
+                 extra_state=None, child_hooks=None, on_namespaces=None, on_console=None,
+                 preserve_fds=0):
         if not args:
             raise ConfigError("args", "no command to run")
         self.config = config
@@ -76,6 +78,16 @@ class Container:
         self._ns_fds = []
         self._fifo = None
         self.oom_note = None  # set by wait(): "OOM-killed (memory limit N)" or None
+        # new (OCI, runc's command line: minins.runc): keys added to state.json (bundle,
+        # annotations, hooks); the hooks the init runs (minins.hooks, in the plan);
+        # on_namespaces(self) once the namespaces exist, before the init mounts anything
+        # (createRuntime hooks); on_console(master) takes the pty master (--console-socket);
+        # preserve_fds: descriptors 3..3+N-1 the command inherits (runc --preserve-fds)
+        self.extra_state = dict(extra_state or {})
+        self.child_hooks = child_hooks
+        self.on_namespaces = on_namespaces
+        self.on_console = on_console
+        self.preserve_fds = preserve_fds
 
     # --- the life cycle ----------------------------------------------------------------------
 
@@ -250,6 +262,9 @@ class Container:
             owner = ("minins %d.%s %s" % (self.pid, self.init_start_time, self.id))[:255]
             self._undo.append(("network", lambda: network.remove_survivor(self.network_state)))
             self.network_state = network.create(cfg.networks, self.pid, owner)
+        if self.on_namespaces is not None:
+            self._step = "prestart and createRuntime hooks"
+            self.on_namespaces(self)
         self._step = "init"
         sync.send(spawned.sock, sync.RELEASE, {"network_state": self.network_state})
         # The state file is written while the init sets up (its fsync is off the critical
@@ -258,6 +273,13 @@ class Container:
         self._save_state()
         self._step = "init"
         master = _process.await_setup(spawned, cfg.tty)
+        if master is not None and self.on_console is not None:
+            self._step = "console socket"
+            try:
+                self.on_console(master)
+            finally:
+                os.close(master)
+            master = None
         if master is not None:
             self.console_master = master
             self._undo.append(("console", self._close_console))
@@ -386,7 +408,8 @@ class Container:
                 console=0 if cfg.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
                 parent_death_signal=0 if self.detached else SIGKILL,
-                exec_fifo=self._fifo, seccomp=self._seccomp, lc=self.lc)
+                exec_fifo=self._fifo, seccomp=self._seccomp, lc=self.lc,
+                hooks=self.child_hooks, preserve_fds=self.preserve_fds)
 
         spawned = self._spawned = _process.spawn(plan, self.lc)
         self._undo.append(("intermediate", lambda: self._end_spawned(spawned)))
@@ -480,6 +503,7 @@ class Container:
             "detached": self.detached,
             "config": cfg.to_json(),
         }
+        self.state.update(self.extra_state)
         if first:
             self._undo.append(("state", lambda: _state.remove(self.data_path)))
         else:

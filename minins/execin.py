@@ -50,7 +50,8 @@ class Entry:
     exec), :meth:`start`, :meth:`wait`, :meth:`kill`, :meth:`destroy`."""
 
     def __init__(self, data_path, args, *, stdin=None, stdout=None, stderr=None, tty=False,
-                 env=(), cwd=None, user=None, lc=_libc):
+                 env=(), cwd=None, user=None, lc=_libc, overrides=None, detached=False,
+                 preserve_fds=0):
         if not args:
             raise _config.ConfigError("args", "no command to run")
         self.data_path = data_path
@@ -59,6 +60,12 @@ class Entry:
         self.tty = tty
         self.extra_env, self.cwd, self.user = tuple(env), cwd, user
         self.lc = lc
+        # new (OCI, runc's exec: minins.runc): Config fields of the process itself (a
+        # process.json), set after env/cwd/user; ``detached``: the process outlives us (no
+        # parent-death signal: `exec -d`); ``preserve_fds``: 3..3+N-1 stay open in it
+        self.overrides = dict(overrides or {})
+        self.detached = detached
+        self.preserve_fds = preserve_fds
         self.pid = None
         self.console_master = None
         self.state = None
@@ -88,6 +95,8 @@ class Entry:
         self.state = st
         cfg = _config.Config.from_json(st.get("config") or {})
         cfg = cfg.replace(**self._overrides(cfg))
+        if self.overrides:
+            cfg = cfg.replace(**self.overrides)
         mgr = None
         if st.get("cgroup_paths"):
             from . import cgroups
@@ -121,7 +130,9 @@ class Entry:
                 interpreter_fd=guard,
                 console=0 if self.tty else None,
                 cap_last_cap=_security.cap_last_cap(), lsm=_security.lsm_state(),
-                seccomp=prepared, lc=self.lc)
+                seccomp=prepared, lc=self.lc,
+                parent_death_signal=0 if self.detached else SIGKILL,
+                preserve_fds=self.preserve_fds)
 
         self._step = "fork"
         spawned = self._spawned = _process.spawn(plan, self.lc)

@@ -91,22 +91,33 @@ def _init_holds_fifo(st):
     return False
 
 
+OCI_VERSION = "1.0.2"
+
+
 def describe(data_path):
-    """The state as ``minins state`` prints it."""
+    """The state as ``minins state`` prints it: the OCI state (runtime-spec runtime.md
+    "State": ociVersion, id, pid, status, bundle, rootfs, created, annotations, owner --
+    what ``runc state`` prints, in its order) and minins's own fields after them. A
+    container made by minins's own create or run has no bundle: no ``bundle``,
+    ``annotations`` nor ``owner`` then."""
     st = _statecheck.load(data_path)
     s = status(st)
-    return {
-        "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
-        "pid": st["init_pid"] if s != "stopped" else 0,
-        "status": s,
-        "rootfs": st.get("root_fs", ""),
-        "data_path": st["data_path"],
-        "created": st.get("created", ""),
-        "init_start_time": st["init_start_time"],
-        "cgroup_paths": st.get("cgroup_paths", {}),
-        "network_state": st.get("network_state", {}),
-        "labels": st.get("labels", []),
-    }
+    oci = "bundle" in st
+    out = {"ociVersion": OCI_VERSION,
+           "id": st.get("id") or os.path.basename(data_path.rstrip("/")),
+           "pid": st["init_pid"] if s != "stopped" else 0,
+           "status": s}
+    if oci:
+        out["bundle"] = st["bundle"]
+    out["rootfs"] = st.get("root_fs", "")
+    out["created"] = st.get("created", "")
+    if oci:
+        out["annotations"] = st.get("annotations") or {}
+        out["owner"] = st.get("owner", "")
+    out.update(data_path=st["data_path"], init_start_time=st["init_start_time"],
+               cgroup_paths=st.get("cgroup_paths", {}),
+               network_state=st.get("network_state", {}), labels=st.get("labels", []))
+    return out
 
 
 def _require(data_path, wanted, doing):
@@ -235,12 +246,14 @@ def oom_events(data_path):
             close()
 
 
-def delete(data_path, force=False, timeout=10.0):
+def delete(data_path, force=False, timeout=10.0, run_hooks=True, warn=None):
     """Remove a stopped container's remains: its cgroups and its state dir, from the state
     alone, whoever created the container. A container that still runs is refused, unless
     ``force``: then it is killed first (SIGKILL, thawed). A start that crashed leaves a state
     with no init (or, in the instant before its state was written, an empty state dir): that
-    is ``stopped`` once its runtime is gone, and removed the same way."""
+    is ``stopped`` once its runtime is gone, and removed the same way. A container made
+    from a bundle then runs its poststop hooks (unless ``run_hooks`` is false); a failure
+    is ``warn``'d."""
     import time
 
     try:
@@ -291,6 +304,8 @@ def delete(data_path, force=False, timeout=10.0):
         # a pair whose namespace something else keeps alive (its alias says it is ours)
         network.remove_survivor(st["network_state"])
     _state.remove_dir(data_path)
+    if run_hooks:
+        _oci_hooks(st, "poststop", "stopped", 0, warn)
 
 
 def _bare_state_dir(data_path):
@@ -320,12 +335,14 @@ def _poll(fd, timeout):
     return bool(poller.poll(int(timeout * 1000)))
 
 
-def start(data_path, timeout=START_TIMEOUT):
+def start(data_path, timeout=START_TIMEOUT, warn=None):
     """Release a ``created`` (detached) container's init to exec its command, from any
     process: open ``exec.fifo`` for reading, which lets the init's blocked open return; the
     init writes one byte, then execs. Returns once it has (our read sees EOF, its end being
     close-on-exec); a failed exec raises the init's error, errno intact (126/127 on the
-    command line). runc's ``exec.fifo``, with the result read back."""
+    command line). runc's ``exec.fifo``, with the result read back. Then the poststart hooks
+    of a container made from a bundle run (a failure is a warning: ``warn(message)``, by
+    default a line on stderr; runtime-spec config.md)."""
     import json
     import time
 
@@ -389,6 +406,51 @@ def start(data_path, timeout=START_TIMEOUT):
         _state.unlink(fifo_path)
     finally:
         os.close(pidfd)
+    _oci_hooks(st, "poststart", "running", st["init_pid"], warn)
+
+
+def _oci_hooks(st, kind, status, pid, warn):
+    """Run the ``kind`` hooks recorded in the state ``st`` (a container made from a bundle);
+    a failure is ``warn``'d (poststart, poststop: runtime-spec config.md)."""
+    if not (st.get("hooks") or {}).get(kind):
+        return
+    from . import hooks
+
+    try:
+        hooks.run_all(st["hooks"], kind, hooks.state_for(st, status, pid=pid))
+    except ContainerError as e:
+        (warn or _warn)(str(e))
+
+
+def _warn(message):
+    import sys
+
+    sys.stderr.write("minins: warning: %s\n" % message.replace("\n", " "))
+
+
+def oom_kills(data_path):
+    """How many processes of the container the kernel's OOM killer has killed (None: not
+    known); :meth:`minins.cgroups.base.Manager.oom_kills`."""
+    st, mgr = _require(data_path, ("running", "paused", "created"), "watch")
+    if mgr is None:
+        return None
+    try:
+        return mgr.oom_kills()
+    except OSError:
+        return None
+
+
+def update(data_path, fields):
+    """``runc update``: set the cgroup limits ``fields`` (:class:`minins.config.Cgroup` field
+    name -> value, from :func:`minins.oci.resources.to_cgroup`) on a container that runs,
+    through :func:`minins.cgroups.update` (unset fields stay as they are). The limits live
+    in the kernel; the configuration recorded in the state is the one it was created with."""
+    st, mgr = _require(data_path, ("running", "paused", "created"), "update")
+    if mgr is None:
+        raise StateError("cannot update container %s: it has no cgroups" % st.get("id"))
+    from . import cgroups
+
+    cgroups.update(mgr, fields, "linux.resources")
 
 
 def stop(data_path, timeout=10.0, sig=None):

@@ -44,6 +44,10 @@ _PLAN_FIELDS = (
                              ": the intermediate re-executes from it first, or None"),
     ("seccomp", None, "a minins.seccomp.load.Prepared filter (the compiled program, its flags "
                       "and phase, a NOTIFY listener) or None"),
+    ("hooks", None, "new (OCI): {'createContainer': [...], 'startContainer': [...], 'state': "
+                    "{...}}: the hooks the final process runs (minins.hooks), or None"),
+    ("preserve_fds", 0, "new (OCI): descriptors 3..3+N-1 stay open across the exec (runc "
+                        "--preserve-fds)"),
     ("lc", _libc, "the system-call layer (minins.libc, or a recording fake in tests)"),
 )
 

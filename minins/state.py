@@ -23,7 +23,9 @@ _OPTIONAL = {"id": str, "created": str, "root_fs": str, "data_path": str,
              "network_state": dict, "cgroup_paths": dict, "cgroup_driver": str,
              "cgroup_unit": str, "pid_namespace": bool,
              "user_namespace": bool, "labels": list, "runtime_pid": int,
-             "runtime_start_time": str, "detached": bool, "config": dict}
+             "runtime_start_time": str, "detached": bool, "config": dict,
+             # new (OCI: a container made from a bundle by runc's create; minins.runc)
+             "bundle": str, "annotations": dict, "owner": str, "hooks": dict}
 
 
 def default_state_root():
@@ -198,7 +200,7 @@ def load(data_path):
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        raise StateError("no container state at %s (is the container running?)" % data_path)
+        raise StateError("no container state at %s: container does not exist" % data_path)
     except OSError as e:
         raise StateError("cannot read %s: %s" % (path, e.strerror))
     from .config import parse_json
@@ -221,6 +223,13 @@ def load(data_path):
     for key, value in state.get("cgroup_paths", {}).items():
         if not isinstance(value, str) or not value.startswith("/"):
             raise StateError("%s: cgroup_paths.%s: must be an absolute path" % (path, key))
+    for key, value in state.get("annotations", {}).items():
+        if not isinstance(value, str):
+            raise StateError("%s: annotations.%s: must be a string" % (path, key))
+    if "hooks" in state:
+        from .hooks import check
+
+        check(state["hooks"], "%s: hooks" % path)
     if state["init_pid"] < 0:
         raise StateError("%s: init_pid: must not be negative (0: not yet created)" % path)
     state.setdefault("data_path", data_path)

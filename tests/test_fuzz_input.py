@@ -329,7 +329,14 @@ def _safe_token(t, scratch):
 def test_fuzz_argv_in_process(scratch, command, tokens):
     assume(all(_safe_token(t, scratch) for t in tokens))
     root = _fresh(scratch, "argv")
-    code, out, err = cli_in_process(["--root", root] + ([command] if command else []) + tokens)
+    # in a fresh directory: `spec` writes config.json there, runc's `create ID` reads it
+    cwd, here = _fresh(scratch, "argv-cwd"), os.getcwd()
+    os.chdir(cwd)
+    try:
+        code, out, err = cli_in_process(["--root", root] + ([command] if command else [])
+                                        + tokens)
+    finally:
+        os.chdir(here)
     one_line_or_success(code, out, err)
     assert os.listdir(root) == []
 
