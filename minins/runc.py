@@ -804,7 +804,7 @@ def cmd_update(argv, root):
     res = update_resources(values)
     from .oci import resources as _resources
 
-    fields = _resources.to_cgroup(res, "linux.resources")
+    fields = _resources.to_cgroup(res, "linux.resources", update=True)
     lifecycle.update(data_path, fields)
     return 0
 

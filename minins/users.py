@@ -70,8 +70,10 @@ def resolve_user(spec, passwd_text="", group_text="", additional_groups=(), fiel
     """The uid, gid, supplementary gids and home for ``spec`` (default: root, ``0:0``).
 
     A name must exist in the passwd (or group) text; a number need not (it is used as is, as
-    every runtime does). Supplementary groups are the groups that list the user by name, then
-    ``additional_groups``.
+    every runtime does). Supplementary groups are the groups that list the user by name, but
+    only in the implicit form (no ``:group``: an explicit group means exactly that group, as in
+    libcontainer's ``GetExecUser``, so ``uid:gid`` from an OCI bundle gets no groups the image
+    lists), then ``additional_groups``.
     """
     user, _, group = (spec or "").partition(":")
     users = parse_passwd(passwd_text)
@@ -96,7 +98,7 @@ def resolve_user(spec, passwd_text="", group_text="", additional_groups=(), fiel
                 raise ConfigError(field, "no group %r in the container's /etc/group" % group)
             gid = g[1]
     sgids = []
-    if entry is not None:
+    if entry is not None and not group:
         sgids = [g[1] for g in groups if entry[0] in g[2]]
     for g in additional_groups:
         if g not in sgids:

@@ -696,6 +696,17 @@ def test_from_process():
     assert e.value.field == "process.cwd"
 
 
+def test_from_process_without_capabilities_or_rlimits_keeps_the_containers():
+    """libcontainer's exec: a process object that names no capabilities or rlimits runs with
+    the container's, never with every capability root has."""
+    base = conv(spec()).config
+    assert base.capabilities and len(base.capabilities) < 20 and base.rlimits
+    cfg, _a, _s = bundle.from_process({"args": ["/bin/true"], "cwd": "/"}, base, lsm=NO_LSM)
+    for key in ("capabilities", "effective_capabilities", "permitted_capabilities",
+                "inheritable_capabilities", "ambient_capabilities", "rlimits"):
+        assert getattr(cfg, key) == getattr(base, key), key
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from(["args", "env", "cwd", "user", "terminal",
                                         "capabilities", "rlimits", "noNewPrivileges",

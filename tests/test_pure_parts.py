@@ -151,7 +151,8 @@ bad:x:notanumber:alice
     ("", (0, 0, (), "/root")),
     ("root", (0, 0, (), "/root")),
     ("alice", (1000, 1000, (10, 50), "/home/alice")),
-    ("alice:daemon", (1000, 1, (10, 50), "/home/alice")),
+    ("alice:daemon", (1000, 1, (), "/home/alice")),  # explicit group: no image groups
+    ("1000:1000", (1000, 1000, (), "/home/alice")),
     ("1000", (1000, 1000, (10, 50), "/home/alice")),
     ("4242", (4242, 0, (), "/")),
     ("4242:77", (4242, 77, (), "/")),

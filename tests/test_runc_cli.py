@@ -304,6 +304,31 @@ def test_update_sets_the_cgroup_limits(env, rootfs, tmp_path):
     ok(cli(*g, "delete", "-f", "u1"))
 
 
+def test_update_memory_keeps_the_swap_limit(env, rootfs, tmp_path):
+    """runc update --memory alone changes the limit and leaves memory+swap as it was
+    (update.go); only a new container's limit without swap gets unlimited swap."""
+    root, log, g = env
+    if not os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"):
+        pytest.skip("no cgroup v1 swap accounting (memory.memsw.*) on this host")
+    bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sleep", "60"])
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"]["resources"] = dict(spec["linux"].get("resources") or {},
+                                      memory={"limit": 64 << 20, "swap": 128 << 20})
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    ok(cli(*g, "run", "-d", "-b", bundle, "u2"))
+    try:
+        paths = json.loads(ok(cli(*g, "state", "u2")).stdout)["cgroup_paths"]
+        ok(cli(*g, "update", "--memory", "96m", "u2"))
+        with open(paths["memory"] + "/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 96 << 20
+        with open(paths["memory"] + "/memory.memsw.limit_in_bytes") as f:
+            assert int(f.read()) == 128 << 20
+    finally:
+        ok(cli(*g, "delete", "-f", "u2"))
+
+
 def test_events_stats_once(env, rootfs, tmp_path):
     root, log, g = env
     bundle = make_bundle(str(tmp_path / "b"), rootfs, ["sleep", "60"])

@@ -295,6 +295,13 @@ def from_process(process, config, lsm=None, path="process"):
     process = _obj(process, path, required=True)
     try:
         changes = _process(process, None, lsm)
+        # libcontainer's exec (newInitConfig): a process object without capabilities or
+        # rlimits keeps the container's, never more than the container has
+        if process.get("capabilities") is None:
+            for key in _CAPABILITY_FIELDS:
+                changes.pop(key, None)
+        if not process.get("rlimits"):
+            changes.pop("rlimits", None)
         args = _strs(process.get("args"), "process.args")
         if not args:
             raise ConfigError("process.args", "must not be empty")
@@ -420,6 +427,10 @@ def _lsm(lsm):
 
         lsm = security.lsm_state()
     return lsm
+
+
+_CAPABILITY_FIELDS = ("capabilities", "effective_capabilities", "permitted_capabilities",
+                      "inheritable_capabilities", "ambient_capabilities")
 
 
 def _capabilities(value):
