@@ -276,6 +276,18 @@ def _own_cgroup_paths():
     return own
 
 
+def _inherit_cpuset(d):
+    """A new v1 cpuset cgroup starts with empty ``cpuset.cpus``/``cpuset.mems`` and takes
+    no process until they are set (kernel doc cgroup-v1/cpusets.rst): copy the parent's."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            with open(os.path.join(os.path.dirname(d), name)) as f:
+                value = f.read().strip()
+            with open(path, "w") as f:
+                f.write(value)
+
+
 class CgroupParent:
     """One cgroup path ``path`` (absolute from each hierarchy's root, the form engines take)
     that lies below this process's own cgroup in every hierarchy: the deepest of our own
@@ -303,6 +315,7 @@ class CgroupParent:
                     if not os.path.isdir(d):
                         os.mkdir(d)
                         self.created.append(d)
+                        _inherit_cpuset(d)
         except OSError:
             self.remove()
             raise
