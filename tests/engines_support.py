@@ -385,6 +385,9 @@ class Podman:
         self.cgroup_parent = cgroup_parent
         self.root = os.path.join(base, "root")
         self.runroot = os.path.join(base, "runroot")
+        if len(self.runroot) > 50:
+            raise Unavailable("podman refuses a runroot longer than 50 characters: %s"
+                              % self.runroot)
         self.tmp = os.path.join(base, "tmp")
         self.net = os.path.join(base, "net.d")
         for d in (self.root, self.runroot, self.tmp, self.net, os.path.join(base, "libpod")):
