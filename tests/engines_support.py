@@ -99,10 +99,13 @@ def _sh(word):
 
 
 def minins_target(repo):
-    """The command that runs minins from the checkout ``repo``: the installed ``minins`` when
-    it is this checkout's, else ``python3 -m minins`` with ``PYTHONPATH`` (the vendored
-    form). Returns ``(argv, env)``."""
-    return [sys.executable, "-m", "minins"], {"PYTHONPATH": repo}
+    """The command that runs minins from the checkout ``repo``, as vendor-notes.md gives it
+    for a vendored copy: ``python3 -I -c "...; from minins.cli import entry; entry()"``.
+    Not ``python3 -m minins`` with ``PYTHONPATH``: ``-m`` puts the working directory first
+    on ``sys.path``, and an engine may call the runtime from any directory (a ``minins``
+    folder there would be run instead). Returns ``(argv, env)``."""
+    code = "import sys; sys.path.insert(0, %r); from minins.cli import entry; entry()" % repo
+    return [sys.executable, "-I", "-c", code], {}
 
 
 def oci_cli_missing(runtime):
