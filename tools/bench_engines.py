@@ -54,6 +54,39 @@ def runtime_path(spec, bindir):
     return name, path
 
 
+def timing_wrapper(bindir, name, path, log):
+    """An executable ``bindir/name`` that runs ``path`` and appends ``NS COMMAND`` (the
+    wall nanoseconds of that call, the runtime's command word) to ``log``."""
+    os.makedirs(bindir, exist_ok=True)
+    wrapper = os.path.join(bindir, name)
+    with open(wrapper, "w") as f:
+        f.write("""#!/bin/sh
+t0=$(date +%%s%%N)
+%s "$@"
+rc=$?
+for a in "$@"; do case $a in create|start|delete|kill|exec|run|state|ps|pause|resume|update|spec|--version) cmd=$a; break;; esac; done
+echo "$(( $(date +%%s%%N) - t0 )) $cmd" >>%s
+exit $rc
+""" % (es._sh(path), es._sh(log)))
+    os.chmod(wrapper, 0o755)
+    return wrapper
+
+
+def call_report(name, log):
+    """Median wall time of each runtime command in ``log``, one line."""
+    per = {}
+    try:
+        with open(log) as f:
+            for line in f:
+                ns, _, cmd = line.partition(" ")
+                per.setdefault(cmd.strip() or "?", []).append(int(ns) / 1e6)
+    except OSError:
+        return "%s: no calls logged" % name
+    return "%-7s per call: %s" % (name, ", ".join(
+        "%s %.0f ms (n=%d)" % (cmd, statistics.median(v), len(v))
+        for cmd, v in sorted(per.items())))
+
+
 def timed(argv, env):
     t0 = time.perf_counter()
     out = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -90,6 +123,9 @@ def main(argv=None):
     ap.add_argument("--a", default="minins")
     ap.add_argument("--b", default="runc=/usr/sbin/runc")
     ap.add_argument("--only", choices=("podman", "ctr"))
+    ap.add_argument("--calls", action="store_true",
+                    help="also time each runtime call the engines make (create, start, "
+                         "delete...) through a timing wrapper, and print their medians")
     args = ap.parse_args(argv)
     try:
         es.need_root()
@@ -100,6 +136,10 @@ def main(argv=None):
     bindir = os.path.join(base, "bin")
     sides = [runtime_path(args.a, bindir), runtime_path(args.b, bindir)]
     names = [n for n, _ in sides]
+    if args.calls:
+        sides = [(n, timing_wrapper(os.path.join(base, "timed-" + n), n, p,
+                                    os.path.join(base, "calls-" + n)))
+                 for n, p in sides]
     for name, path in sides:
         if name == "minins":
             missing = es.oci_cli_missing(path)
@@ -147,6 +187,9 @@ def main(argv=None):
             ta, tb = paired(ctr_run(sides[0][1]), ctr_run(sides[1][1]), args.runs)
             lines.append(report("ctr run --rm IMAGE ID /bin/true", names, ta, tb))
             print(lines[-1], flush=True)
+        if args.calls:
+            for name, _ in sides:
+                print(call_report(name, os.path.join(base, "calls-" + name)))
     finally:
         problems = []
         for engine in reversed(engines):
