@@ -570,9 +570,25 @@ def _run_in_helper(c, start_callback):
     pid is ``runtime_pid`` in the state) and the init's parent."""
     if not _process._INTERPRETER and _process.needs_sealed_interpreter(c.config, c.lc):
         _process.sealed_interpreter()  # made once, here: every helper inherits it
-    keep = [fd for fd in c.stdio if fd is not None]
+    keep = [fd for fd in c.stdio if fd is not None] + _fds_named_by(c.config)
     return _process.in_helper(lambda ctl: _helper_body(c, ctl, start_callback is not None),
                               keep, start_callback)
+
+
+def _fds_named_by(cfg):
+    """Descriptors of ours that ``cfg`` names as ``/proc/self/fd/N`` or ``/dev/fd/N`` (a
+    namespace, a bind source, the rootfs): the helper keeps them open."""
+    paths = [ns.path for ns in cfg.namespaces] + [cfg.root_fs]
+    if cfg.mount_config is not None:
+        paths += [m.source for m in cfg.mount_config.mounts]
+    fds = []
+    for path in paths:
+        for prefix in ("/proc/self/fd/", "/dev/fd/", "/proc/%d/fd/" % os.getpid()):
+            if path and path.startswith(prefix):
+                digits = path[len(prefix):].split("/", 1)[0]
+                if digits.isdigit():
+                    fds.append(int(digits))
+    return fds
 
 
 def _helper_body(c, ctl, with_callback):

@@ -310,3 +310,21 @@ def test_stdout_of_the_container_goes_where_it_was_given(state_root):
                           state_root=state_root, stdout=out)
         out.seek(0)
         assert (code, out.read()) == (0, b"hello from minins\n")
+
+
+def test_a_namespace_named_by_one_of_our_descriptors_is_still_joined(state_root):
+    """The helper closes the program's descriptors, but not one the configuration names as
+    /proc/self/fd/N: the container joins the namespace it refers to, as in process."""
+    fd = os.open("/proc/self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        base = [config.Namespace(type=t) for t in ("NEWNS", "NEWUTS", "NEWPID", "NEWNET")]
+        cfg = config.default_config().replace(namespaces=tuple(base + [
+            config.Namespace(type="NEWIPC", path="/proc/self/fd/%d" % fd)]))
+        with tempfile.TemporaryFile() as out, Busy():
+            code = minins.run(cfg, ["readlink", "/proc/self/ns/ipc"], state_root=state_root,
+                              stdout=out)
+            out.seek(0)
+            seen = out.read().decode().strip()
+    finally:
+        os.close(fd)
+    assert (code, seen) == (0, os.readlink("/proc/self/ns/ipc"))
