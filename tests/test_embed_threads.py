@@ -334,3 +334,40 @@ def test_a_namespace_named_by_one_of_our_descriptors_is_still_joined(state_root)
     finally:
         os.close(fd)
     assert (code, seen) == (0, os.readlink("/proc/self/ns/ipc"))
+
+
+def test_a_killed_helper_leaves_a_stopped_container_that_delete_removes(state_root):
+    """The helper is the container's runtime: SIGKILLed while the container runs, it takes
+    the init with it (parent-death signals), run says so, and what is left is on record --
+    `list` shows it stopped, `delete` removes every trace, and the id is free again."""
+    from minins import lifecycle
+
+    cid = "crash-%d" % os.getpid()
+    data_path = os.path.join(state_root, cid)
+    kids = children()
+    seen = {}
+
+    def callback():
+        runtime_pid_seen(state_root, cid, seen)()
+        os.kill(seen["runtime_pid"], signal.SIGKILL)
+
+    try:
+        with Busy():
+            with pytest.raises(minins.ContainerError) as e:
+                minins.run(config.default_config(), ["sleep", "60"], id=cid,
+                           state_root=state_root, start_callback=callback)
+        assert "helper process exited without a word" in str(e.value)
+        assert children() == kids
+        rows = lifecycle.list_containers(state_root)
+        assert [(r["id"], r["status"]) for r in rows] == [(cid, "stopped")]
+        assert rows[0]["cgroup_paths"]
+        lifecycle.delete(data_path)
+        assert os.listdir(state_root) == []
+        for path in rows[0]["cgroup_paths"].values():
+            assert not os.path.exists(path)
+        with Busy():
+            assert minins.run(config.default_config(), ["true"], id=cid,
+                              state_root=state_root) == 0
+    finally:
+        if os.path.exists(data_path):
+            lifecycle.delete(data_path, force=True)
