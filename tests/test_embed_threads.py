@@ -371,3 +371,15 @@ def test_a_killed_helper_leaves_a_stopped_container_that_delete_removes(state_ro
     finally:
         if os.path.exists(data_path):
             lifecycle.delete(data_path, force=True)
+
+
+def test_the_command_gets_no_ignored_or_blocked_signal_from_the_helper(state_root):
+    """The helper ignores SIGINT (the program's business); the command must not inherit it."""
+    with tempfile.TemporaryFile() as out, Busy():
+        code = minins.run(config.default_config(),
+                          ["grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status"],
+                          state_root=state_root, stdout=out)
+        out.seek(0)
+        lines = out.read().decode().split("\n")
+    assert code == 0
+    assert sorted(line.split()[1] for line in lines if line) == ["0" * 16] * 2
