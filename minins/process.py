@@ -171,11 +171,19 @@ def in_helper(body, keep=(), callback=None):
     ``keep``: the descriptors the body needs (besides 0, 1, 2 and the sealed interpreter
     copy); every other descriptor is closed in the helper, so that it holds none of the
     program's pipes or sockets while it lives. With ``callback``, the body calls
-    :func:`helper_started` once its process runs: ``callback()`` then runs here, in the calling thread, while the
-    helper waits; if it raises, :func:`helper_started` returns False in the body, which
-    should undo what it made, and the error is raised here once the body has returned. An
+    :func:`helper_started` once its process runs: ``callback()`` then runs here, in the
+    calling thread, while the helper waits; if it raises, :func:`helper_started` returns
+    False in the body, which should undo what it made, and the error is raised here once the
+    body has returned. An
     exception in the caller while it waits (KeyboardInterrupt, say) makes ``ctl`` readable in
     the helper (see :func:`helper_aborted`), and is raised once the helper is done.
+
+    The messages (one ``SOCK_SEQPACKET`` datagram each, on the socket pair ``ctl`` is the
+    helper's end of): ``started`` (helper -> caller, only with a callback; the helper waits
+    for ``go`` or ``abort``), ``abort`` (caller -> helper, at any time), ``exited`` (helper ->
+    caller: the body's process is gone, the cleanup begins) and, last, the pickled
+    ``(kind, value, modules)``: ``"result"`` or ``"error"``, and the modules the helper
+    imported. EOF without it: the helper died (killed, say).
 
     The helper: parent-death signal SIGKILL (like the init's, it fires when the *thread* that
     called this exits); signals this process handles in Python are ignored in it (SIGCHLD is
@@ -232,7 +240,10 @@ def _helper_result(mine, callback, gil, pickle):
                 pending.append(e)
                 _abort_helper(mine)
                 continue
-            mine.send(b"go")
+            try:
+                mine.send(b"go")
+            except OSError:
+                pass  # the helper is gone: the next read says so
             continue
         if data == b"exited":
             gil.prompt()  # what is left is short: the cleanup, then the result
