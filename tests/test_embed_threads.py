@@ -30,6 +30,12 @@ def state_root(tmp_path):
     return str(tmp_path / "state")
 
 
+# Container ids name cgroups, which are global: unique to this run, so that two runs of this
+# file at once (two Python versions) never meet.
+ID = {name: "%s-%d" % (name, os.getpid())
+      for name in ("busy-7", "kill-me", "alone", "boom", "ctrl-c", "usr1")}
+
+
 def sh(script):
     return ["/bin/sh", "-c", script]
 
@@ -94,9 +100,9 @@ def test_exit_status_and_callback_through_the_helper(state_root):
     fds, kids, interval = open_fds(), children(), sys.getswitchinterval()
     seen = {}
     with Busy():
-        code = minins.run(config.default_config(), sh("exit 7"), id="busy-7",
+        code = minins.run(config.default_config(), sh("exit 7"), id=ID["busy-7"],
                           state_root=state_root,
-                          start_callback=runtime_pid_seen(state_root, "busy-7", seen))
+                          start_callback=runtime_pid_seen(state_root, ID["busy-7"], seen))
         # the helper ran it: the state named another runtime process than us
         assert seen["runtime_pid"] not in (0, os.getpid())
         assert seen["init_pid"] > 0
@@ -114,19 +120,19 @@ def test_signal_death_is_128_plus_n(state_root):
     seen = {}
 
     def kill_init():
-        runtime_pid_seen(state_root, "kill-me", seen)()
+        runtime_pid_seen(state_root, ID["kill-me"], seen)()
         os.kill(seen["init_pid"], signal.SIGKILL)
 
     with Busy():
-        code = minins.run(config.default_config(), ["sleep", "60"], id="kill-me",
+        code = minins.run(config.default_config(), ["sleep", "60"], id=ID["kill-me"],
                           state_root=state_root, start_callback=kill_init)
     assert code == 137
 
 
 def test_without_other_threads_the_runtime_is_this_process(state_root):
     seen = {}
-    code = minins.run(config.default_config(), ["true"], id="alone", state_root=state_root,
-                      start_callback=runtime_pid_seen(state_root, "alone", seen))
+    code = minins.run(config.default_config(), ["true"], id=ID["alone"], state_root=state_root,
+                      start_callback=runtime_pid_seen(state_root, ID["alone"], seen))
     assert code == 0 and seen["runtime_pid"] == os.getpid()
 
 
@@ -172,12 +178,12 @@ def test_a_raising_callback_removes_the_container_and_its_error_comes_out(state_
     seen = {}
 
     def callback():
-        runtime_pid_seen(state_root, "boom", seen)()
+        runtime_pid_seen(state_root, ID["boom"], seen)()
         raise Boom("from the callback")
 
     with Busy():
         with pytest.raises(Boom):
-            minins.run(config.default_config(), ["sleep", "60"], id="boom",
+            minins.run(config.default_config(), ["sleep", "60"], id=ID["boom"],
                        state_root=state_root, start_callback=callback)
     assert seen["init_pid"] > 0
     assert not os.path.exists("/proc/%d" % seen["init_pid"]) or \
@@ -203,13 +209,13 @@ def test_keyboard_interrupt_while_waiting_kills_and_cleans_up(state_root):
     seen = {}
 
     def callback():
-        runtime_pid_seen(state_root, "ctrl-c", seen)()
+        runtime_pid_seen(state_root, ID["ctrl-c"], seen)()
         # from another thread, once we wait: wherever it lands, the start is aborted
         threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT)).start()
 
     with Busy():
         with pytest.raises(KeyboardInterrupt):
-            minins.run(config.default_config(), ["sleep", "60"], id="ctrl-c",
+            minins.run(config.default_config(), ["sleep", "60"], id=ID["ctrl-c"],
                        state_root=state_root, start_callback=callback)
     assert children() == kids
     assert os.listdir(state_root) == []
@@ -253,13 +259,13 @@ def test_the_programs_signal_handlers_never_run_in_the_helper(state_root, tmp_pa
     r, w = os.pipe()
 
     def callback():
-        runtime_pid_seen(state_root, "usr1", seen)()
+        runtime_pid_seen(state_root, ID["usr1"], seen)()
         os.kill(seen["runtime_pid"], signal.SIGUSR1)
         os.write(w, b"x\n")  # the container's `read` returns: it exits 5
 
     try:
         with Busy():
-            code = minins.run(config.default_config(), sh("read -r x; exit 5"), id="usr1",
+            code = minins.run(config.default_config(), sh("read -r x; exit 5"), id=ID["usr1"],
                               state_root=state_root, stdin=r, start_callback=callback)
     finally:
         signal.signal(signal.SIGUSR1, previous)
