@@ -389,3 +389,29 @@ def test_the_command_gets_no_ignored_or_blocked_signal_from_the_helper(state_roo
         lines = out.read().decode().split("\n")
     assert code == 0
     assert sorted(line.split()[1] for line in lines if line) == ["0" * 16] * 2
+
+
+def test_two_runs_at_once_restore_the_programs_switch_interval():
+    """prompt_gil is counted: two callers that overlap (two threads in run) leave the
+    program's own interval behind, whichever leaves first."""
+    from minins.process import prompt_gil
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.004)
+        a, b = prompt_gil(), prompt_gil()
+        a.prompt()
+        b.prompt()
+        assert sys.getswitchinterval() == pytest.approx(prompt_gil.INTERVAL)
+        a.relax()
+        assert sys.getswitchinterval() == pytest.approx(prompt_gil.INTERVAL)
+        a.relax()  # twice is once
+        b.relax()
+        assert sys.getswitchinterval() == 0.004
+        with prompt_gil():
+            a.prompt()
+        assert sys.getswitchinterval() == pytest.approx(prompt_gil.INTERVAL)
+        a.relax()
+        assert sys.getswitchinterval() == 0.004
+    finally:
+        sys.setswitchinterval(before)
