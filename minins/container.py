@@ -576,9 +576,63 @@ def run(config, args, *, stdin=None, stdout=None, stderr=None, data_path=None, i
     c = Container(config, args, id=id, data_path=data_path, state_root=state_root,
                   stdin=None if config.tty else stdin, stdout=None if config.tty else stdout,
                   stderr=None if config.tty else stderr)
+    if not config.tty and _process.other_threads():
+        return _run_in_helper(c, start_callback)
     c.create()
     c.start(start_callback)
     if c.console_master is not None:
         _process.relay_console(c, _fileno(stdin) if stdin is not None else 0,
                                _fileno(stdout) if stdout is not None else 1)
+    return c.wait()
+
+
+def _run_in_helper(c, start_callback):
+    """:func:`run` for a program with other threads: create, start, wait and clean up in one
+    forked, single-threaded helper (:func:`minins.process.in_helper`), so that no step waits
+    for the GIL behind the program's threads; ``start_callback`` still runs here, once the
+    command runs and before anything is removed. The helper is the container's runtime (its
+    pid is ``runtime_pid`` in the state) and the init's parent."""
+    if not _process._INTERPRETER and _process.needs_sealed_interpreter(c.config, c.lc):
+        _process.sealed_interpreter()  # made once, here: every helper inherits it
+    keep = [fd for fd in c.stdio if fd is not None] + _fds_named_by(c.config)
+    return _process.in_helper(lambda ctl: _helper_body(c, ctl, start_callback is not None),
+                              keep, start_callback)
+
+
+def _fds_named_by(cfg):
+    """Descriptors of ours that ``cfg`` names as ``/proc/self/fd/N`` or ``/dev/fd/N`` (a
+    namespace, a bind source, the rootfs): the helper keeps them open."""
+    paths = [ns.path for ns in cfg.namespaces] + [cfg.root_fs]
+    if cfg.mount_config is not None:
+        paths += [m.source for m in cfg.mount_config.mounts]
+    fds = []
+    for path in paths:
+        for prefix in ("/proc/self/fd/", "/dev/fd/", "/proc/%d/fd/" % os.getpid()):
+            if path and path.startswith(prefix):
+                digits = path[len(prefix):].split("/", 1)[0]
+                if digits.isdigit():
+                    fds.append(int(digits))
+    return fds
+
+
+def _helper_body(c, ctl, with_callback):
+    """In the helper: :func:`run`'s steps; an abort from the caller kills the container."""
+    c.create()
+    c.start()
+    if with_callback and not _process.helper_started(ctl):
+        c.destroy()
+        return None  # the caller raises its own error
+    pidfd = _process.watch_pid(c.pid, c.lc)
+    if pidfd is not None:
+        try:
+            if _process.helper_aborted(ctl, pidfd):
+                c.kill(SIGKILL)
+        finally:
+            os.close(pidfd)
+    try:
+        c._wait_init()
+    except BaseException:
+        c.destroy()
+        raise
+    _process.helper_exited(ctl)
     return c.wait()

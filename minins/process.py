@@ -12,6 +12,9 @@ The sync protocol is documented in :mod:`minins.sync`.
 """
 import os
 
+import _signal  # cheap, built in
+import _thread
+
 from . import child as _child
 from . import libc as _libc
 from . import sync
@@ -70,23 +73,50 @@ class prompt_gil:
     blocking steps (each a system call that releases the GIL and must win it back), let other
     threads of an embedding program hold the GIL for 50 us at a time instead of 5 ms
     (sys.setswitchinterval), then restore what was set. Without other threads it changes
-    nothing. tools/bench_embed.py measures it."""
+    nothing. :meth:`prompt` and :meth:`relax` do the same by hand, each any number of times.
+    The interval is the process's: while several threads are inside, the first one in saves
+    it and the last one out restores it. tools/bench_embed.py measures it."""
 
     INTERVAL = 5e-5
+    _lock = _thread.allocate_lock()
+    _inside = [0, None]  # how many are prompting, the interval they found
+
+    def __init__(self):
+        self._prompting = False
 
     def __enter__(self):
-        import sys
-
-        self._before = sys.getswitchinterval()
-        if self._before > self.INTERVAL:
-            sys.setswitchinterval(self.INTERVAL)
+        self.prompt()
         return self
 
     def __exit__(self, *exc):
+        self.relax()
+        return False
+
+    def prompt(self):
         import sys
 
-        sys.setswitchinterval(self._before)
-        return False
+        if self._prompting:
+            return
+        self._prompting = True
+        with self._lock:
+            inside = self._inside
+            if inside[0] == 0:
+                inside[1] = sys.getswitchinterval()
+                if inside[1] > self.INTERVAL:
+                    sys.setswitchinterval(self.INTERVAL)
+            inside[0] += 1
+
+    def relax(self):
+        import sys
+
+        if not self._prompting:
+            return
+        self._prompting = False
+        with self._lock:
+            inside = self._inside
+            inside[0] -= 1
+            if inside[0] == 0:
+                sys.setswitchinterval(inside[1])
 
 
 def spawn(make_plan, lc=_libc):
@@ -109,6 +139,253 @@ def spawn(make_plan, lc=_libc):
         _child.intermediate(plan)  # never returns
     child_end.close()
     return Spawned(pid, watch_pid(pid, lc), runtime_end, tid)
+
+
+# --- the forked helper: a start that does not compete for the GIL -----------------------------
+
+def other_threads():
+    """Does this process run other Python threads (``threading.active_count() > 1``)? Without
+    the threading module loaded, no thread was started through it: False, and nothing is
+    imported to find out."""
+    import sys
+
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
+
+
+_HELPER_MAX = 1 << 20  # bound of one helper message (a pickled result or error)
+
+
+def in_helper(body, keep=(), callback=None):
+    """Run ``body(ctl)`` in a forked, single-threaded helper process; return what it returns
+    or raise what it raises (pickled across: the same type, errno and attributes).
+
+    Why: in a program whose other threads keep the interpreter busy, every blocking system
+    call of the runtime's side must win the GIL back afterwards (up to the switch interval,
+    5 ms, behind each busy thread), and a container's start makes hundreds of them. In the
+    helper, a copy of this process with only the calling thread, none of them waits; the
+    caller blocks in one ``recv`` while the body runs, and makes a handful of other calls
+    with a 50 us switch interval (:class:`prompt_gil`): before the fork, and from the body's
+    :func:`helper_exited` (its cleanup, overlapped with our wake-up) to the end.
+
+    ``keep``: the descriptors the body needs (besides 0, 1, 2 and the sealed interpreter
+    copy); every other descriptor is closed in the helper, so that it holds none of the
+    program's pipes or sockets while it lives. With ``callback``, the body calls
+    :func:`helper_started` once its process runs: ``callback()`` then runs here, in the
+    calling thread, while the helper waits; if it raises, :func:`helper_started` returns
+    False in the body, which should undo what it made, and the error is raised here once the
+    body has returned. An
+    exception in the caller while it waits (KeyboardInterrupt, say) makes ``ctl`` readable in
+    the helper (see :func:`helper_aborted`), and is raised once the helper is done.
+
+    The messages (one ``SOCK_SEQPACKET`` datagram each, on the socket pair ``ctl`` is the
+    helper's end of): ``started`` (helper -> caller, only with a callback; the helper waits
+    for ``go`` or ``abort``), ``abort`` (caller -> helper, at any time), ``exited`` (helper ->
+    caller: the body's process is gone, the cleanup begins) and, last, the pickled
+    ``(kind, value, modules)``: ``"result"`` or ``"error"``, and the modules the helper
+    imported. EOF without it: the helper died (killed, say).
+
+    The helper: parent-death signal SIGKILL (like the init's, it fires when the *thread* that
+    called this exits); signals this process handles in Python are ignored in it (SIGCHLD is
+    reset to its default), so it never runs the program's code; it never logs or prints (a
+    lock another thread held at the fork stays held in it) and ends with ``os._exit``."""
+    import pickle
+
+    gil = prompt_gil()
+    gil.prompt()
+    try:
+        parent = os.getpid()
+        mine, theirs = sync.socketpair()
+        try:
+            pid = _libc.fork()
+        except BaseException:
+            mine.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            mine.close()
+            _helper_main(body, theirs, set(keep), parent)  # never returns
+        theirs.close()
+        # While the body runs, the program's threads keep their own interval: switching
+        # every 50 us, they would spend on futexes the CPU the helper needs.
+        gil.relax()
+        try:
+            return _helper_result(mine, callback, gil, pickle)
+        finally:
+            gil.prompt()
+            mine.close()
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass  # the program reaps every child itself
+    finally:
+        gil.relax()
+
+
+def _helper_result(mine, callback, gil, pickle):
+    pending = []  # an error of ours, raised once the helper is done
+    while True:
+        try:
+            data = _recv_last(mine)
+        except BaseException as e:  # noqa: B902 - KeyboardInterrupt while it runs
+            if pending:
+                raise
+            pending.append(e)
+            _abort_helper(mine)
+            continue
+        if data == b"started":
+            try:
+                callback()
+            except BaseException as e:  # noqa: B902
+                pending.append(e)
+                _abort_helper(mine)
+                continue
+            try:
+                mine.send(b"go")
+            except OSError:
+                pass  # the helper is gone: the next read says so
+            continue
+        if data == b"exited":
+            gil.prompt()  # what is left is short: the cleanup, then the result
+            continue
+        if not data:
+            if pending:
+                raise pending[0]
+            raise ContainerError("the runtime's helper process exited without a word")
+        kind, value, modules = pickle.loads(data)
+        _load_modules(modules)
+        if pending:
+            raise pending[0]
+        if kind == "error":
+            raise value
+        return value
+
+
+def _recv_last(sock):
+    """One message; ``b""`` once the helper is gone. A peer that died with a message of
+    ours unread is reported as ECONNRESET once, before what it sent last (unix(7))."""
+    for _ in range(2):
+        try:
+            return sock.recv(_HELPER_MAX)
+        except ConnectionResetError:
+            continue
+    return b""
+
+
+def _abort_helper(sock):
+    try:
+        sock.send(b"abort")
+    except OSError:
+        pass  # gone already: its result (or EOF) is what comes next
+
+
+def _load_modules(names):
+    """Import here what the helper imported and we lack, so that the next helper, a copy of
+    us, has it already (the first start pays once)."""
+    import sys
+
+    for name in names:
+        if name not in sys.modules:
+            try:
+                __import__(name)
+            except Exception:  # noqa: B902 - only a head start
+                pass
+
+
+def helper_started(ctl):
+    """Inside :func:`in_helper`'s body, once its process runs, when the caller has a
+    callback: let it run, and wait for it. False when it raised (or the caller was
+    interrupted): the body should undo what it made."""
+    ctl.send(b"started")
+    return ctl.recv(16) == b"go"
+
+
+def helper_exited(ctl):
+    """Inside :func:`in_helper`'s body, once its process has exited: tell the caller, which
+    shortens its switch interval again while the body cleans up."""
+    ctl.send(b"exited")
+
+
+def helper_aborted(ctl, pidfd):
+    """Inside :func:`in_helper`'s body: wait until the process behind ``pidfd`` exits (False)
+    or the caller gives up (True: an exception in the calling thread, or the caller gone)."""
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(ctl.fileno(), select.POLLIN)
+    ready = dict(poller.poll())
+    return pidfd not in ready
+
+
+def _helper_main(body, ctl, keep, parent):
+    """The helper's whole life. Never returns."""
+    import gc
+    import sys
+
+    # The program's objects are never collected here: one holding a descriptor closed below
+    # would close, when finalized, whatever of ours got that number since.
+    gc.freeze()
+    modules = set(sys.modules)
+    try:
+        try:
+            _libc.prctl(1, SIGKILL, op="prctl PR_SET_PDEATHSIG")  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os._exit(1)  # the caller died before the line above
+            _quiet_signals()
+            keep.update((0, 1, 2, ctl.fileno()))
+            keep.update(_INTERPRETER)
+            _close_all_but(keep)
+            msg = ("result", body(ctl))
+        except BaseException as e:  # noqa: B902 - never unwind into the program's code
+            msg = ("error", e)
+        new = [m for m in list(sys.modules) if m not in modules]
+        import pickle
+
+        try:
+            data = pickle.dumps(msg + (new,))
+        except Exception:  # noqa: B902 - an attribute pickle cannot carry
+            err = sync.error_from_payload(sync.error_payload(msg[1])) if msg[0] == "error" \
+                else ContainerError("the helper's result cannot be sent: %r" % (msg[1],))
+            data = pickle.dumps(("error", err, new))
+        ctl.send(data)
+    finally:
+        os._exit(0)
+
+
+def _quiet_signals():
+    """In the helper: a signal the program handles in Python is the program's business
+    (ignored here: a Ctrl-C reaches the whole process group, and the caller turns its
+    KeyboardInterrupt into an abort); SIGCHLD back to its default, for our waitpid."""
+    for sig in _signal.valid_signals():
+        try:
+            handler = _signal.getsignal(sig)
+        except (ValueError, OSError):
+            continue
+        if callable(handler):
+            _signal.signal(sig, _signal.SIG_DFL if sig == _signal.SIGCHLD else _signal.SIG_IGN)
+
+
+def _close_all_but(keep):
+    """Close every descriptor not in ``keep``: close_range(2) over the gaps (5.9), else each
+    one /proc/self/fd lists."""
+    try:
+        first = 0
+        for fd in sorted(keep) + [None]:
+            last = 0xFFFFFFFF if fd is None else fd - 1
+            if first <= last:
+                _libc.close_range(first, last)
+            if fd is None:
+                break
+            first = fd + 1
+    except OSError:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 # --- the runtime's executable, out of the container's reach (CVE-2019-5736) -------------------
@@ -262,8 +539,6 @@ def relay_console(proc, stdin=0, stdout=1):
 
 
 # --- the foreground --------------------------------------------------------------------------
-
-import _signal  # noqa: E402 - cheap, built in
 
 FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP, _signal.SIGQUIT,
              _signal.SIGUSR1, _signal.SIGUSR2)
