@@ -664,3 +664,17 @@ def test_mounts_are_listed_in_the_config_order(base, tmp_path, api):
     assert [o.split(":")[0] for o in rows["/mnt/b1"]["optional"]] == ["master"]
     assert rows["/mnt/b2"]["optional"] == []
     assert rows["/mnt/b3"]["optional"] == ["unbindable"]
+
+
+def test_selinux_labels_are_no_ops_without_selinux(base, tmp_path):
+    """runtime-tools' linux_mount_label: where SELinux is off the labels are accepted and
+    nothing is applied (no context= option on any mount, no exec label written)."""
+    s = default("cat /proc/self/mountinfo; cat /proc/self/attr/current 2>/dev/null; true")
+    s["linux"]["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811"
+    s["process"]["selinuxLabel"] = "system_u:system_r:svirt_lxc_net_t:s0:c715,c811"
+    s["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"})
+    out = ok(base, tmp_path, s)
+    rows = mountinfo(out)
+    assert rows["/scratch"]["type"] == "tmpfs"
+    assert not any(o.startswith("context=") for r in rows.values() for o in r["super"]), out
+    assert "svirt" not in out
