@@ -465,28 +465,25 @@ def setup(ctx):
     # in the caller's mount namespace -- before staging could cover one of them and out of
     # reach of a symlink swapped in later.
     sources = open_sources(cfg, ctx.in_userns, ctx.console_path, ctx.sources)
-    trees = {}
     root = None
     try:
         m = _Mounter(lc)
-        if m.new_api:
-            # Copies of the bind sources, taken while this namespace's mounts are still
-            # peers of the host's: a "slave" volume keeps the host's as its master.
-            trees = _clone_sources(m, mc, sources)
-        # Without the new API a "slave" volume is bound after this, from our copy of the
-        # source's mount: that copy must stay a slave of the host's (the rootfs is then made
-        # private on its own).
+        # Every bind is copied from its source in the config's order, after the rootfs
+        # (mountinfo lists a namespace's mounts by their creation since Linux 6.8: a copy
+        # taken earlier would be listed before / itself, runtime-tools' "mounts"). A
+        # "slave" volume is bound from our copy of the source's mount: that copy must stay
+        # a slave of the host's (the rootfs is then made private on its own).
         # An OCI rootfsPropagation of (r)slave: the rootfs is copied while / is a slave, so
         # that it stays a slave of the host's peer group (runc makes / rslave the same way).
         root_slave = bool(mc.rootfs_propagation & MS_SLAVE)
         slave = mc.no_pivot_root or root_slave or \
-            (not m.new_api and any(x.slave or _oci_slave(x) for x in mc.mounts))
+            any(x.slave or _oci_slave(x) for x in mc.mounts)
         lc.mount(None, "/", None, MS_REC | (MS_SLAVE if slave else MS_PRIVATE))
         root = _open_rootfs(rootfs, cfg, m)
         if slave and not mc.no_pivot_root and not root_slave:
             m.change(root.fd, "/", propagation=MS_PRIVATE, recursive=True)
         _system_mounts(ctx, root, m)
-        _user_mounts(ctx, root, mc, sources, trees, m)
+        _user_mounts(ctx, root, mc, sources, m)
         if _setup_dev(mc):
             _devices(ctx, root, sources, m)
             _dev_links(ctx, root, sources, m)
@@ -502,7 +499,6 @@ def setup(ctx):
         if mc.rootfs_propagation:
             lc.mount(None, "/", None, mc.rootfs_propagation)
     finally:
-        close_sources(trees)
         close_sources(sources)
         if root is not None:
             root.close()
@@ -542,38 +538,8 @@ def write_sysctls(root, sysctl, lc):
             os.close(fd)
 
 
-def _clone_sources(m, mc, sources):
-    trees = {}
-    try:
-        for i, mnt in enumerate(mc.mounts):
-            if mnt.oci and mnt.type == "bind" and i in sources:
-                trees[i] = _clone_oci(m, mnt, sources[i])
-            elif mnt.type == "bind" and i in sources:
-                trees[i] = m.clone(sources[i], mnt.destination, readonly=not mnt.writable,
-                                   propagation=MS_SLAVE if mnt.slave else MS_PRIVATE)
-    except BaseException:
-        close_sources(trees)
-        raise
-    return trees
-
-
 def _oci_slave(mnt):
     return mnt.oci and any(p & ~MS_REC == MS_SLAVE for p in mnt.propagation)
-
-
-def _clone_oci(m, mnt, src):
-    """New API: the detached copy an OCI bind attaches, with its per-mount flags; private
-    until its own propagation changes (taken while this namespace's mounts are still the
-    host's peers, so a "slave" keeps the host's as its master)."""
-    rec = bool(mnt.flags & MS_REC)
-    tree = m.clone(src, mnt.destination, recursive=rec,
-                   propagation=MS_SLAVE if _oci_slave(mnt) else MS_PRIVATE)
-    try:
-        _set_bind_attrs(m, tree, mnt.destination, mnt.flags)
-    except BaseException:
-        os.close(tree)
-        raise
-    return tree
 
 
 def _open_rootfs(rootfs, cfg, m):
@@ -821,7 +787,7 @@ def close_sources(sources):
     sources.clear()
 
 
-def _user_mounts(ctx, root, mc, sources, trees, m):
+def _user_mounts(ctx, root, mc, sources, m):
     for i, mnt in enumerate(mc.mounts):
         field = mount_field(mnt, i)
         src = sources.get(i)
@@ -832,8 +798,7 @@ def _user_mounts(ctx, root, mc, sources, trees, m):
             raise _no_mount_point(e, mnt.destination, field + ".destination") from None
         try:
             if mnt.oci:
-                root.hold(mnt.destination, _oci_mount(ctx, root, m, mnt, field, src,
-                                                       trees.pop(i, None), target))
+                root.hold(mnt.destination, _oci_mount(ctx, root, m, mnt, field, src, target))
                 continue
             _refuse_kernel_fs(root, target, field, mnt.destination)
             propagation = MS_SLAVE if mnt.slave else MS_PRIVATE
@@ -842,9 +807,6 @@ def _user_mounts(ctx, root, mc, sources, trees, m):
                                 if x)
                 new = m.filesystem("tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, data or None,
                                    target, mnt.destination, readonly=not mnt.writable)
-            elif i in trees:
-                m.attach(trees[i], target, mnt.destination)
-                new = trees.pop(i)
             else:
                 new = m.bind(src, target, mnt.destination, readonly=not mnt.writable,
                              propagation=propagation)
@@ -862,7 +824,7 @@ _PER_MOUNT = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | _ATIME | MS_NODIRATI
     MS_NOSYMFOLLOW
 
 
-def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
+def _oci_mount(ctx, root, m, mnt, field, src, target):
     """One OCI mount, exactly as listed (runc's mountToRootfs), onto ``target``; the root
     of the new mount. A bind takes the per-mount flags of its options (a remount, as
     runc's; with the new API set on the detached copy before it is attached); a filesystem
@@ -871,11 +833,20 @@ def _oci_mount(ctx, root, m, mnt, field, src, tree, target):
     if mnt.type == "bind":
         if _normalize(dest) not in PROC_BIND_ALLOWED:
             _refuse_kernel_fs(root, target, field, dest, ("/proc",))
-        if tree is not None:
-            m.attach(tree, target, dest)
-            new = tree
+        # private (or a slave of the host's for a "slave" option) until its own
+        # propagation changes below
+        rec = bool(flags & MS_REC)
+        prop = MS_SLAVE if _oci_slave(mnt) else MS_PRIVATE
+        if m.new_api:
+            new = m.clone(src, dest, recursive=rec, propagation=prop)
+            try:
+                _set_bind_attrs(m, new, dest, flags)
+                m.attach(new, target, dest)
+            except BaseException:
+                os.close(new)
+                raise
         else:
-            new = m.bind(src, target, dest, recursive=bool(flags & MS_REC), propagation=0)
+            new = m.bind(src, target, dest, recursive=rec, propagation=prop)
             try:
                 if flags & ~_BIND_KEEP:
                     _bind_remount(m, new, dest, flags)

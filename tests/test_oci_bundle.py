@@ -297,10 +297,19 @@ def test_lsm_labels():
     e = refused(with_("process.apparmorProfile", "docker-default"), "process.apparmorProfile",
                 "not supported on this host")
     assert "AppArmor" in e.message
-    refused(with_("process.selinuxLabel", "system_u:r:t:s0"), "process.selinuxLabel",
-            "not supported on this host")
-    refused(with_("linux.mountLabel", "system_u:object_r:t:s0"), "linux.mountLabel",
-            "not supported on this host")
+    # SELinux labels are accepted and dropped where SELinux is off (runc, crun).
+    cfg = conv(with_("process.selinuxLabel", "system_u:r:t:s0",
+                     with_("linux.mountLabel", "system_u:object_r:t:s0"))).config
+    assert cfg.process_label == ""
+    assert cfg.mount_config.mount_label == ""
+    refused(with_("process.selinuxLabel", 7), "process.selinuxLabel")
+    refused(with_("linux.mountLabel", ["x"]), "linux.mountLabel")
+    selinux_only = {"apparmor": False, "selinux": True}
+    cfg = conv(with_("process.selinuxLabel", "l", with_("linux.mountLabel", "m")),
+               lsm=selinux_only).config
+    assert (cfg.process_label, cfg.mount_config.mount_label) == ("l", "m")
+    refused(with_("process.apparmorProfile", "p"), "process.apparmorProfile", "AppArmor",
+            lsm=selinux_only)
     on = {"apparmor": True, "selinux": True}
     cfg = conv(with_("process.apparmorProfile", "p", with_("process.selinuxLabel", "l")),
                lsm=on).config

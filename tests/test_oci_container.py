@@ -628,3 +628,53 @@ def test_cgroup_mount_without_a_cgroup_namespace(base, tmp_path):
     s["linux"]["resources"] = {"pids": {"limit": 19}}
     s["linux"]["cgroupsPath"] = "minins-oci-nocgns-%d" % os.getpid()
     assert ok_cg(base, tmp_path, s).split() == ["19"]
+
+
+def _points(text):
+    """The mount points of a mountinfo text, in its order."""
+    return [line.split()[4] for line in text.splitlines() if " - " in line]
+
+
+def test_mounts_are_listed_in_the_config_order(base, tmp_path, api):
+    """runtime-tools' "mounts": binds with no ``type`` and every propagation, between two
+    tmpfs, appear in mountinfo in the config's order, after / (Linux 6.8+ lists a
+    namespace's mounts by their creation: a bind copied before the rootfs came first)."""
+    src = str(tmp_path / "shared")
+    os.mkdir(src)
+
+    def inside():
+        libc.mount("tmpfs", src, "tmpfs", 0, "size=64k")
+        libc.mount(None, src, None, MS_SHARED)
+        s = default("cat /proc/self/mountinfo")
+        s["mounts"] += [{"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs"}]
+        for i, prop in enumerate(("shared", "rslave", "private", "unbindable")):
+            s["mounts"].append({"destination": "/mnt/b%d" % i, "source": src,
+                                "options": ["rbind" if i % 2 else "bind", prop]})
+        s["mounts"] += [{"destination": "/mnt/c", "type": "tmpfs", "source": "tmpfs"}]
+        return run(base, tmp_path, s)
+
+    code, out, err = _in_private_ns(inside)
+    assert code == 0, err
+    wanted = ["/", "/proc", "/dev", "/mnt/a", "/mnt/b0", "/mnt/b1", "/mnt/b2", "/mnt/b3",
+              "/mnt/c"]
+    points = [p for p in _points(out) if p in wanted]
+    assert points == wanted, out
+    rows = mountinfo(out)
+    assert [o.split(":")[0] for o in rows["/mnt/b0"]["optional"]] == ["shared"]
+    assert [o.split(":")[0] for o in rows["/mnt/b1"]["optional"]] == ["master"]
+    assert rows["/mnt/b2"]["optional"] == []
+    assert rows["/mnt/b3"]["optional"] == ["unbindable"]
+
+
+def test_selinux_labels_are_no_ops_without_selinux(base, tmp_path):
+    """runtime-tools' linux_mount_label: where SELinux is off the labels are accepted and
+    nothing is applied (no context= option on any mount, no exec label written)."""
+    s = default("cat /proc/self/mountinfo; cat /proc/self/attr/current 2>/dev/null; true")
+    s["linux"]["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811"
+    s["process"]["selinuxLabel"] = "system_u:system_r:svirt_lxc_net_t:s0:c715,c811"
+    s["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"})
+    out = ok(base, tmp_path, s)
+    rows = mountinfo(out)
+    assert rows["/scratch"]["type"] == "tmpfs"
+    assert not any(o.startswith("context=") for r in rows.values() for o in r["super"]), out
+    assert "svirt" not in out

@@ -410,14 +410,16 @@ def _process(process, linux, lsm):
                                      "process.noNewPrivileges")
     out["oom_score_adj"] = _opt_int(process.get("oomScoreAdj"), "process.oomScoreAdj",
                                     -1000, 1000)
-    for key, field, lsm_name, what in (
-            ("apparmorProfile", "apparmor_profile", "apparmor", "AppArmor"),
-            ("selinuxLabel", "process_label", "selinux", "SELinux")):
-        value = _str(process.get(key), "process." + key)
-        if value and not _lsm(lsm)[lsm_name]:
-            raise ConfigError("process." + key, "not supported on this host (%s is not "
-                              "enabled)" % what)
-        out[field] = value
+    # AppArmor: refused where it is off (runc fails too: it writes /proc/self/attr/exec).
+    profile = _str(process.get("apparmorProfile"), "process.apparmorProfile")
+    if profile and not _lsm(lsm)["apparmor"]:
+        raise ConfigError("process.apparmorProfile", "not supported on this host (AppArmor "
+                          "is not enabled)")
+    out["apparmor_profile"] = profile
+    # SELinux: a no-op where it is off, as go-selinux's label functions make it for runc
+    # and as crun does (vendor-notes.md, "OCI bundles").
+    label = _str(process.get("selinuxLabel"), "process.selinuxLabel")
+    out["process_label"] = label if _lsm(lsm)["selinux"] else ""
     return out
 
 
@@ -657,8 +659,7 @@ def _mount_config(spec, linux, bundle_dir, changes, lsm):
                                cgroup_permissions="rwm")
     label = _str(linux.get("mountLabel"), "linux.mountLabel")
     if label and not _lsm(lsm)["selinux"]:
-        raise ConfigError("linux.mountLabel", "not supported on this host (SELinux is not "
-                          "enabled)")
+        label = ""  # a no-op where SELinux is off, as for process.selinuxLabel
     prop = _str(linux.get("rootfsPropagation"), "linux.rootfsPropagation")
     if prop and prop not in PROPAGATION:
         raise ConfigError("linux.rootfsPropagation", "must be one of %s, not %r"
