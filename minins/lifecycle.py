@@ -294,8 +294,9 @@ def delete(data_path, force=False, timeout=10.0, run_hooks=True, warn=None):
         # bounded by its exit and reaping; until then it holds its cgroups
         time.sleep(0.01)
     if mgr is not None:
-        if st.get("pid_namespace") is False or st["init_pid"] <= 0:
-            # what the init left in the host's PID namespace, or what a crashed start left
+        if not _statecheck.own_pid_namespace(st) or st["init_pid"] <= 0:
+            # what the init left in a PID namespace it shares (the host's, or one it joined
+            # by path: its death ends nothing there), or what a crashed start left
             _ignore_gone(mgr.kill_all)
         _ignore_gone(mgr.destroy)
     if (st.get("network_state") or {}).get("veth_host"):

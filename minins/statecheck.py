@@ -30,8 +30,16 @@ exit 125 on the command line), before anything is signalled, frozen, joined or r
    for itself (``pid_namespace``, ``user_namespace``, and each ``config.namespaces`` entry
    without a path) its namespace differs from the caller's (the nsfs inodes of
    ``/proc/PID/ns/*`` and ``/proc/self/ns/*``); with its own PID namespace it is PID 1 there
-   (the last field of ``NSpid`` in ``/proc/PID/status``). A state that ties a live process
+   (the last field of ``NSpid`` in ``/proc/PID/status``); with a PID namespace joined by
+   ``path`` it is not PID 1 (that namespace's init is another's) but it is in that
+   namespace (the nsfs inode of ``path``, while it opens). A state that ties a live process
    to no cgroup and no namespace of its own is refused: nothing tells it from a host process.
+   An init that someone moved out of its recorded cgroup (the cgroup's owner may: runc and
+   crun go on) is still the container's when a namespace of the container's own ties it,
+   and the recorded cgroup (and every cgroup below it) holds no process outside those
+   namespaces of the init: then the cgroup named after the container is empty or holds
+   only the container's processes, and freezing, signalling or removing it touches no one
+   else's (:func:`_moved_out`).
 
 Removal from a state file goes through :data:`minins.cgroups.fs.CHECKED`, the cgroupfs seam
 that :func:`minins.cgroups.load_manager` uses by default (and :func:`safe_remove_cgroup`):
@@ -314,8 +322,7 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
             if (at is None or not _below(at, paths[key])) and exiting(pid, proc):
                 return  # an exiting task leaves its cgroups first (cgroup_exit): it is dying
             if at is None or not _below(at, paths[key]):
-                _refuse(where, field, "process %d is not in the container's cgroup %s "
-                        "(cgroup_paths.%s); it is in %s" % (pid, paths[key], key, at))
+                _moved_out(state, pid, paths[key], key, at, proc, where)
     for t, flag in own_namespaces(state):
         name = _NS_NAMES[t]
         try:
@@ -332,11 +339,99 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
         if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
             _refuse(where, flag, "process %d is in the caller's %s namespace, but the "
                     "container has a %s namespace of its own" % (pid, name, name))
+    joined = joined_pid_namespace(state)
+    if joined is not None:
+        _check_joined_pid_namespace(pid, joined, proc, where)
     if any(t == "NEWPID" for t, _f in own_namespaces(state)):
         nspid = _nspid(pid, proc)
         if nspid is not None and nspid[-1] != 1:
             _refuse(where, "pid_namespace", "process %d is pid %d in its PID namespace, "
                     "not the container's init (pid 1)" % (pid, nspid[-1]))
+
+
+def _ns_id(pid, name, proc):
+    """``(st_dev, st_ino)`` of ``/proc/PID/ns/NAME`` (``pid`` may be ``"self"``); ``None``
+    when the process is gone or the kernel has no such namespace type."""
+    try:
+        st = os.stat("%s/%s/ns/%s" % (proc, pid, name))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _moved_out(state, pid, path, key, at, proc, where):
+    """The live init ``pid`` is not below its recorded cgroup ``path``: someone with the
+    power to do so moved it (runtime-tools' ``delete_only_create_resources`` does, between
+    create and start; runc and crun go on). Accepted only when (a) a namespace the
+    container made for itself still ties the init to the container (checked by
+    :func:`check_init` after this), and (b) ``path`` and every cgroup below it hold no
+    process outside those namespaces of the init: the cgroup named after the container is
+    then empty or the container's own, and signalling or removing it harms nobody else.
+    Otherwise :class:`StateError`."""
+    def refuse(why):
+        _refuse(where, "init_pid", "process %d is not in the container's cgroup %s "
+                "(cgroup_paths.%s); it is in %s, and %s" % (pid, path, key, at, why))
+
+    names = [_NS_NAMES[t] for t, _f in own_namespaces(state)]
+    if not names:
+        refuse("no namespace of the container's own ties it to the container")
+    init_ns = {}
+    for name in names:
+        try:
+            ns = _ns_id(pid, name, proc)
+        except PermissionError:
+            ns = None  # rootless, an init not yet dumpable: the kernel limits us anyway
+        if ns is not None:
+            init_ns[name] = ns
+    for dirpath, _dirs, _files in os.walk(path):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                members = [int(x) for x in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue  # removed meanwhile
+        for member in members:
+            for name, ns in init_ns.items():
+                try:
+                    theirs = _ns_id(member, name, proc)
+                except PermissionError:
+                    theirs = None
+                if theirs is not None and theirs != ns:
+                    refuse("the cgroup holds process %d, which is not in the container's "
+                           "%s namespace" % (member, name))
+
+
+def joined_pid_namespace(state):
+    """The ``path`` of the PID namespace the container joined (a ``NEWPID`` entry of
+    ``config.namespaces`` with a path), else ``None``."""
+    namespaces = (state.get("config") or {}).get("namespaces")
+    if isinstance(namespaces, list):
+        for ns in namespaces:
+            if isinstance(ns, dict) and ns.get("type") == "NEWPID":
+                path = ns.get("path")
+                return path if isinstance(path, str) and path else None
+    return None
+
+
+def own_pid_namespace(state):
+    """Did the container make a PID namespace of its own (its init is pid 1 there, and
+    killing it kills every process in it)? ``False`` when it shares the caller's or joined
+    one by path."""
+    return state.get("pid_namespace") is True and joined_pid_namespace(state) is None
+
+
+def _check_joined_pid_namespace(pid, path, proc, where):
+    """The init of a container that joined the PID namespace at ``path`` is in it (it is
+    not pid 1 there: the namespace's init is someone else's). A ``path`` that no longer
+    opens (its holder exited; that ends a PID namespace and its processes) leaves nothing
+    to compare."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    theirs = _ns_id(pid, "pid", proc)
+    if theirs is not None and theirs != (st.st_dev, st.st_ino):
+        _refuse(where, "pid_namespace", "process %d is not in the PID namespace the "
+                "container joined (%s)" % (pid, path))
 
 
 PF_EXITING = 0x4  # include/linux/sched.h
@@ -359,7 +454,7 @@ def exiting(pid, proc="/proc"):
 def own_namespaces(state):
     """``[(type, field)]``: the namespaces the state says the container made for itself."""
     out = {}
-    if state.get("pid_namespace") is True:
+    if own_pid_namespace(state):
         out["NEWPID"] = "pid_namespace"
     if state.get("user_namespace") is True:
         out["NEWUSER"] = "user_namespace"
