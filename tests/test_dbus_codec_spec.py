@@ -185,6 +185,23 @@ def test_each_fixed_type_after_a_byte_is_padded_to_its_alignment(code, order):
             c.unmarshal("y" + code, bytes(bad), order)
 
 
+ONE_OF = {"y": 3, "b": True, "n": -2, "q": 2, "i": -3, "u": 3, "x": -4, "t": 4, "d": 0.5,
+          "h": 1, "s": "ab", "o": "/a", "g": "ai", "v": c.Variant("q", 9)}
+
+
+@pytest.mark.parametrize("code", sorted(ONE_OF))
+@pytest.mark.parametrize("order", "lB")
+def test_an_array_of_each_type_at_each_offset(code, order):
+    # the array's first element starts at the element's alignment, which the length leaves out
+    t = parse_type("a" + code)
+    for offset in range(8):
+        for items in ([], [ONE_OF[code]], [ONE_OF[code]] * 2):
+            want = reference([t], [items], order, offset)
+            assert c.marshal("a" + code, [items], order, offset) == want, (offset, items)
+            back = bytes(items) if code == "y" else items  # ay reads as bytes
+            assert c.unmarshal("a" + code, want, order, offset) == (back,)
+
+
 @pytest.mark.parametrize("sig, value, raw", [
     ("yas", [1, ["ab"]], b"\x01\0\0\0\x07\0\0\0\x02\0\0\0ab\0"),
     ("y(y)", [1, (2,)], b"\x01" + b"\0" * 7 + b"\x02"),
