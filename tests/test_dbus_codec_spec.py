@@ -317,6 +317,24 @@ def test_message_lengths_up_to_2_27_bytes(order):
     assert "truncated" in str(e.value)
 
 
+def test_a_message_of_2_27_bytes_is_the_longest_to_write():
+    limit = 1 << 27
+
+    def reply(*body):
+        return c.Message(c.METHOD_RETURN, 1, reply_serial=1, signature="ayay", body=body)
+
+    head = len(c.encode_message(reply(b"", b""))) - 8  # two empty arrays: two lengths
+    first = 1 << 26
+    second = limit - head - 8 - first
+    raw = c.encode_message(reply(bytes(first), bytes(second)))
+    assert len(raw) == limit and c.message_length(raw[:16]) == limit
+    assert c.decode_message(raw).body == (bytes(first), bytes(second))
+    del raw
+    with pytest.raises(c.EncodeError) as e:
+        c.encode_message(reply(bytes(first), bytes(second + 1)))
+    assert "message of %d bytes is over the %d limit" % (limit + 1, limit) in str(e.value)
+
+
 # --- messages built by hand ------------------------------------------------------------------
 
 def hand_message(mtype, serial, fields, sig="", body=(), flags=0, order="l"):
