@@ -276,6 +276,20 @@ def test_64_nested_containers_are_allowed_and_65_are_not():
         c.marshal("a(v)", [[(_variants(63),)]])
 
 
+def test_the_nesting_count_goes_back_down_after_each_container():
+    # containers side by side do not add up, and leaving one gives back exactly its level
+    siblings = [(1,)] * 70
+    ok = ("a(y)v", [siblings, _variants(64)])
+    raw = c.marshal(*ok)
+    assert c.unmarshal(ok[0], raw) == tuple(ok[1])
+    too_deep = b"\x01v\0" + raw[len(c.marshal("a(y)", [siblings])):]
+    with pytest.raises(c.EncodeError):
+        c.marshal("a(y)v", [siblings, _variants(65)])
+    with pytest.raises(c.DecodeError) as e:
+        c.unmarshal("a(y)v", c.marshal("a(y)", [siblings]) + too_deep)
+    assert "nested more than 64 deep" in str(e.value)
+
+
 def test_an_array_of_2_26_bytes_is_the_longest():
     limit = 1 << 26
     raw = c.marshal("ay", [bytes(limit)])
