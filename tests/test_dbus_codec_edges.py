@@ -117,6 +117,8 @@ def test_marshal_checks_its_arguments():
         c.unmarshal("y", b"\1", "x")
     assert "byte order must be" in str(e.value)
     assert c.marshal("", []) == b"" and c.unmarshal("", b"") == ()
+    # the values may come from any iterable, a one-shot one too
+    assert c.marshal("yq", (v for v in (1, 2))) == c.marshal("yq", [1, 2]) == b"\x01\0\x02\0"
 
 
 def test_where_a_bad_value_is_is_named():

@@ -250,6 +250,18 @@ def test_32_nested_structs_are_allowed_and_33_are_not(inner):
     assert "more than 32 nested structs" in str(e.value)
 
 
+@pytest.mark.parametrize("around", [("a{y", "}"), ("a{ya{y", "}}"), ("(a{y", "})")])
+def test_a_dict_entry_counts_as_a_struct_for_what_it_holds(around):
+    # the structs inside a dict entry's value count from the entry's own level
+    before, after = around
+    used = before.count("{") + before.count("(")
+    ok = before + "(" * (32 - used) + "y" + ")" * (32 - used) + after
+    assert len(c.parse_signature(ok)) == 1
+    with pytest.raises(c.DecodeError) as e:
+        c.parse_signature(before + "(" * (33 - used) + "y" + ")" * (33 - used) + after)
+    assert "more than 32 nested structs" in str(e.value)
+
+
 def _variants(levels):
     v = c.Variant("y", 5)
     for _ in range(levels - 1):
