@@ -191,6 +191,10 @@ def test_message_constructors():
     assert (s.type, s.flags, s.destination, s.body) == (c.SIGNAL, c.NO_REPLY_EXPECTED, None, (1,))
     assert c.signal("/o", "org.x.I", "S", destination=":1.2").destination == ":1.2"
     assert c.Message(c.METHOD_RETURN, 3, reply_serial=1).signature == ""
+    plain = c.method_call("org.x", "/o", "org.x.I", "M")
+    assert plain.flags == 0  # a reply is expected, the bus may start the service
+    plain.serial = 1
+    assert c.encode_message(plain)[2] == 0
     with pytest.raises(c.EncodeError) as e:
         c.encode_message(c.method_call("org.x", "/o", None, "M"))
     assert "serial must be 1..2**32-1, not 0" in str(e.value)
