@@ -47,8 +47,11 @@ def open_fds():
 def children():
     kids = set()
     for tid in os.listdir("/proc/self/task"):
-        with open("/proc/self/task/%s/children" % tid) as f:
-            kids.update(int(p) for p in f.read().split())
+        try:
+            with open("/proc/self/task/%s/children" % tid) as f:
+                kids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile: its children went to another thread of ours
     return kids
 
 
