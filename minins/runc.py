@@ -675,12 +675,12 @@ def cmd_events(argv, root):
     while True:
         try:
             stats = lifecycle.stats(data_path)
+            kills = lifecycle.oom_kills(data_path)
         except StateError:
             if first:
                 raise
-            return 0  # it stopped: runc's events ends too
+            return 0  # it stopped (at either read): runc's events ends too
         first = False
-        kills = lifecycle.oom_kills(data_path)
         if ooms is not None and kills is not None and kills > ooms:
             for _ in range(kills - ooms):
                 sys.stdout.write(json.dumps({"type": "oom", "id": cid}) + "\n")

@@ -700,3 +700,30 @@ def test_go_durations(parts):
     for bad in ("", "5", "5x", "-1s", "0s", "s5"):
         with pytest.raises(ConfigError):
             runc._duration(bad)
+
+
+def test_events_ends_with_0_when_the_container_stops_between_its_reads(monkeypatch, capsys):
+    """The container may stop between events' stats and its OOM count: that is the end of
+    the stream (exit 0, as runc's events), not an error; only a container already stopped at
+    the first read is one."""
+    from minins import cli
+    from minins.errors import StateError
+
+    calls = {"oom": 0}
+
+    def oom_kills(data_path):
+        calls["oom"] += 1
+        if calls["oom"] == 2:
+            raise StateError("cannot watch container c: it is stopped")
+        return 0
+
+    monkeypatch.setattr(cli, "existing", lambda cid, root: "/nonexistent/" + cid)
+    monkeypatch.setattr(lifecycle, "stats", lambda data_path: {})
+    monkeypatch.setattr(lifecycle, "oom_kills", oom_kills)
+    monkeypatch.setattr(runc, "runc_stats", lambda stats: {})
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    assert runc.cmd_events(["--interval", "1ms", "c"], "/nonexistent") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1  # the first read's stats only
+    calls["oom"] = 1  # stopped at the very first read: an error
+    with pytest.raises(StateError):
+        runc.cmd_events(["--interval", "1ms", "c"], "/nonexistent")
