@@ -590,14 +590,24 @@ def _check_mounts(cfg):
         _check_device_node(d, "mount_config.device_nodes[%d]" % i)
 
 
-MS_REC = 0x4000
-# MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED (linux/mount.h), each with or without MS_REC
-PROPAGATIONS = tuple(p | r for p in (1 << 17, 1 << 18, 1 << 19, 1 << 20) for r in (0, MS_REC))
+# mount(2)'s MS_* flags (linux/mount.h), the one table of them: OCI mounts carry them in
+# ``Mount.flags`` and ``Mount.propagation``; minins.oci.bundle and minins.rootfs use these names.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_SYNCHRONOUS, MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x20, 0x40, 0x80
+MS_NOSYMFOLLOW, MS_NOATIME, MS_NODIRATIME, MS_BIND = 0x100, 0x400, 0x800, 0x1000
+MS_MOVE, MS_REC, MS_SILENT, MS_POSIXACL = 0x2000, 0x4000, 0x8000, 1 << 16
+MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
+MS_RELATIME, MS_I_VERSION, MS_STRICTATIME, MS_LAZYTIME = 1 << 21, 1 << 23, 1 << 24, 1 << 25
+# MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED, each with or without MS_REC
+PROPAGATIONS = tuple(p | r for p in (MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED)
+                     for r in (0, MS_REC))
 # what an OCI mount's flags may hold: every per-mount and superblock flag of mount(2) that a
 # mount option names (MS_RDONLY ... MS_LAZYTIME), MS_BIND, MS_REC and MS_REMOUNT; the
 # propagation flags go in ``propagation``
-OCI_MOUNT_FLAGS = (0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x1000
-                   | 0x4000 | 0x8000 | 1 << 16 | 1 << 21 | 1 << 23 | 1 << 24 | 1 << 25)
+OCI_MOUNT_FLAGS = (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_REMOUNT
+                   | MS_MANDLOCK | MS_DIRSYNC | MS_NOSYMFOLLOW | MS_NOATIME | MS_NODIRATIME
+                   | MS_BIND | MS_REC | MS_SILENT | MS_POSIXACL | MS_RELATIME | MS_I_VERSION
+                   | MS_STRICTATIME | MS_LAZYTIME)
 
 
 def _check_oci_mount(m, here):

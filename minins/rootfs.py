@@ -39,29 +39,12 @@ import stat
 from . import fspath
 from . import libc as _libc
 from . import users as _users
-from .config import MountConfig
+from .config import (MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_MOVE, MS_NOATIME,
+                     MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW,
+                     MS_POSIXACL, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT,
+                     MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MountConfig)
 from .errors import ConfigError, SyscallError
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_MOVE = 0x2000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_STRICTATIME = 1 << 24
-MS_SYNCHRONOUS = 0x10
-MS_MANDLOCK = 0x40
-MS_DIRSYNC = 0x80
-MS_NOATIME = 0x400
-MS_NODIRATIME = 0x800
-MS_POSIXACL = 1 << 16
-MS_RELATIME = 1 << 21
-MS_LAZYTIME = 1 << 25
-MS_NOSYMFOLLOW = 0x100
 MNT_DETACH = 2
 
 # Paths made read-only, and paths hidden, with restrict_sys (runc's and crun's defaults).

@@ -18,6 +18,11 @@ Pure: no kernel calls (the one host probe, which LSMs this host has, is a parame
 import collections
 import os
 
+from ..config import (MS_BIND, MS_DIRSYNC, MS_I_VERSION, MS_LAZYTIME, MS_MANDLOCK,
+                      MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID,
+                      MS_NOSYMFOLLOW, MS_POSIXACL, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME,
+                      MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
+                      MS_SYNCHRONOUS, MS_UNBINDABLE)
 from ..errors import ConfigError
 
 __all__ = ["Bundle", "Hook", "load", "from_spec", "from_process", "default_spec", "HOOK_NAMES",
@@ -48,14 +53,6 @@ RLIMITS = {
     "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
     "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_SYNCHRONOUS, MS_REMOUNT, MS_MANDLOCK, MS_DIRSYNC = 0x10, 0x20, 0x40, 0x80
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 0x400, 0x800, 0x1000, 0x4000
-MS_SILENT, MS_POSIXACL = 0x8000, 1 << 16
-MS_UNBINDABLE, MS_PRIVATE, MS_SLAVE, MS_SHARED = 1 << 17, 1 << 18, 1 << 19, 1 << 20
-MS_RELATIME, MS_I_VERSION, MS_STRICTATIME, MS_LAZYTIME = 1 << 21, 1 << 23, 1 << 24, 1 << 25
-MS_NOSYMFOLLOW = 0x100
 
 # mount(8)'s options: name -> (set it, flag). runc's parseMountOptions knows the same names.
 MOUNT_FLAGS = {
