@@ -24,6 +24,7 @@ from ..config import (MS_BIND, MS_DIRSYNC, MS_I_VERSION, MS_LAZYTIME, MS_MANDLOC
                       MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
                       MS_SYNCHRONOUS, MS_UNBINDABLE)
 from ..errors import ConfigError
+from ..record import BOOL, INT, STR, _type_name
 
 __all__ = ["Bundle", "Hook", "load", "from_spec", "from_process", "default_spec", "HOOK_NAMES",
            "parse_mount_options", "NAMESPACES", "RLIMITS"]
@@ -127,20 +128,13 @@ _U64 = 2 ** 64 - 1
 
 # --- typed access to the decoded JSON ----------------------------------------------------------
 
-def _kind(value):
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
 def _obj(value, path, required=False):
     if value is None:
         if required:
             raise ConfigError(path, "must be set")
         return {}
     if not isinstance(value, dict):
-        raise ConfigError(path, "must be an object, not %s" % _kind(value))
+        raise ConfigError(path, "must be an object, not %s" % _type_name(value))
     return value
 
 
@@ -148,17 +142,14 @@ def _list(value, path):
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ConfigError(path, "must be a list, not %s" % _kind(value))
+        raise ConfigError(path, "must be a list, not %s" % _type_name(value))
     return value
 
 
 def _str(value, path, default=""):
     if value is None:
         return default
-    if not isinstance(value, str):
-        raise ConfigError(path, "must be a string, not %s" % _kind(value))
-    if "\0" in value:
-        raise ConfigError(path, "must not contain a NUL character")
+    STR.load(value, path)  # a string without NUL
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -172,11 +163,7 @@ def _strs(value, path):
 
 
 def _bool(value, path, default=False):
-    if value is None:
-        return default
-    if type(value) is not bool:
-        raise ConfigError(path, "must be true or false, not %s" % _kind(value))
-    return value
+    return default if value is None else BOOL.load(value, path)
 
 
 def _int(value, path, lo, hi, default=None):
@@ -184,9 +171,7 @@ def _int(value, path, lo, hi, default=None):
         if default is None:
             raise ConfigError(path, "must be set")
         return default
-    if type(value) is not int:
-        raise ConfigError(path, "must be an integer, not %s" % _kind(value))
-    if not lo <= value <= hi:
+    if not lo <= INT.load(value, path) <= hi:
         raise ConfigError(path, "must be within %d..%d" % (lo, hi))
     return value
 

@@ -38,6 +38,7 @@ With ``update=True`` (``runc update -r``): no devices (runc does not update them
 memory limit without ``swap`` leaves swap as it is.
 """
 from ..errors import ConfigError
+from ..record import BOOL, INT, _type_name
 
 __all__ = ["to_cgroup"]
 
@@ -49,13 +50,6 @@ _U16 = 2 ** 16 - 1
 
 def _join(path, key):
     return "%s.%s" % (path, key)
-
-
-def _type_name(value):
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 def _object(value, path):
@@ -72,9 +66,7 @@ def _list(value, path):
 
 def _int(value, path, lo, hi, what=None):
     """An integer within lo..hi (JSON integer: no boolean, no fraction)."""
-    if type(value) is not int:
-        raise ConfigError(path, "must be an integer, not %s" % _type_name(value))
-    if not lo <= value <= hi:
+    if not lo <= INT.load(value, path) <= hi:
         raise ConfigError(path, "must be %s (got %d)" % (what or "%d..%d" % (lo, hi), value))
     return value
 
@@ -87,10 +79,7 @@ def _uint(value, path, hi=_U64):
     return _int(value, path, 0, hi)
 
 
-def _bool(value, path):
-    if type(value) is not bool:
-        raise ConfigError(path, "must be true or false, not %s" % _type_name(value))
-    return value
+_bool = BOOL.load
 
 
 def _str(value, path):
@@ -329,7 +318,6 @@ def _hugepages(value, path, out, update):
 
 # --- devices -------------------------------------------------------------------------------
 
-_CODES = {"b": 98, "c": 99}  # the Device.type of a block or char rule ('a' is no rule)
 _ACCESS = frozenset("rwm")
 
 
@@ -383,10 +371,9 @@ def _devices(value, path, out, update):
         out["allow_all_devices"] = True
         out["allowed_devices"] = ()
         return
-    from ..config import DEFAULT_ALLOWED_DEVICES, Device
+    from ..config import DEFAULT_ALLOWED_DEVICES, _rule
 
-    listed = tuple(Device(type=_CODES[kind], major_number=major, minor_number=minor,
-                          cgroup_permissions="".join(c for c in "rwm" if c in access))
+    listed = tuple(_rule(kind, major, minor, "".join(c for c in "rwm" if c in access))
                    for (kind, major, minor), access in exceptions.items() if access)
     out["allow_all_devices"] = False
     out["allowed_devices"] = listed + tuple(
