@@ -451,12 +451,19 @@ def _check_idmaps(cfg):
         _idmap.validate_mappings(maps, field)
 
 
-def _check_process(cfg):
-    if cfg.hostname:
+def _check_uts_name(cfg, field):
+    """``hostname`` or ``domainname``: set only in a NEWUTS namespace of the container's,
+    at most 64 bytes (the kernel's __NEW_UTS_LEN; sethostname(2), setdomainname(2))."""
+    name = getattr(cfg, field)
+    if name:
         if not cfg.has_namespace("NEWUTS"):
-            raise ConfigError("hostname", "setting a hostname needs a NEWUTS namespace")
-        if len(cfg.hostname.encode()) > 64:
-            raise ConfigError("hostname", "must be at most 64 bytes")
+            raise ConfigError(field, "setting a %s needs a NEWUTS namespace" % field)
+        if len(name.encode()) > 64:
+            raise ConfigError(field, "must be at most 64 bytes")
+
+
+def _check_process(cfg):
+    _check_uts_name(cfg, "hostname")
     for i, env in enumerate(cfg.environment):
         if "=" not in env or env.startswith("="):
             raise ConfigError("environment[%d]" % i, "must be NAME=VALUE, not %r" % env)
@@ -509,11 +516,7 @@ def _sysctl_namespace(name):
 
 
 def _check_oci_process(cfg):
-    if cfg.domainname:
-        if not cfg.has_namespace("NEWUTS"):
-            raise ConfigError("domainname", "setting a domainname needs a NEWUTS namespace")
-        if len(cfg.domainname.encode()) > 64:
-            raise ConfigError("domainname", "must be at most 64 bytes")
+    _check_uts_name(cfg, "domainname")
     if cfg.umask is not None and not 0 <= cfg.umask <= 0o777:
         raise ConfigError("umask", "must be within 0..0o777")
     sets = {}
