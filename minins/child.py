@@ -448,12 +448,12 @@ def _umask(ctx, release):
         os.umask(ctx.config.umask)
 
 
-PERSONAS = {"LINUX": 0x0000, "LINUX32": 0x0008}  # PER_LINUX, PER_LINUX32 (personality(2))
-
-
 def _personality(ctx, release):
     if ctx.config.personality:  # new (OCI): linux.personality
-        ctx.lc.personality(PERSONAS[ctx.config.personality])
+        from .libc import PER_LINUX, PER_LINUX32  # loaded already (resume)
+
+        ctx.lc.personality({"LINUX": PER_LINUX, "LINUX32": PER_LINUX32}
+                           [ctx.config.personality])
 
 
 def _close_fds(ctx, release):

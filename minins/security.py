@@ -57,8 +57,8 @@ def finalize(ctx):
         if not keep >> cap & 1:
             lc.prctl(PR_CAPBSET_DROP, cap, op="prctl PR_CAPBSET_DROP")
     lc.prctl(PR_SET_KEEPCAPS, 1, op="prctl PR_SET_KEEPCAPS")
-    user = _users.resolve_user(cfg.user, _users.read_small("/etc/passwd"), _users.read_small("/etc/group"),
-                               cfg.additional_groups)
+    user = _users.resolve_user(cfg.user, _users.read_small("/etc/passwd"),
+                               _users.read_small("/etc/group"), cfg.additional_groups)
     ctx.home = user.home
     _give_exec_fifo(ctx, user)
     _switch_user(ctx, user)

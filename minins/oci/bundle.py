@@ -22,7 +22,7 @@ from ..config import (MS_BIND, MS_DIRSYNC, MS_I_VERSION, MS_LAZYTIME, MS_MANDLOC
                       MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID,
                       MS_NOSYMFOLLOW, MS_POSIXACL, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME,
                       MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
-                      MS_SYNCHRONOUS, MS_UNBINDABLE)
+                      MS_SYNCHRONOUS, MS_UNBINDABLE, PERSONALITIES)
 from ..errors import ConfigError
 from ..record import BOOL, INT, STR, _type_name
 
@@ -487,7 +487,7 @@ def _personality(value):
         return ""
     value = _obj(value, "linux.personality")
     domain = _str(value.get("domain"), "linux.personality.domain")
-    if domain not in ("LINUX", "LINUX32"):
+    if domain not in PERSONALITIES:
         raise ConfigError("linux.personality.domain", "must be LINUX or LINUX32, not %r"
                           % domain)
     if _strs(value.get("flags"), "linux.personality.flags"):
