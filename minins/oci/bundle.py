@@ -186,6 +186,12 @@ def _abs(value, path):
     return value
 
 
+def _abs_paths(linux, key):
+    """``linux.<key>``: a list of absolute paths, as a tuple."""
+    path = "linux." + key
+    return tuple(_abs(p, "%s[%d]" % (path, i)) for i, p in enumerate(_strs(linux.get(key), path)))
+
+
 # --- load ------------------------------------------------------------------------------------
 
 def load(bundle_dir, systemd_cgroup=False, lsm=None):
@@ -239,12 +245,8 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
     changes["uid_mappings"] = _idmaps(linux.get("uidMappings"), "linux.uidMappings")
     changes["gid_mappings"] = _idmaps(linux.get("gidMappings"), "linux.gidMappings")
     changes["mount_config"] = _mount_config(spec, linux, bundle_dir, changes, lsm)
-    changes["masked_paths"] = tuple(_abs(p, "linux.maskedPaths[%d]" % i) for i, p in
-                                    enumerate(_strs(linux.get("maskedPaths"),
-                                                    "linux.maskedPaths")))
-    changes["readonly_paths"] = tuple(_abs(p, "linux.readonlyPaths[%d]" % i) for i, p in
-                                      enumerate(_strs(linux.get("readonlyPaths"),
-                                                      "linux.readonlyPaths")))
+    changes["masked_paths"] = _abs_paths(linux, "maskedPaths")
+    changes["readonly_paths"] = _abs_paths(linux, "readonlyPaths")
     changes["sysctl"] = _sysctl(linux.get("sysctl"))
     changes["personality"] = _personality(linux.get("personality"))
     changes["cgroups"] = _cgroups(linux, systemd_cgroup)
@@ -424,19 +426,16 @@ def _capabilities(value):
         # runc changes no capability then: the process keeps every one root has
         return {"capabilities": tuple(sorted(caps.CAPS, key=caps.CAPS.get))}
     value = _obj(value, "process.capabilities")
-    sets = {}
+    sets, numbers = {}, {}
     for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         path = "process.capabilities." + name
-        names = _strs(value.get(name), path)
-        for i, cap in enumerate(names):
-            caps.cap_number(cap, "%s[%d]" % (path, i))
-        sets[name] = names
+        sets[name] = _strs(value.get(name), path)
+        numbers[name] = {caps.cap_number(cap, "%s[%d]" % (path, i))
+                         for i, cap in enumerate(sets[name])}
     # The kernel raises an ambient capability only when it is permitted and inheritable
     # (capabilities(7)); runc warns and goes on without the others (runc spec's default
     # lists three ambient capabilities and no inheritable set), and minins does the same.
-    can = {caps.cap_number(c) for c in sets["permitted"]} & \
-        {caps.cap_number(c) for c in sets["inheritable"]} & \
-        {caps.cap_number(c) for c in sets["bounding"]}
+    can = numbers["permitted"] & numbers["inheritable"] & numbers["bounding"]
     ambient = tuple(c for c in sets["ambient"] if caps.cap_number(c) in can)
     return {"capabilities": sets["bounding"], "effective_capabilities": sets["effective"],
             "permitted_capabilities": sets["permitted"],
