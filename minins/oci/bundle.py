@@ -262,9 +262,7 @@ def from_spec(spec, bundle_dir, systemd_cgroup=False, lsm=None):
         _config.validate(cfg)
     except ConfigError as e:
         raise ConfigError(_oci_field(e.field), e.message) from None
-    args = _strs(process.get("args"), "process.args")
-    if not args:
-        raise ConfigError("process.args", "must not be empty")
+    args = _args(process)
     return Bundle(config=cfg, args=args, hooks=_hooks(spec.get("hooks")),
                   annotations=annotations, bundle=bundle_dir, rootfs=cfg.root_fs,
                   console_size=_console_size(process), spec=spec)
@@ -286,23 +284,31 @@ def from_process(process, config, lsm=None, path="process"):
                 changes.pop(key, None)
         if not process.get("rlimits"):
             changes.pop("rlimits", None)
-        args = _strs(process.get("args"), "process.args")
-        if not args:
-            raise ConfigError("process.args", "must not be empty")
+        args = _args(process)
         size = _console_size(process)
     except ConfigError as e:
-        if path != "process" and e.field.startswith("process"):
-            e.field = path + e.field[len("process"):]
+        e.field = _named_from(e.field, path)
         raise
     cfg = config.replace(**changes)
     try:
         _config.validate(cfg)
     except ConfigError as e:
-        field = _oci_field(e.field)
-        if path != "process" and field.startswith("process"):
-            field = path + field[len("process"):]
-        raise ConfigError(field, e.message) from None
+        raise ConfigError(_named_from(_oci_field(e.field), path), e.message) from None
     return cfg, args, size
+
+
+def _named_from(field, path):
+    """An error's ``process...`` field named from ``path`` (from_process's) instead."""
+    if path != "process" and field.startswith("process"):
+        return path + field[len("process"):]
+    return field
+
+
+def _args(process):
+    args = _strs(process.get("args"), "process.args")
+    if not args:
+        raise ConfigError("process.args", "must not be empty")
+    return args
 
 
 def _check_version(spec):
