@@ -656,6 +656,8 @@ def cmd_ps(args, root):
     """``ps [--json | -f table|json] ID``: without an option, a container made from a bundle
     (runc's create) gets runc's table (ps -ef's columns, read from /proc), one made by
     minins's own create or run its pids, one a line."""
+    from .errors import StateError
+
     values, data_path, _ = _container_args(args, root, "ps", ("--json",),
                                            valued=("-f", "--format"))
     from . import lifecycle
@@ -663,7 +665,15 @@ def cmd_ps(args, root):
     fmt = values.get("-f", values.get("--format"))
     if fmt not in (None, "table", "json"):
         raise UsageError("ps: invalid format option %r (table or json)" % fmt)
-    pids = lifecycle.pids(data_path)
+    try:
+        pids = lifecycle.pids(data_path)
+    except StateError:
+        # runc's ps of a container whose init has exited: no processes, exit 0 (the table's
+        # header alone; containerd's shim asks for ps --format json at any time)
+        desc = lifecycle.describe(data_path)
+        if desc.get("status") != "stopped" or not desc.get("bundle"):
+            raise
+        pids = []
     if values.get("--json") or fmt == "json":
         _print_json(pids)
     elif fmt == "table" or fmt is None and lifecycle.describe(data_path).get("bundle"):
