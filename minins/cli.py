@@ -405,6 +405,29 @@ def cmd_stop(args, root):
 
 # --- a running container ---------------------------------------------------------------------
 
+def _urfave(args, options):
+    """``args`` with runc's urfave/cli spellings of the known ``options`` rewritten to the
+    ones :func:`parse` reads: ``-name`` -> ``--name`` (when ``--name`` is an option), and a
+    flag's ``--name=true`` -> ``--name``, ``--name=false`` -> nothing. Anything else is left
+    as it is (``kill ID -9`` stays a signal)."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[i:])
+        name, eq, value = arg.partition("=")
+        if name.startswith("-") and not name.startswith("--") and len(name) > 2 \
+                and "-" + name in options:
+            name = "-" + name
+        if name in options and options[name] is False and eq:
+            if value.lower() not in ("true", "false", "1", "0", "t", "f"):
+                raise UsageError("option %s: invalid boolean value %r" % (name, value))
+            if value.lower() in ("true", "1", "t"):
+                out.append(name)
+            continue
+        out.append(name + eq + value if name in options else arg)
+    return out
+
+
 def _container_args(args, root, command, flags=(), extra=0, valued=()):
     """``(values, data_path, rest)`` for a command on one container: ``--data-path DIR``,
     ``--id ID`` or the first positional argument names it; ``flags`` are its own options
@@ -415,7 +438,7 @@ def _container_args(args, root, command, flags=(), extra=0, valued=()):
     options = {"--data-path": True, "--id": True}
     options.update((f, False) for f in flags)
     options.update((f, True) for f in valued)
-    values, rest = parse(args, options, rest="args")
+    values, rest = parse(_urfave(args, options), options, rest="args")
     if "--data-path" in values or "--id" in values:
         data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root)
     elif rest:
@@ -698,8 +721,8 @@ def cmd_oom(args, root):
 
 
 def cmd_list(args, root):
-    values, rest = parse(args, {"--json": False, "-q": False, "--quiet": False, "-f": True,
-                                "--format": True}, rest="args")
+    options = {"--json": False, "-q": False, "--quiet": False, "-f": True, "--format": True}
+    values, rest = parse(_urfave(args, options), options, rest="args")
     if rest:
         raise UsageError("list takes no arguments")
     fmt = values.get("-f", values.get("--format"))

@@ -73,3 +73,27 @@ def test_ps_of_a_stopped_container_is_an_empty_list_as_runc_s(env, rootfs, tmp_p
     table = ok(cli(*g, "ps", "t13ps")).stdout.splitlines()
     assert len(table) == 1 and table[0].split()[:2] == ["UID", "PID"]
     ok(cli(*g, "delete", "t13ps"))
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["delete", "--force=true", "t13gone"], 0, ""),  # --force: already gone is success
+    (["delete", "-force", "t13gone"], 0, ""),
+    (["delete", "--force=false", "t13gone"], 125, "does not exist"),
+    (["kill", "-all", "t13gone", "9"], 125, "does not exist"),
+    (["kill", "--all=true", "t13gone", "KILL"], 125, "does not exist"),
+    (["ps", "-format", "json", "t13gone"], 125, "does not exist"),
+    (["state", "--bogus=1", "t13gone"], 125, "--bogus"),
+    (["list", "-format", "json"], 0, ""),
+    (["list", "-quiet"], 0, ""),
+    (["list", "--quiet=true"], 0, ""),
+])
+def test_kill_delete_ps_list_read_urfave_s_option_forms(tmp_path, argv, code, words):
+    """README: options are read as runc reads them (urfave/cli: ``-name``, ``--name=value``,
+    booleans ``--name=true|false``) -- for kill, delete, ps and list as for create and run.
+    runc 1.1.5 here: ``delete --force=true``/``-force`` of a missing container exit 0,
+    ``kill -all ID 9`` and ``ps -format json ID`` name the missing container."""
+    p = cli("--root", str(tmp_path / "state"), *argv)
+    assert p.returncode == code, p.stderr
+    assert words in p.stderr
+    if argv[0] == "list" and "json" in argv:
+        assert json.loads(p.stdout) in ([], None)
