@@ -405,6 +405,29 @@ def cmd_stop(args, root):
 
 # --- a running container ---------------------------------------------------------------------
 
+def _urfave(args, options):
+    """``args`` with runc's urfave/cli spellings of the known ``options`` rewritten to the
+    ones :func:`parse` reads: ``-name`` -> ``--name`` (when ``--name`` is an option), and a
+    flag's ``--name=true`` -> ``--name``, ``--name=false`` -> nothing. Anything else is left
+    as it is (``kill ID -9`` stays a signal)."""
+    out = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[i:])
+        name, eq, value = arg.partition("=")
+        if name.startswith("-") and not name.startswith("--") and len(name) > 2 \
+                and "-" + name in options:
+            name = "-" + name
+        if name in options and options[name] is False and eq:
+            if value.lower() not in ("true", "false", "1", "0", "t", "f"):
+                raise UsageError("option %s: invalid boolean value %r" % (name, value))
+            if value.lower() in ("true", "1", "t"):
+                out.append(name)
+            continue
+        out.append(name + eq + value if name in options else arg)
+    return out
+
+
 def _container_args(args, root, command, flags=(), extra=0, valued=()):
     """``(values, data_path, rest)`` for a command on one container: ``--data-path DIR``,
     ``--id ID`` or the first positional argument names it; ``flags`` are its own options
@@ -415,7 +438,7 @@ def _container_args(args, root, command, flags=(), extra=0, valued=()):
     options = {"--data-path": True, "--id": True}
     options.update((f, False) for f in flags)
     options.update((f, True) for f in valued)
-    values, rest = parse(args, options, rest="args")
+    values, rest = parse(_urfave(args, options), options, rest="args")
     if "--data-path" in values or "--id" in values:
         data_path = lifecycle.data_path_for(values.get("--id"), values.get("--data-path"), root)
     elif rest:
@@ -656,6 +679,8 @@ def cmd_ps(args, root):
     """``ps [--json | -f table|json] ID``: without an option, a container made from a bundle
     (runc's create) gets runc's table (ps -ef's columns, read from /proc), one made by
     minins's own create or run its pids, one a line."""
+    from .errors import StateError
+
     values, data_path, _ = _container_args(args, root, "ps", ("--json",),
                                            valued=("-f", "--format"))
     from . import lifecycle
@@ -663,7 +688,15 @@ def cmd_ps(args, root):
     fmt = values.get("-f", values.get("--format"))
     if fmt not in (None, "table", "json"):
         raise UsageError("ps: invalid format option %r (table or json)" % fmt)
-    pids = lifecycle.pids(data_path)
+    try:
+        pids = lifecycle.pids(data_path)
+    except StateError:
+        # runc's ps of a container whose init has exited: no processes, exit 0 (the table's
+        # header alone; containerd's shim asks for ps --format json at any time)
+        desc = lifecycle.describe(data_path)
+        if desc.get("status") != "stopped" or not desc.get("bundle"):
+            raise
+        pids = []
     if values.get("--json") or fmt == "json":
         _print_json(pids)
     elif fmt == "table" or fmt is None and lifecycle.describe(data_path).get("bundle"):
@@ -688,8 +721,8 @@ def cmd_oom(args, root):
 
 
 def cmd_list(args, root):
-    values, rest = parse(args, {"--json": False, "-q": False, "--quiet": False, "-f": True,
-                                "--format": True}, rest="args")
+    options = {"--json": False, "-q": False, "--quiet": False, "-f": True, "--format": True}
+    values, rest = parse(_urfave(args, options), options, rest="args")
     if rest:
         raise UsageError("list takes no arguments")
     fmt = values.get("-f", values.get("--format"))

@@ -612,9 +612,35 @@ def _tty_name(tty_nr):
 
 # --- events --------------------------------------------------------------------------------
 
+def memory_limit(cgroup_paths):
+    """The container's memory limit in bytes, as runc's stats report it in
+    ``memory.usage.limit``: v1 ``memory.limit_in_bytes``, v2 ``memory.max`` (``max``: 2**64-1,
+    runc's math.MaxUint64); 0 when there is no memory controller or file (kernel
+    cgroup-v1/memory.rst, cgroup-v2.rst). ``cgroup_paths`` is the state's ``cgroup_paths``."""
+    paths = cgroup_paths or {}
+    if paths.get("memory"):
+        name = os.path.join(paths["memory"], "memory.limit_in_bytes")
+    elif paths.get("unified") or paths.get(""):
+        name = os.path.join(paths.get("unified") or paths[""], "memory.max")
+    else:
+        return 0
+    try:
+        with open(name) as f:
+            text = f.read().strip()
+    except OSError:
+        return 0
+    if text == "max":
+        return (1 << 64) - 1
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
 def runc_stats(stats):
     """minins's stats (:mod:`minins.cgroups.stats`) in runc's ``events`` types
-    (``types.Stats``: cpu, memory, pids, blkio, hugetlb, intel_rdt, network_interfaces)."""
+    (``types.Stats``: cpu, memory, pids, blkio, hugetlb, intel_rdt, network_interfaces);
+    ``memory_stats.limit`` when set (bytes, :func:`memory_limit`) is ``memory.usage.limit``."""
     cg = stats.get("cgroup_stats") or {}
     cpu = cg.get("cpu_stats") or {}
     usage = cpu.get("cpu_usage") or {}
@@ -666,8 +692,21 @@ def cmd_events(argv, root):
     cid = _one_id(pos, "events")
     interval = _duration(values.get("interval", "5s"))
     data_path = cli.existing(cid, root)
+
+    def with_limit(stats):
+        """``stats`` with the memory limit runc's events report (minins's stats have none)."""
+        try:
+            paths = lifecycle.describe(data_path).get("cgroup_paths")
+        except StateError:
+            return stats
+        mem = dict((stats.get("cgroup_stats") or {}).get("memory_stats") or {},
+                   limit=memory_limit(paths))
+        return dict(stats, cgroup_stats=dict(stats.get("cgroup_stats") or {},
+                                             memory_stats=mem))
+
     if values.get("stats"):
-        event = {"type": "stats", "id": cid, "data": runc_stats(lifecycle.stats(data_path))}
+        event = {"type": "stats", "id": cid,
+                 "data": runc_stats(with_limit(lifecycle.stats(data_path)))}
         sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
         return 0
     ooms = None
@@ -683,9 +722,11 @@ def cmd_events(argv, root):
         first = False
         if ooms is not None and kills is not None and kills > ooms:
             for _ in range(kills - ooms):
-                sys.stdout.write(json.dumps({"type": "oom", "id": cid}) + "\n")
+                sys.stdout.write(json.dumps({"type": "oom", "id": cid},
+                                            separators=(",", ":")) + "\n")
         ooms = kills
-        sys.stdout.write(json.dumps({"type": "stats", "id": cid, "data": runc_stats(stats)},
+        sys.stdout.write(json.dumps({"type": "stats", "id": cid,
+                                     "data": runc_stats(with_limit(stats))},
                                     separators=(",", ":")) + "\n")
         sys.stdout.flush()
         time.sleep(interval)
@@ -712,7 +753,8 @@ UPDATE = _table(
     ("--memory", "memory", VALUE), ("--memory-swap", "memory_swap", VALUE),
     ("--memory-reservation", "memory_reservation", VALUE),
     ("--kernel-memory", "kernel_memory", VALUE), ("--kernel-memory-tcp", "kernel_tcp", VALUE),
-    ("--cpu-shares", "cpu_shares", VALUE), ("--cpu-quota", "cpu_quota", VALUE),
+    # runc 1.1 spells it --cpu-share (update.go); --cpu-shares as docker and the issue do
+    ("--cpu-share --cpu-shares", "cpu_shares", VALUE), ("--cpu-quota", "cpu_quota", VALUE),
     ("--cpu-period", "cpu_period", VALUE), ("--cpu-rt-period", "cpu_rt_period", VALUE),
     ("--cpu-rt-runtime", "cpu_rt_runtime", VALUE),
     ("--cpuset-cpus", "cpuset_cpus", VALUE), ("--cpuset-mems", "cpuset_mems", VALUE),
@@ -723,8 +765,10 @@ UPDATE = _table(
 
 def update_resources(values, stdin=None):
     """The OCI ``linux.resources`` object that ``update``'s options describe: ``-r FILE``
-    (``-``: stdin) read as JSON, then each option on top of it, as runc does. Sizes take
-    runc's units (``512m``, ``1g``); ``-1`` lifts a limit."""
+    (``-``: stdin) read as JSON, and then every other option is ignored, as runc's (update.go,
+    its help: "if data is to be read from a file or the standard input, all other options
+    are ignored"); without ``-r``, the options. Sizes take runc's units (``512m``, ``1g``);
+    ``-1`` lifts a limit."""
     import json
 
     from . import runopts
@@ -745,6 +789,7 @@ def update_resources(values, stdin=None):
             raise ConfigError("-r", "%s is not JSON: %s" % (name, e)) from None
         if not isinstance(res, dict):
             raise ConfigError("-r", "%s must hold a JSON object (linux.resources)" % name)
+        return res
 
     def size(key, opt):
         text = values[key]
