@@ -293,9 +293,11 @@ def _options(args, command):
 
 
 def cmd_run(args, root):
-    from . import runc
+    from . import runcopts
 
-    if runc.is_runc_run(args):
+    if runcopts.is_runc_run(args):
+        from . import runc
+
         return runc.cmd_run(args, root)
     values, cfg, command = _options(args, "run")
     if values is None:
@@ -318,9 +320,11 @@ def cmd_run(args, root):
 
 
 def cmd_create(args, root):
-    from . import runc
+    from . import runcopts
 
-    if runc.is_runc_create(args):
+    if runcopts.is_runc_create(args):
+        from . import runc
+
         return runc.cmd_create(args, root)
     values, cfg, command = _options(args, "create")
     if values is None:
@@ -456,9 +460,9 @@ _EXEC_OPTIONS = {
 def cmd_exec(args, root):
     """minins's exec and runc's: ``exec [OPTIONS] (--data-path DIR | --id ID | ID) [--]
     CMD [ARG...]``, or with ``-p/--process FILE`` (an OCI process object) no command."""
-    from . import lifecycle, runc
+    from . import lifecycle, runcopts
 
-    values, command = runc.parse(args, _EXEC_OPTIONS, "exec")
+    values, command = runcopts.parse(args, _EXEC_OPTIONS, "exec")
     if "data_path" in values or "id" in values:
         data_path = lifecycle.data_path_for(values.get("id"), values.get("data_path"), root)
     elif command:
@@ -477,7 +481,7 @@ def cmd_exec(args, root):
     if values.get("process"):
         if command:
             raise UsageError("exec -p/--process takes no command: process.args has it")
-        from . import config, state
+        from . import config, runc, state
 
         recorded = config.Config.from_json(state.load(data_path).get("config") or {})
         cfg, command, tty, size = runc.process_config(
@@ -487,7 +491,7 @@ def cmd_exec(args, root):
     if not command:
         raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
     overrides.update(_exec_option_overrides(values, data_path))
-    preserve = runc._int_option(values, "preserve_fds", "--preserve-fds") or 0
+    preserve = runcopts.int_option(values, "preserve_fds", "--preserve-fds") or 0
     detach = bool(values.get("detach"))
     socket_path = values.get("console_socket")
     if tty and detach and not socket_path:
@@ -498,7 +502,11 @@ def cmd_exec(args, root):
                          "tty (--tty)")
     from . import execin, process
 
-    sock = runc.connect_console_socket(socket_path) if socket_path else None
+    sock = None
+    if socket_path:
+        from . import runc
+
+        sock = runc.connect_console_socket(socket_path)
     try:
         e = execin.Entry(data_path, command, tty=tty, env=env, cwd=values.get("cwd"),
                          user=values.get("user"), overrides=overrides, detached=detach,
