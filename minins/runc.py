@@ -19,12 +19,11 @@ run, exec's process.json), update, events, spec, features, and the OCI state JSO
 import os
 import sys
 
+from . import OCI_VERSION
 from .cli import UsageError
-from .errors import ConfigError, ContainerError, StateError
+from .errors import ConfigError, StateError
 from .runcopts import (CREATE, FLAG, RUN, VALUE, _one_id, _table,  # noqa: F401
                        int_option as _int_option, is_runc_create, is_runc_run, parse)
-
-OCI_VERSION = "1.0.2"  # the runtime-spec version minins implements (runc 1.1: 1.0.2-dev)
 
 
 # --- the log file --------------------------------------------------------------------------
@@ -197,29 +196,43 @@ def connect_console_socket(path):
 
 def cmd_create(argv, root):
     values, pos = parse(argv, CREATE, "create")
-    cid = _one_id(pos, "create")
+    _create(values, _one_id(pos, "create"), root)
+    return 0
+
+
+def _create(values, cid, root, check=None):
+    """Create the container ``cid`` detached from the bundle (``check(session)`` first, when
+    given), then ``--pid-file``: the created :class:`minins.container.Container`. A pid file
+    that cannot be written removes the container again."""
     session = Session(_load_bundle(values), cid, values, root, detached=True)
     try:
+        if check is not None:
+            check(session)
         c = session.container
         c.create()
     finally:
         session.close()
-    _after_create(c, values)
-    return 0
+    if values.get("pid_file"):
+        from . import cli
+
+        try:
+            cli._write_pid_file(values["pid_file"], c.state["init_pid"])
+        except BaseException:
+            from . import lifecycle
+
+            lifecycle.delete(c.data_path, force=True, run_hooks=False)
+            raise
+    return c
 
 
-def _after_create(c, values):
-    """--pid-file, once the container exists; a failure removes it."""
-    if not values.get("pid_file"):
-        return
-    from . import cli
+def _start(c):
+    """Start the created container ``c`` (poststart hooks and all); a failure removes it."""
+    from . import lifecycle
 
     try:
-        cli._write_pid_file(values["pid_file"], c.state["init_pid"])
+        lifecycle.start(c.data_path, warn=warn)
     except BaseException:
-        from . import lifecycle
-
-        lifecycle.delete(c.data_path, force=True, run_hooks=False)
+        lifecycle.delete(c.data_path, force=True, warn=warn)
         raise
 
 
@@ -227,48 +240,27 @@ def cmd_run(argv, root):
     values, pos = parse(argv, RUN, "run")
     cid = _one_id(pos, "run")
     if values.get("detach"):
-        session = Session(_load_bundle(values), cid, values, root, detached=True)
-        try:
-            c = session.container
-            c.create()
-        finally:
-            session.close()
-        _after_create(c, values)
-        from . import lifecycle
-
-        try:
-            lifecycle.start(c.data_path, warn=warn)
-        except BaseException:
-            lifecycle.delete(c.data_path, force=True, warn=warn)
-            raise
+        _start(_create(values, cid, root))
         return 0
     if values.get("keep"):
         return _run_kept(values, cid, root)
     return _run_foreground(values, cid, root)
 
 
+def _needs_socket_for_tty(session):
+    if session.container.config.tty and session.sock is None:
+        raise UsageError("run --keep with a terminal needs --console-socket")
+
+
 def _run_kept(values, cid, root):
     """runc run --keep: as a foreground run, but the container is left ``stopped`` when its
     process exits (its state, cgroups; `delete` removes them and runs poststop). It is
     created detached (its init is still our child: CLONE_PARENT), started, and waited for."""
-    from . import lifecycle
     from .exitstatus import exit_code_from_status
 
-    session = Session(_load_bundle(values), cid, values, root, detached=True)
-    if session.container.config.tty and session.sock is None:
-        raise UsageError("run --keep with a terminal needs --console-socket")
-    try:
-        c = session.container
-        c.create()
-    finally:
-        session.close()
-    _after_create(c, values)
+    c = _create(values, cid, root, check=_needs_socket_for_tty)
     pid = c.state["init_pid"]
-    try:
-        lifecycle.start(c.data_path, warn=warn)
-    except BaseException:
-        lifecycle.delete(c.data_path, force=True, warn=warn)
-        raise
+    _start(c)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -280,8 +272,7 @@ def _run_kept(values, cid, root):
 def _run_foreground(values, cid, root):
     """runc run without -d: the container's stdio are ours (with a terminal and no console
     socket, relayed); exit with its exit code; then it is deleted, poststop hooks and all."""
-    from . import hooks as _hooks
-    from . import process
+    from . import lifecycle, process
 
     session = Session(_load_bundle(values), cid, values, root, detached=False)
     c = session.container
@@ -301,28 +292,15 @@ def _run_foreground(values, cid, root):
             return getattr(c, name)
 
         def start(self):
-            c.start(callback=lambda: _poststart(session.hooks, dict(extra, id=c.id), c.pid))
+            c.start(callback=lambda: lifecycle.oci_hooks(dict(extra, id=c.id), "poststart",
+                                                         "running", c.pid, warn))
 
     try:
         code = process.foreground(Started(), created=created)
     finally:
         session.close()
-    if session.hooks.get("poststop"):
-        try:
-            _hooks.run_all(session.hooks, "poststop",
-                           _hooks.state_for(dict(extra, id=c.id), "stopped", pid=0))
-        except ContainerError as e:
-            warn(str(e))
+    lifecycle.oci_hooks(dict(extra, id=c.id), "poststop", "stopped", 0, warn)
     return code
-
-
-def _poststart(hooks, st, pid):
-    from . import hooks as _hooks
-
-    try:
-        _hooks.run_all(hooks, "poststart", _hooks.state_for(st, "running", pid=pid))
-    except ContainerError as e:
-        warn(str(e))
 
 
 _HELP = {
