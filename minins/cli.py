@@ -229,8 +229,7 @@ def version_text():
     (runc prints its own and ``spec: ...`` the same way)."""
     import platform
 
-    from . import __version__
-    from .lifecycle import OCI_VERSION
+    from . import OCI_VERSION, __version__
 
     return "minins version %s\nspec: %s\npython: %s\n" % (__version__, OCI_VERSION,
                                                            platform.python_version())
