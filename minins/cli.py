@@ -205,13 +205,10 @@ def _global_options(argv):
         GLOBALS[_GLOBAL_VALUED[name]] = value
     if GLOBALS.get("rootless", "auto") not in ("true", "false", "auto"):
         raise UsageError("--rootless: %r is not true, false or auto" % GLOBALS["rootless"])
-    if "log" in GLOBALS or "log_format" in GLOBALS or GLOBALS.get("debug"):
-        from . import runc
-
-        runc.configure_log(GLOBALS.get("log"), GLOBALS.get("log_format", "text"),
-                           GLOBALS.get("debug", False))
-    elif "minins.runc" in sys.modules:  # (main called again in one process: no old log)
-        sys.modules["minins.runc"].configure_log()
+    if GLOBALS.get("log_format", "text") not in ("text", "json"):
+        GLOBALS.pop("log", None)  # (this error is not written to a log of unknown format)
+        raise UsageError("--log-format: invalid log-format: %s (text or json)"
+                         % GLOBALS["log_format"])
     return values, argv
 
 
@@ -476,7 +473,7 @@ def cmd_exec(args, root):
         if "=" not in item or item.startswith("="):
             raise UsageError("--env needs NAME=VALUE, not %r" % item)
     tty = bool(values.get("tty"))
-    overrides, size = {}, None
+    overrides, size, recorded = {}, None, None
     if values.get("process"):
         if command:
             raise UsageError("exec -p/--process takes no command: process.args has it")
@@ -489,7 +486,7 @@ def cmd_exec(args, root):
         tty = tty or bool(values.get("tty"))
     if not command:
         raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
-    overrides.update(_exec_option_overrides(values, data_path))
+    overrides.update(_exec_option_overrides(values, data_path, recorded))
     preserve = runcopts.int_option(values, "preserve_fds", "--preserve-fds") or 0
     detach = bool(values.get("detach"))
     socket_path = values.get("console_socket")
@@ -541,8 +538,10 @@ def cmd_exec(args, root):
             sock.close()
 
 
-def _exec_option_overrides(values, data_path):
-    """runc exec's options that change the process's Config fields beyond env/cwd/user."""
+def _exec_option_overrides(values, data_path, recorded=None):
+    """runc exec's options that change the process's Config fields beyond env/cwd/user;
+    ``recorded``: the container's Config when the caller has read it already (else read
+    from the state)."""
     out = {}
     if values.get("additional_gids"):
         gids = []
@@ -557,7 +556,8 @@ def _exec_option_overrides(values, data_path):
 
         for i, name in enumerate(values["cap"]):
             caps.cap_number(name, "--cap[%d]" % i)
-        cfg = config.Config.from_json(state.load(data_path).get("config") or {})
+        cfg = recorded if recorded is not None else \
+            config.Config.from_json(state.load(data_path).get("config") or {})
         added = tuple(values["cap"])
         out["capabilities"] = tuple(cfg.capabilities) + added
         for field in ("effective_capabilities", "permitted_capabilities"):

@@ -28,21 +28,6 @@ from .runcopts import (CREATE, FLAG, RUN, VALUE, _one_id, _table,  # noqa: F401
 
 # --- the log file --------------------------------------------------------------------------
 
-class _Log:
-    path = None
-    format = "text"
-    debug = False
-
-
-LOG = _Log()
-
-
-def configure_log(path=None, fmt="text", debug=False):
-    if fmt not in ("text", "json"):
-        raise UsageError("--log-format: invalid log-format: %s (text or json)" % fmt)
-    LOG.path, LOG.format, LOG.debug = path, fmt, debug
-
-
 def format_log_line(level, msg, fmt, when=None):
     """One line as logrus writes it for runc: ``{"level":..,"msg":..,"time":..}`` (json, keys
     sorted as logrus's JSONFormatter does) or ``time=".." level=.. msg=".."`` (text); ``time``
@@ -60,12 +45,13 @@ def format_log_line(level, msg, fmt, when=None):
 def log(level, msg):
     """Append a line to the ``--log`` file (nothing without one; debug lines only with
     ``--debug``). A log that cannot be written is not an error of the command."""
-    if LOG.path is None or (level == "debug" and not LOG.debug):
+    g = _globals()  # the global options of this invocation: --log, --log-format, --debug
+    if g.get("log") is None or (level == "debug" and not g.get("debug")):
         return
     try:
-        fd = os.open(LOG.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(g["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, format_log_line(level, msg, LOG.format).encode())
+            os.write(fd, format_log_line(level, msg, g.get("log_format", "text")).encode())
         finally:
             os.close(fd)
     except OSError:
