@@ -13,6 +13,9 @@ See README.md for the library API and vendor-notes.md for vendoring.
 from .errors import ConfigError, ContainerError, MininsError, StateError, SyscallError
 
 __version__ = "0.1.0"
+#: the runtime-spec version minins implements (runc 1.1 says 1.0.2-dev): ociVersion of the
+#: OCI state, ``--version``, ``features``
+OCI_VERSION = "1.0.2"
 
 _LAZY = {
     # ID mapping and exit status (pure)

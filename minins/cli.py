@@ -205,13 +205,10 @@ def _global_options(argv):
         GLOBALS[_GLOBAL_VALUED[name]] = value
     if GLOBALS.get("rootless", "auto") not in ("true", "false", "auto"):
         raise UsageError("--rootless: %r is not true, false or auto" % GLOBALS["rootless"])
-    if "log" in GLOBALS or "log_format" in GLOBALS or GLOBALS.get("debug"):
-        from . import runc
-
-        runc.configure_log(GLOBALS.get("log"), GLOBALS.get("log_format", "text"),
-                           GLOBALS.get("debug", False))
-    elif "minins.runc" in sys.modules:  # (main called again in one process: no old log)
-        sys.modules["minins.runc"].configure_log()
+    if GLOBALS.get("log_format", "text") not in ("text", "json"):
+        GLOBALS.pop("log", None)  # (this error is not written to a log of unknown format)
+        raise UsageError("--log-format: invalid log-format: %s (text or json)"
+                         % GLOBALS["log_format"])
     return values, argv
 
 
@@ -229,8 +226,7 @@ def version_text():
     (runc prints its own and ``spec: ...`` the same way)."""
     import platform
 
-    from . import __version__
-    from .lifecycle import OCI_VERSION
+    from . import OCI_VERSION, __version__
 
     return "minins version %s\nspec: %s\npython: %s\n" % (__version__, OCI_VERSION,
                                                            platform.python_version())
@@ -293,9 +289,11 @@ def _options(args, command):
 
 
 def cmd_run(args, root):
-    from . import runc
+    from . import runcopts
 
-    if runc.is_runc_run(args):
+    if runcopts.is_runc_run(args):
+        from . import runc
+
         return runc.cmd_run(args, root)
     values, cfg, command = _options(args, "run")
     if values is None:
@@ -318,9 +316,11 @@ def cmd_run(args, root):
 
 
 def cmd_create(args, root):
-    from . import runc
+    from . import runcopts
 
-    if runc.is_runc_create(args):
+    if runcopts.is_runc_create(args):
+        from . import runc
+
         return runc.cmd_create(args, root)
     values, cfg, command = _options(args, "create")
     if values is None:
@@ -479,9 +479,9 @@ _EXEC_OPTIONS = {
 def cmd_exec(args, root):
     """minins's exec and runc's: ``exec [OPTIONS] (--data-path DIR | --id ID | ID) [--]
     CMD [ARG...]``, or with ``-p/--process FILE`` (an OCI process object) no command."""
-    from . import lifecycle, runc
+    from . import lifecycle, runcopts
 
-    values, command = runc.parse(args, _EXEC_OPTIONS, "exec")
+    values, command = runcopts.parse(args, _EXEC_OPTIONS, "exec")
     if "data_path" in values or "id" in values:
         data_path = lifecycle.data_path_for(values.get("id"), values.get("data_path"), root)
     elif command:
@@ -496,11 +496,11 @@ def cmd_exec(args, root):
         if "=" not in item or item.startswith("="):
             raise UsageError("--env needs NAME=VALUE, not %r" % item)
     tty = bool(values.get("tty"))
-    overrides, size = {}, None
+    overrides, size, recorded = {}, None, None
     if values.get("process"):
         if command:
             raise UsageError("exec -p/--process takes no command: process.args has it")
-        from . import config, state
+        from . import config, runc, state
 
         recorded = config.Config.from_json(state.load(data_path).get("config") or {})
         cfg, command, tty, size = runc.process_config(
@@ -509,8 +509,8 @@ def cmd_exec(args, root):
         tty = tty or bool(values.get("tty"))
     if not command:
         raise UsageError("exec needs a command (minins exec --data-path DIR -- CMD [ARG...])")
-    overrides.update(_exec_option_overrides(values, data_path))
-    preserve = runc._int_option(values, "preserve_fds", "--preserve-fds") or 0
+    overrides.update(_exec_option_overrides(values, data_path, recorded))
+    preserve = runcopts.int_option(values, "preserve_fds", "--preserve-fds") or 0
     detach = bool(values.get("detach"))
     socket_path = values.get("console_socket")
     if tty and detach and not socket_path:
@@ -521,7 +521,11 @@ def cmd_exec(args, root):
                          "tty (--tty)")
     from . import execin, process
 
-    sock = runc.connect_console_socket(socket_path) if socket_path else None
+    sock = None
+    if socket_path:
+        from . import runc
+
+        sock = runc.connect_console_socket(socket_path)
     try:
         e = execin.Entry(data_path, command, tty=tty, env=env, cwd=values.get("cwd"),
                          user=values.get("user"), overrides=overrides, detached=detach,
@@ -557,8 +561,10 @@ def cmd_exec(args, root):
             sock.close()
 
 
-def _exec_option_overrides(values, data_path):
-    """runc exec's options that change the process's Config fields beyond env/cwd/user."""
+def _exec_option_overrides(values, data_path, recorded=None):
+    """runc exec's options that change the process's Config fields beyond env/cwd/user;
+    ``recorded``: the container's Config when the caller has read it already (else read
+    from the state)."""
     out = {}
     if values.get("additional_gids"):
         gids = []
@@ -573,7 +579,8 @@ def _exec_option_overrides(values, data_path):
 
         for i, name in enumerate(values["cap"]):
             caps.cap_number(name, "--cap[%d]" % i)
-        cfg = config.Config.from_json(state.load(data_path).get("config") or {})
+        cfg = recorded if recorded is not None else \
+            config.Config.from_json(state.load(data_path).get("config") or {})
         added = tuple(values["cap"])
         out["capabilities"] = tuple(cfg.capabilities) + added
         for field in ("effective_capabilities", "permitted_capabilities"):

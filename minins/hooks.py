@@ -25,6 +25,7 @@ import json
 import os
 import select
 
+from . import OCI_VERSION
 from .errors import ContainerError, SyscallError
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
@@ -226,5 +227,3 @@ def state_for(st, status, pid=None):
         out["pid"] = pid
     return out
 
-
-OCI_VERSION = "1.0.2"

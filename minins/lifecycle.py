@@ -20,6 +20,7 @@ Errors are :class:`minins.errors.StateError` (the command line prints one line a
 import errno
 import os
 
+from . import OCI_VERSION
 from . import state as _state
 from . import statecheck as _statecheck
 from .errors import ContainerError, MininsError, StateError, SyscallError
@@ -89,9 +90,6 @@ def _init_holds_fifo(st):
         if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino):
             return True
     return False
-
-
-OCI_VERSION = "1.0.2"
 
 
 def describe(data_path):
@@ -306,7 +304,7 @@ def delete(data_path, force=False, timeout=10.0, run_hooks=True, warn=None):
         network.remove_survivor(st["network_state"])
     _state.remove_dir(data_path)
     if run_hooks:
-        _oci_hooks(st, "poststop", "stopped", 0, warn)
+        oci_hooks(st, "poststop", "stopped", 0, warn)
 
 
 def _bare_state_dir(data_path):
@@ -407,10 +405,10 @@ def start(data_path, timeout=START_TIMEOUT, warn=None):
         _state.unlink(fifo_path)
     finally:
         os.close(pidfd)
-    _oci_hooks(st, "poststart", "running", st["init_pid"], warn)
+    oci_hooks(st, "poststart", "running", st["init_pid"], warn)
 
 
-def _oci_hooks(st, kind, status, pid, warn):
+def oci_hooks(st, kind, status, pid, warn):
     """Run the ``kind`` hooks recorded in the state ``st`` (a container made from a bundle);
     a failure is ``warn``'d (poststart, poststop: runtime-spec config.md)."""
     if not (st.get("hooks") or {}).get(kind):

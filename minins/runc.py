@@ -19,34 +19,14 @@ run, exec's process.json), update, events, spec, features, and the OCI state JSO
 import os
 import sys
 
-from .errors import ConfigError, ContainerError, StateError
-
-OCI_VERSION = "1.0.2"  # the runtime-spec version minins implements (runc 1.1: 1.0.2-dev)
-
-FLAG, VALUE, MULTI = "flag", "value", "multi"
-
-
-class UsageError(ConfigError):
-    def __init__(self, message):
-        ConfigError.__init__(self, "", message)
+from . import OCI_VERSION
+from .cli import UsageError
+from .errors import ConfigError, StateError
+from .runcopts import (CREATE, FLAG, RUN, VALUE, _one_id, _table,  # noqa: F401
+                       int_option as _int_option, is_runc_create, is_runc_run, parse)
 
 
 # --- the log file --------------------------------------------------------------------------
-
-class _Log:
-    path = None
-    format = "text"
-    debug = False
-
-
-LOG = _Log()
-
-
-def configure_log(path=None, fmt="text", debug=False):
-    if fmt not in ("text", "json"):
-        raise UsageError("--log-format: invalid log-format: %s (text or json)" % fmt)
-    LOG.path, LOG.format, LOG.debug = path, fmt, debug
-
 
 def format_log_line(level, msg, fmt, when=None):
     """One line as logrus writes it for runc: ``{"level":..,"msg":..,"time":..}`` (json, keys
@@ -65,12 +45,13 @@ def format_log_line(level, msg, fmt, when=None):
 def log(level, msg):
     """Append a line to the ``--log`` file (nothing without one; debug lines only with
     ``--debug``). A log that cannot be written is not an error of the command."""
-    if LOG.path is None or (level == "debug" and not LOG.debug):
+    g = _globals()  # the global options of this invocation: --log, --log-format, --debug
+    if g.get("log") is None or (level == "debug" and not g.get("debug")):
         return
     try:
-        fd = os.open(LOG.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(g["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            os.write(fd, format_log_line(level, msg, LOG.format).encode())
+            os.write(fd, format_log_line(level, msg, g.get("log_format", "text")).encode())
         finally:
             os.close(fd)
     except OSError:
@@ -83,122 +64,6 @@ def warn(msg):
 
     sys.stderr.write("minins: warning: %s\n" % one_line(msg))
     log("warning", msg)
-
-
-# --- runc's option parser ------------------------------------------------------------------
-
-def parse(argv, table, command):
-    """Split ``argv`` as runc's urfave/cli does: options (``--name``, ``-name``,
-    ``--name=value``, ``-n value``; booleans also ``--name=true|false``) up to the first
-    argument that is not one, or ``--``; the rest is positional. ``table`` maps each option
-    spelling to ``(key, kind)``. Returns ``(values, positionals)``."""
-    values, i = {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            return values, list(argv[i + 1:])
-        if not arg.startswith("-") or arg == "-":
-            break
-        name, eq, value = arg.partition("=")
-        spec = table.get(name) or (table.get("-" + name) if not name.startswith("--") else None)
-        if spec is None:
-            raise UsageError("%s: flag provided but not defined: %s (see minins %s --help)"
-                             % (command, name, command))
-        key, kind = spec
-        i += 1
-        if kind == FLAG:
-            if eq and value not in ("true", "false", "1", "0"):
-                raise UsageError("%s: invalid boolean value %r for %s" % (command, value, name))
-            values[key] = not eq or value in ("true", "1")
-            continue
-        if not eq:
-            if i == len(argv):
-                raise UsageError("%s: flag needs an argument: %s" % (command, name))
-            value = argv[i]
-            i += 1
-        if kind == MULTI:
-            values.setdefault(key, []).append(value)
-        else:
-            values[key] = value
-    return values, list(argv[i:])
-
-
-def _table(*rows):
-    out = {}
-    for names, key, kind in rows:
-        for n in names.split():
-            out[n] = (key, kind)
-    return out
-
-
-_COMMON_CREATE = (
-    ("-b --bundle", "bundle", VALUE),
-    ("--console-socket", "console_socket", VALUE),
-    ("--pid-file", "pid_file", VALUE),
-    ("--no-pivot", "no_pivot", FLAG),
-    ("--no-new-keyring", "no_new_keyring", FLAG),
-    ("--preserve-fds", "preserve_fds", VALUE),
-)
-CREATE = _table(*_COMMON_CREATE)
-RUN = _table(*(_COMMON_CREATE + (("-d --detach", "detach", FLAG), ("--keep", "keep", FLAG),
-                                  ("--no-subreaper", "no_subreaper", FLAG))))
-#: options only runc's run/create have: any of them makes the form runc's
-RUNC_ONLY_RUN = ("-b", "--bundle", "--console-socket", "--no-pivot", "--no-new-keyring",
-                 "--preserve-fds", "--keep", "--no-subreaper")
-
-
-def _option_names(argv):
-    for arg in argv:
-        if arg == "--":
-            return
-        if arg.startswith("-"):
-            yield arg.partition("=")[0]
-
-
-def is_runc_create(argv):
-    """``create`` is runc's unless it names minins's ``--id`` or ``--data-path``, which
-    minins's own create requires."""
-    return not any(n in ("--id", "--data-path") for n in _option_names(argv))
-
-
-def is_runc_run(argv, cwd=None):
-    """``run`` is runc's when it has an option only runc's run has (``-b/--bundle``,
-    ``--console-socket``, ``--no-pivot``, ``--no-new-keyring``, ``--preserve-fds``,
-    ``--keep``); or when, with no ``--``, it holds nothing but runc's run options and exactly
-    one more argument (the id) and the bundle (the current directory) has a config.json."""
-    names = list(_option_names(argv))
-    if any(n in RUNC_ONLY_RUN for n in names):
-        return True
-    if "--" in argv:
-        return False
-    try:
-        _values, rest = parse(argv, RUN, "run")
-    except UsageError:
-        return False
-    return len(rest) == 1 and os.path.isfile(os.path.join(cwd or os.getcwd(), "config.json"))
-
-
-def _one_id(positionals, command):
-    if len(positionals) != 1:
-        raise UsageError('%s: "%s" requires exactly 1 argument(s): the container id'
-                         % (command, command))
-    from . import state as _state
-
-    _state.validate_id(positionals[0], "container id")
-    return positionals[0]
-
-
-def _int_option(values, key, name, minimum=0):
-    text = values.get(key)
-    if text is None:
-        return None
-    try:
-        n = int(text)
-        if n < minimum:
-            raise ValueError
-    except ValueError:
-        raise UsageError("%s: %r is not a number >= %d" % (name, text, minimum)) from None
-    return n
 
 
 # --- create and run ------------------------------------------------------------------------
@@ -317,29 +182,43 @@ def connect_console_socket(path):
 
 def cmd_create(argv, root):
     values, pos = parse(argv, CREATE, "create")
-    cid = _one_id(pos, "create")
+    _create(values, _one_id(pos, "create"), root)
+    return 0
+
+
+def _create(values, cid, root, check=None):
+    """Create the container ``cid`` detached from the bundle (``check(session)`` first, when
+    given), then ``--pid-file``: the created :class:`minins.container.Container`. A pid file
+    that cannot be written removes the container again."""
     session = Session(_load_bundle(values), cid, values, root, detached=True)
     try:
+        if check is not None:
+            check(session)
         c = session.container
         c.create()
     finally:
         session.close()
-    _after_create(c, values)
-    return 0
+    if values.get("pid_file"):
+        from . import cli
+
+        try:
+            cli._write_pid_file(values["pid_file"], c.state["init_pid"])
+        except BaseException:
+            from . import lifecycle
+
+            lifecycle.delete(c.data_path, force=True, run_hooks=False)
+            raise
+    return c
 
 
-def _after_create(c, values):
-    """--pid-file, once the container exists; a failure removes it."""
-    if not values.get("pid_file"):
-        return
-    from . import cli
+def _start(c):
+    """Start the created container ``c`` (poststart hooks and all); a failure removes it."""
+    from . import lifecycle
 
     try:
-        cli._write_pid_file(values["pid_file"], c.state["init_pid"])
+        lifecycle.start(c.data_path, warn=warn)
     except BaseException:
-        from . import lifecycle
-
-        lifecycle.delete(c.data_path, force=True, run_hooks=False)
+        lifecycle.delete(c.data_path, force=True, warn=warn)
         raise
 
 
@@ -347,48 +226,27 @@ def cmd_run(argv, root):
     values, pos = parse(argv, RUN, "run")
     cid = _one_id(pos, "run")
     if values.get("detach"):
-        session = Session(_load_bundle(values), cid, values, root, detached=True)
-        try:
-            c = session.container
-            c.create()
-        finally:
-            session.close()
-        _after_create(c, values)
-        from . import lifecycle
-
-        try:
-            lifecycle.start(c.data_path, warn=warn)
-        except BaseException:
-            lifecycle.delete(c.data_path, force=True, warn=warn)
-            raise
+        _start(_create(values, cid, root))
         return 0
     if values.get("keep"):
         return _run_kept(values, cid, root)
     return _run_foreground(values, cid, root)
 
 
+def _needs_socket_for_tty(session):
+    if session.container.config.tty and session.sock is None:
+        raise UsageError("run --keep with a terminal needs --console-socket")
+
+
 def _run_kept(values, cid, root):
     """runc run --keep: as a foreground run, but the container is left ``stopped`` when its
     process exits (its state, cgroups; `delete` removes them and runs poststop). It is
     created detached (its init is still our child: CLONE_PARENT), started, and waited for."""
-    from . import lifecycle
     from .exitstatus import exit_code_from_status
 
-    session = Session(_load_bundle(values), cid, values, root, detached=True)
-    if session.container.config.tty and session.sock is None:
-        raise UsageError("run --keep with a terminal needs --console-socket")
-    try:
-        c = session.container
-        c.create()
-    finally:
-        session.close()
-    _after_create(c, values)
+    c = _create(values, cid, root, check=_needs_socket_for_tty)
     pid = c.state["init_pid"]
-    try:
-        lifecycle.start(c.data_path, warn=warn)
-    except BaseException:
-        lifecycle.delete(c.data_path, force=True, warn=warn)
-        raise
+    _start(c)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -400,8 +258,7 @@ def _run_kept(values, cid, root):
 def _run_foreground(values, cid, root):
     """runc run without -d: the container's stdio are ours (with a terminal and no console
     socket, relayed); exit with its exit code; then it is deleted, poststop hooks and all."""
-    from . import hooks as _hooks
-    from . import process
+    from . import lifecycle, process
 
     session = Session(_load_bundle(values), cid, values, root, detached=False)
     c = session.container
@@ -421,28 +278,15 @@ def _run_foreground(values, cid, root):
             return getattr(c, name)
 
         def start(self):
-            c.start(callback=lambda: _poststart(session.hooks, dict(extra, id=c.id), c.pid))
+            c.start(callback=lambda: lifecycle.oci_hooks(dict(extra, id=c.id), "poststart",
+                                                         "running", c.pid, warn))
 
     try:
         code = process.foreground(Started(), created=created)
     finally:
         session.close()
-    if session.hooks.get("poststop"):
-        try:
-            _hooks.run_all(session.hooks, "poststop",
-                           _hooks.state_for(dict(extra, id=c.id), "stopped", pid=0))
-        except ContainerError as e:
-            warn(str(e))
+    lifecycle.oci_hooks(dict(extra, id=c.id), "poststop", "stopped", 0, warn)
     return code
-
-
-def _poststart(hooks, st, pid):
-    from . import hooks as _hooks
-
-    try:
-        _hooks.run_all(hooks, "poststart", _hooks.state_for(st, "running", pid=pid))
-    except ContainerError as e:
-        warn(str(e))
 
 
 _HELP = {
