@@ -37,6 +37,30 @@ def cgroup_config(**kw):
     return types.SimpleNamespace(**dict(FIELDS, **kw))
 
 
+def values_ok(**kw):
+    """:func:`cgroup_config` ``(**kw)`` passes minins.cgroups.values.validate unchanged; what
+    values.parse makes of it."""
+    from minins.cgroups import values
+
+    cfg = cgroup_config(**kw)
+    assert values.validate(cfg) is cfg
+    return values.parse(cfg)
+
+
+def values_bad(field, words="", **kw):
+    """values.validate refuses :func:`cgroup_config` ``(**kw)`` with a ConfigError naming
+    ``cgroups.<field>``, its message holding ``words``."""
+    import pytest
+
+    from minins.cgroups import values
+    from minins.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        values.validate(cgroup_config(**kw))
+    assert e.value.field == "cgroups." + field, str(e.value)
+    assert words in e.value.message, str(e.value)
+
+
 def device(kind, major, minor, perms="rwm"):
     return types.SimpleNamespace(type=ord(kind), path="", major_number=major,
                                  minor_number=minor, cgroup_permissions=perms, file_mode=0,
