@@ -253,14 +253,12 @@ class MountNamespace:
 # --- a cgroup parent of our own --------------------------------------------------------------
 
 def _cgroup_mounts():
-    out = []
+    """``[(mount point, fstype, {super options})]`` of our cgroup and cgroup2 mounts."""
+    from minins.cgroups.discovery import parse_mountinfo
+
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[sep + 1] in ("cgroup", "cgroup2"):
-                out.append((fields[4], fields[sep + 1], set(fields[sep + 3].split(","))))
-    return out
+        return [(point, fstype, set(opts))
+                for point, fstype, _root, opts in parse_mountinfo(f.read())]
 
 
 def _own_cgroup_paths():
