@@ -9,14 +9,14 @@
   container's cgroup, never the namespace's other processes."""
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
 
 import pytest
 
-from minins import cgroups, libc, state
+from cgroups_support import end_cgroup_members
+from minins import cgroups, state
 from test_runc_cli import cli, env, make_bundle, ok, rootfs, wait_exit  # noqa: F401
 from test_statecheck import COMMANDS, _refused, target  # noqa: F401
 
@@ -57,35 +57,11 @@ def base():
     yield name, dirs
     for top in set(dirs.values()):
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            _end_members(dirpath)
+            end_cgroup_members(dirpath)  # a failed test or refused delete left an init
             try:
                 os.rmdir(dirpath)
             except FileNotFoundError:
                 pass
-
-
-def _end_members(path):
-    """SIGKILL what is still in the test-owned cgroup ``path`` (an init a failed test or a
-    refused ``delete --force`` left: ours, by the cgroup's random name) and wait, on a pidfd,
-    until each has exited (an exited task leaves its cgroup: the rmdir that follows works)."""
-    try:
-        members = _procs(path)
-    except FileNotFoundError:
-        return
-    for pid in members:
-        try:
-            pidfd = libc.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        try:
-            libc.pidfd_send_signal(pidfd, signal.SIGKILL)
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            poller.poll(10000)
-        except ProcessLookupError:
-            pass
-        finally:
-            os.close(pidfd)
 
 
 # --- the init moved out of its cgroup -----------------------------------------------------
