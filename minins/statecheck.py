@@ -309,6 +309,7 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
     namespaces."""
     pid = state["init_pid"]
     field = "init_pid"
+    seen = {}  # nsfs ids read so far, (pid, ns name) -> id: each /proc/PID/ns/* once
     if paths:
         try:
             with open("%s/%d/cgroup" % (proc, pid)) as f:
@@ -322,21 +323,21 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
             if (at is None or not _below(at, paths[key])) and exiting(pid, proc):
                 return  # an exiting task leaves its cgroups first (cgroup_exit): it is dying
             if at is None or not _below(at, paths[key]):
-                _moved_out(state, pid, paths[key], key, at, proc, where)
+                _moved_out(state, pid, paths[key], key, at, proc, where, seen)
     for t, flag in own_namespaces(state):
         name = _NS_NAMES[t]
         try:
-            theirs = os.stat("%s/%d/ns/%s" % (proc, pid, name))
-            ours = os.stat("%s/self/ns/%s" % (proc, name))
-        except FileNotFoundError:
-            continue  # a kernel without that namespace type, or the process exited
+            theirs = _ns_id(pid, name, proc, seen)
+            ours = _ns_id("self", name, proc, seen)
         except PermissionError:
             if os.geteuid() == 0:
                 raise
             # Rootless, and the init is not dumpable yet (a created container): its ns files
             # are closed to us. Nothing is lost: we may only signal our own processes.
             continue
-        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        if theirs is None or ours is None:
+            continue  # a kernel without that namespace type, or the process exited
+        if theirs == ours:
             _refuse(where, flag, "process %d is in the caller's %s namespace, but the "
                     "container has a %s namespace of its own" % (pid, name, name))
     joined = joined_pid_namespace(state)
@@ -349,17 +350,24 @@ def check_init(state, paths, proc="/proc", where="state.json", mounts=None):
                     "not the container's init (pid 1)" % (pid, nspid[-1]))
 
 
-def _ns_id(pid, name, proc):
+def _ns_id(pid, name, proc, seen=None):
     """``(st_dev, st_ino)`` of ``/proc/PID/ns/NAME`` (``pid`` may be ``"self"``); ``None``
-    when the process is gone or the kernel has no such namespace type."""
+    when the process is gone or the kernel has no such namespace type (PermissionError
+    passes). ``seen``: a dict of the answers so far, read first and filled."""
+    if seen is not None and (pid, name) in seen:
+        return seen[pid, name]
     try:
         st = os.stat("%s/%s/ns/%s" % (proc, pid, name))
     except (FileNotFoundError, ProcessLookupError):
-        return None
-    return st.st_dev, st.st_ino
+        out = None
+    else:
+        out = st.st_dev, st.st_ino
+    if seen is not None:
+        seen[pid, name] = out
+    return out
 
 
-def _moved_out(state, pid, path, key, at, proc, where):
+def _moved_out(state, pid, path, key, at, proc, where, seen=None):
     """The live init ``pid`` is not below its recorded cgroup ``path``: someone with the
     power to do so moved it (runtime-tools' ``delete_only_create_resources`` does, between
     create and start; runc and crun go on). Accepted only when (a) a namespace the
@@ -367,7 +375,11 @@ def _moved_out(state, pid, path, key, at, proc, where):
     :func:`check_init` after this), and (b) ``path`` and every cgroup below it hold no
     process outside those namespaces of the init: the cgroup named after the container is
     then empty or the container's own, and signalling or removing it harms nobody else.
-    Otherwise :class:`StateError`."""
+    Otherwise :class:`StateError`. ``seen``: :func:`_ns_id`'s cache, shared by the calls
+    for each hierarchy of one check (a process is in every v1 hierarchy: its namespaces
+    are read once)."""
+    seen = {} if seen is None else seen
+
     def refuse(why):
         _refuse(where, "init_pid", "process %d is not in the container's cgroup %s "
                 "(cgroup_paths.%s); it is in %s, and %s" % (pid, path, key, at, why))
@@ -378,7 +390,7 @@ def _moved_out(state, pid, path, key, at, proc, where):
     init_ns = {}
     for name in names:
         try:
-            ns = _ns_id(pid, name, proc)
+            ns = _ns_id(pid, name, proc, seen)
         except PermissionError:
             ns = None  # rootless, an init not yet dumpable: the kernel limits us anyway
         if ns is not None:
@@ -392,7 +404,7 @@ def _moved_out(state, pid, path, key, at, proc, where):
         for member in members:
             for name, ns in init_ns.items():
                 try:
-                    theirs = _ns_id(member, name, proc)
+                    theirs = _ns_id(member, name, proc, seen)
                 except PermissionError:
                     theirs = None
                 if theirs is not None and theirs != ns:

@@ -37,6 +37,74 @@ def cgroup_config(**kw):
     return types.SimpleNamespace(**dict(FIELDS, **kw))
 
 
+def values_ok(**kw):
+    """:func:`cgroup_config` ``(**kw)`` passes minins.cgroups.values.validate unchanged; what
+    values.parse makes of it."""
+    from minins.cgroups import values
+
+    cfg = cgroup_config(**kw)
+    assert values.validate(cfg) is cfg
+    return values.parse(cfg)
+
+
+def values_bad(field, words="", **kw):
+    """values.validate refuses :func:`cgroup_config` ``(**kw)`` with a ConfigError naming
+    ``cgroups.<field>``, its message holding ``words``."""
+    import pytest
+
+    from minins.cgroups import values
+    from minins.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        values.validate(cgroup_config(**kw))
+    assert e.value.field == "cgroups." + field, str(e.value)
+    assert words in e.value.message, str(e.value)
+
+
+def end_cgroup_members(path, timeout=10):
+    """SIGKILL every process in the cgroup directory ``path`` (a test-owned cgroup: only
+    processes the tests started can be in it) and wait, on a pidfd each, until it has
+    exited: an exited task has left its cgroups (cgroup_exit), reaped or not, so an rmdir
+    of ``path`` works next. Read again until empty (a process may fork meanwhile) or
+    ``timeout`` seconds have passed; nothing when ``path`` is gone."""
+    import errno
+    import select
+    import signal
+    import time
+
+    from minins import libc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            return
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                pidfd = libc.pidfd_open(pid)
+            except OSError as e:
+                if e.errno != errno.ESRCH:  # before 5.3: no pidfd, no wait
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                continue
+            try:
+                libc.pidfd_send_signal(pidfd, signal.SIGKILL)
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.poll(max(0, deadline - time.monotonic()) * 1000)
+            except OSError as e:
+                if e.errno != errno.ESRCH:
+                    raise
+            finally:
+                os.close(pidfd)
+
+
 def device(kind, major, minor, perms="rwm"):
     return types.SimpleNamespace(type=ord(kind), path="", major_number=major,
                                  minor_number=minor, cgroup_permissions=perms, file_mode=0,

@@ -36,7 +36,8 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
+
+from cgroups_support import end_cgroup_members
 
 IMAGE = "localhost/minins-busybox:test"
 CTR_NAMESPACE = "minins-test"
@@ -253,14 +254,12 @@ class MountNamespace:
 # --- a cgroup parent of our own --------------------------------------------------------------
 
 def _cgroup_mounts():
-    out = []
+    """``[(mount point, fstype, {super options})]`` of our cgroup and cgroup2 mounts."""
+    from minins.cgroups.discovery import parse_mountinfo
+
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[sep + 1] in ("cgroup", "cgroup2"):
-                out.append((fields[4], fields[sep + 1], set(fields[sep + 3].split(","))))
-    return out
+        return [(point, fstype, set(opts))
+                for point, fstype, _root, opts in parse_mountinfo(f.read())]
 
 
 def _own_cgroup_paths():
@@ -333,7 +332,7 @@ class CgroupParent:
         for top in self.tops():
             dirs = [dp for dp, _, _ in os.walk(top)]
             for d in sorted(dirs, key=len, reverse=True):
-                self._empty(d)
+                end_cgroup_members(d)
                 if os.path.isdir(d) and d not in self.created:
                     try:
                         os.rmdir(d)
@@ -346,33 +345,6 @@ class CgroupParent:
                 except OSError as e:
                     left.append("%s: %s" % (d, e))
         return left
-
-    @staticmethod
-    def _empty(d):
-        """Kill what is left in ``d`` (a cgroup only our engines placed processes in), then
-        wait for the kernel to take them out (a killed process leaves at exit)."""
-        procs = os.path.join(d, "cgroup.procs")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with open(procs) as f:
-                    pids = [int(p) for p in f.read().split()]
-            except OSError:
-                return
-            if not pids or time.monotonic() > deadline:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                except OSError:
-                    pass
-            try:
-                os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.05)  # polling the kernel's cgroup.procs, not a synchronisation
 
 
 # --- podman -----------------------------------------------------------------------------------

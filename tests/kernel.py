@@ -55,6 +55,34 @@ def children():
     return kids
 
 
+def in_private_ns(fn):
+    """Run ``fn`` in a forked child in a mount namespace of its own, ``/`` made recursively
+    private first (the host's mounts untouched); its JSON-able result comes back, an error
+    in the child fails the test with the child's message."""
+    import json
+
+    from minins import libc
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            libc.unshare(0x00020000)  # CLONE_NEWNS
+            libc.mount(None, "/", None, 0x4000 | (1 << 18))  # MS_REC | MS_PRIVATE
+            out = json.dumps({"ok": fn()})
+        except BaseException as e:  # noqa: B902 - reported to the parent
+            out = json.dumps({"error": "%s: %s" % (type(e).__name__, e)})
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = json.loads(f.read().decode() or '{"error": "no answer"}')
+    os.waitpid(pid, 0)
+    assert "error" not in data, data["error"]
+    return data["ok"]
+
+
 class Subreaper:
     """Inside the ``with``, processes orphaned by our descendants come to us (instead of the
     host's PID 1, which may reap them late), and are reaped on the way out."""

@@ -15,25 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cgroups_support import cgroup_config
+from cgroups_support import values_bad as bad, values_ok as ok
 from minins.cgroups import values
 from minins.config import HugepageLimit, IfPrioMap, ThrottleDevice, WeightDevice
 from minins.errors import ConfigError
 
 W = values.Write
-
-
-def ok(**kw):
-    cfg = cgroup_config(**kw)
-    assert values.validate(cfg) is cfg
-    return values.parse(cfg)
-
-
-def bad(field, words="", **kw):
-    with pytest.raises(ConfigError) as e:
-        values.validate(cgroup_config(**kw))
-    assert e.value.field == "cgroups." + field, str(e.value)
-    assert words in e.value.message, str(e.value)
 
 
 # --- defaults and types --------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """Mount options that used to do nothing (issue 11, section 5): per-mount propagation
 (``slave``, ``private``), a read-only tmpfs, and a missing ``working_dir`` -- each proved from
 inside the container, with the new mount API and with the mount(2) fallback."""
-import json
 import os
 import shutil
 import tempfile
@@ -12,13 +11,12 @@ import minins
 from minins import config, libc, rootfs
 from minins.config import Mount, Namespace
 
-from kernel import needs_root, run_captured
+from kernel import in_private_ns, needs_root, run_captured
 from rootfs_util import build_rootfs
 
 pytestmark = needs_root
 
-MS_REC, MS_PRIVATE, MS_SHARED = 0x4000, 1 << 18, 1 << 20
-NEWNS = 0x00020000
+MS_SHARED = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -64,28 +62,6 @@ def mountinfo(text):
     return rows
 
 
-def _in_private_ns(fn):
-    """Run ``fn`` in a forked child in a mount namespace of its own (the host's mounts
-    untouched); its JSON-able result comes back."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            libc.unshare(NEWNS)
-            libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-            out = json.dumps({"ok": fn()})
-        except BaseException as e:  # noqa: B902 - reported to the parent
-            out = json.dumps({"error": "%s: %s" % (type(e).__name__, e)})
-        os.write(w, out.encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = json.loads(f.read().decode() or '{"error": "no answer"}')
-    os.waitpid(pid, 0)
-    assert "error" not in data, data["error"]
-    return data["ok"]
-
 
 def test_slave_and_private_bind_mounts_take_effect(bb_root, api, tmp_path):
     src = str(tmp_path / "shared")
@@ -108,7 +84,7 @@ def test_slave_and_private_bind_mounts_take_effect(bb_root, api, tmp_path):
                                       state_root=state_root)
         return shared.split(":")[1], code, out, err
 
-    group, code, out, err = _in_private_ns(inside)
+    group, code, out, err = in_private_ns(inside)
     assert code == 0, err
     rows = mountinfo(out)
     assert rows["/mnt"]["optional"] == ["master:" + group]  # receives, never sends

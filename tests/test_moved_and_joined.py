@@ -12,10 +12,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
+from cgroups_support import end_cgroup_members
 from minins import cgroups, state
 from test_runc_cli import cli, env, make_bundle, ok, rootfs, wait_exit  # noqa: F401
 from test_statecheck import COMMANDS, _refused, target  # noqa: F401
@@ -57,6 +57,7 @@ def base():
     yield name, dirs
     for top in set(dirs.values()):
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            end_cgroup_members(dirpath)  # a failed test or refused delete left an init
             try:
                 os.rmdir(dirpath)
             except FileNotFoundError:
@@ -127,26 +128,31 @@ def test_delete_force_of_a_created_container_whose_init_moved(base, env, rootfs,
     assert not os.path.exists(os.path.join(root, "mf"))
 
 
+def _ready_sleep(argv):
+    """``argv`` ending in a shell that says it runs (one line on a pipe, a kernel event:
+    whatever ``argv`` set up before it is done) and then becomes ``sleep 600``; the Popen,
+    once that line came."""
+    proc = subprocess.Popen(argv + ["sh", "-c", "echo; exec sleep 600 >/dev/null"],
+                            stdout=subprocess.PIPE)
+    try:
+        said = proc.stdout.readline()
+    finally:
+        proc.stdout.close()
+    if not said:
+        proc.wait()
+        pytest.fail("%s did not start: exit %s" % (" ".join(argv), proc.returncode))
+    return proc
+
+
 def _unshared_sleep(uts=True):
     """A host-made process in a UTS namespace of its own (a namespace that ties it, as a
-    container's init is tied), its pid once it runs sleep."""
+    container's init is tied), once it is in it."""
     if UNSHARE is None:
         pytest.skip("unshare(1) is not installed")
-    proc = subprocess.Popen([UNSHARE, "--uts", "sleep", "600"] if uts else ["sleep", "600"])
-    me = os.stat("/proc/self/ns/uts").st_ino
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # bounded wait for unshare's exec into sleep
-        try:
-            with open("/proc/%d/cmdline" % proc.pid, "rb") as f:
-                argv0 = f.read().split(b"\0")[0]
-            if argv0 == b"sleep" and os.stat("/proc/%d/ns/uts" % proc.pid).st_ino != me:
-                return proc
-        except FileNotFoundError:
-            break
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
-    pytest.fail("unshare --uts sleep did not start")
+    proc = _ready_sleep([UNSHARE, "--uts"] if uts else [])
+    assert not uts or os.stat("/proc/%d/ns/uts" % proc.pid).st_ino != \
+        os.stat("/proc/self/ns/uts").st_ino
+    return proc
 
 
 def _uts_state(target, proc, paths):
@@ -194,25 +200,14 @@ def test_a_moved_init_with_a_host_process_in_its_cgroup_is_refused(target, comma
 
 def _pid_namespace_holder():
     """``(unshare process, pid of its child)``: the child is pid 1 of a new PID namespace
-    (``unshare --pid --fork sleep``)."""
+    (``unshare --pid --fork``, then a shell that becomes sleep)."""
     if UNSHARE is None:
         pytest.skip("unshare(1) is not installed")
-    proc = subprocess.Popen([UNSHARE, "--pid", "--fork", "--kill-child", "sleep", "600"])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # bounded wait for the fork and the exec
-        try:
-            with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
-                kids = [int(x) for x in f.read().split()]
-            if kids:
-                with open("/proc/%d/cmdline" % kids[0], "rb") as f:
-                    if f.read().split(b"\0")[0] == b"sleep":
-                        return proc, kids[0]
-        except FileNotFoundError:
-            break
-        time.sleep(0.01)
-    proc.kill()
-    proc.wait()
-    pytest.fail("unshare --pid --fork sleep did not start")
+    proc = _ready_sleep([UNSHARE, "--pid", "--fork", "--kill-child"])
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        kids = [int(x) for x in f.read().split()]
+    assert len(kids) == 1, kids  # the child that wrote the line is forked, and alive
+    return proc, kids[0]
 
 
 def _joined_bundle(where, rootfs, holder, args):

@@ -13,13 +13,13 @@ import pytest
 from minins import libc, rootfs
 from minins.oci import bundle
 
-from kernel import USERNS, needs_root, run_captured
+from kernel import USERNS, in_private_ns, needs_root, run_captured
 from rootfs_util import build_rootfs
 
 pytestmark = needs_root
 
-MS_REC, MS_PRIVATE, MS_SHARED = 0x4000, 1 << 18, 1 << 20
-NEWNS, NEWUTS = 0x00020000, 0x04000000
+MS_SHARED = 1 << 20
+NEWUTS = 0x04000000
 NO_LSM = {"apparmor": False, "selinux": False}
 
 
@@ -361,7 +361,7 @@ def test_recursive_attributes(base, tmp_path, api):
              "options": ["rbind", "ro"]}]
         return run(base, tmp_path, s)
 
-    code, out, err = _in_private_ns(inside)
+    code, out, err = in_private_ns(inside)
     assert code == 0, err
     rows = mountinfo(out)
     for point in ("/mnt/rec", "/mnt/rec/sub"):
@@ -464,27 +464,6 @@ def test_a_missing_bind_source_is_named_by_its_oci_field(base, tmp_path):
     assert e.value.field == "mounts[7].source" and "nonexistent-src" in e.value.message
 
 
-def _in_private_ns(fn):
-    """``fn()`` in a forked child in a private mount namespace of its own; its JSON result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            libc.unshare(NEWNS)
-            libc.mount(None, "/", None, MS_REC | MS_PRIVATE)
-            out = json.dumps({"ok": fn()})
-        except BaseException as e:  # noqa: B902 - reported to the parent
-            out = json.dumps({"error": "%s: %s" % (type(e).__name__, e)})
-        os.write(w, out.encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = json.loads(f.read().decode() or '{"error": "no answer"}')
-    os.waitpid(pid, 0)
-    assert "error" not in data, data["error"]
-    return data["ok"]
-
 
 def test_bind_propagation(base, tmp_path, api):
     src = str(tmp_path / "shared")
@@ -509,7 +488,7 @@ def test_bind_propagation(base, tmp_path, api):
         code, out, err = run(base, tmp_path, s)
         return group.split(":")[1], code, out, err
 
-    group, code, out, err = _in_private_ns(inside)
+    group, code, out, err = in_private_ns(inside)
     assert code == 0, err
     rows = mountinfo(out)
     assert rows["/mnt/slave"]["optional"] == ["master:" + group]
@@ -533,7 +512,7 @@ def test_rootfs_propagation_slave(base, tmp_path, api):
         s["root"]["path"] = rfs
         return group.split(":")[1], run(base, tmp_path, s)
 
-    group, (code, out, err) = _in_private_ns(inside)
+    group, (code, out, err) = in_private_ns(inside)
     assert code == 0, err
     assert mountinfo(out)["/"]["optional"] == ["master:" + group]
 
@@ -657,7 +636,7 @@ def test_mounts_are_listed_in_the_config_order(base, tmp_path, api):
         s["mounts"] += [{"destination": "/mnt/c", "type": "tmpfs", "source": "tmpfs"}]
         return run(base, tmp_path, s)
 
-    code, out, err = _in_private_ns(inside)
+    code, out, err = in_private_ns(inside)
     assert code == 0, err
     wanted = ["/", "/proc", "/dev", "/mnt/a", "/mnt/b0", "/mnt/b1", "/mnt/b2", "/mnt/b3",
               "/mnt/c"]

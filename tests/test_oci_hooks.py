@@ -11,8 +11,7 @@ import pytest
 from minins import hooks
 from minins.errors import ContainerError
 
-from test_runc_cli import cli, make_bundle, ok, rootfs, wait_exit  # noqa: F401 - fixture
-from kernel import Subreaper
+from test_runc_cli import cli, env, make_bundle, ok, rootfs, wait_exit  # noqa: F401 - fixture
 
 SH = shutil.which("sh")
 
@@ -94,20 +93,10 @@ def hooks_row():
 # --- where each kind runs, through the command line -----------------------------------------
 
 @pytest.fixture
-def root(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with Subreaper() as reaper:
-        r = str(tmp_path / "state")
-        yield r
-        from minins import lifecycle
-
-        for row in lifecycle.list_containers(r):
-            try:
-                lifecycle.delete(row["data_path"], force=True, run_hooks=False)
-            except Exception:  # noqa: B902 - best effort
-                pass
-        reaper.reap()
+def root(env):
+    """The state root of test_runc_cli's ``env`` (root only, a subreaper, every container
+    left deleted with --force afterwards)."""
+    return env[0]
 
 
 def _recorder(kind, where):
