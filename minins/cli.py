@@ -347,7 +347,14 @@ def _create(cfg, values, command, root, start=False):
         if start:
             from . import lifecycle
 
+            frozen = cfg.cgroups is not None and cfg.cgroups.freezer == "FROZEN"
+            if frozen:
+                # create left it paused (cgroups.freezer FROZEN); `run -d` runs the command
+                # and then pauses it, as a foreground `run` does (start refuses a paused one)
+                lifecycle.resume(c.data_path)
             lifecycle.start(c.data_path)
+            if frozen:
+                lifecycle.pause(c.data_path)
             if not values.get("id") and not values.get("data_path"):
                 # the id we chose is the only name of the container (docker run -d prints it)
                 sys.stdout.write(c.id + "\n")

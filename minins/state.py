@@ -12,7 +12,9 @@ A state file is a claim, not a fact: :func:`init_alive` checks that the pid stil
 the same process by comparing its start time (field 22 of ``/proc/PID/stat``), so a reused pid
 is never mistaken for the container.
 """
+import errno
 import os
+import stat as _stat
 
 from .errors import ConfigError, StateError, SyscallError
 
@@ -193,16 +195,36 @@ def runtime_alive(state, proc="/proc"):
     return proc_start_time(pid, proc) == started and proc_state(pid, proc) not in ("Z", "X")
 
 
+# a state file is a few KiB; anything far larger is not one of ours
+MAX_STATE_BYTES = 16 << 20
+
+
 def load(data_path):
     """Read and check ``data_path/state.json``; :class:`StateError` names what is wrong."""
     path = os.path.join(data_path, STATE_FILE)
+    # O_NOFOLLOW and O_NONBLOCK, then a regular file only: a FIFO or a symlink to
+    # /dev/zero in its place would otherwise block or fill memory for good (list hung)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         raise StateError("no container state at %s: container does not exist" % data_path)
     except OSError as e:
-        raise StateError("cannot read %s: %s" % (path, e.strerror))
+        if e.errno == errno.ELOOP:
+            raise StateError("%s: is a symlink, not a regular file" % path) from None
+        raise StateError("cannot read %s: %s" % (path, e.strerror)) from None
+    try:
+        if not _stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StateError("%s: is not a regular file" % path)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(MAX_STATE_BYTES + 1)
+    except OSError as e:
+        raise StateError("cannot read %s: %s" % (path, e.strerror)) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > MAX_STATE_BYTES:
+        raise StateError("%s: larger than %d bytes" % (path, MAX_STATE_BYTES))
     from .config import parse_json
     from .errors import ConfigError
 
