@@ -157,6 +157,9 @@ def resume(blob):
         from . import console  # noqa: F401
     if data.get("hooks"):
         from . import hooks  # noqa: F401
+    if data["config"].networks or data["config"].routes:
+        # (here, while the runtime joins the cgroups, not in the init on the critical path)
+        from . import network  # noqa: F401
     tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
     for _t, fd, _p in data["ns_fds"]:
         os.set_inheritable(fd, False)

@@ -120,13 +120,23 @@ def parse(argv, options, rest="command"):
     return values, positionals
 
 
-def entry():
+_REEXEC = []  # set by entry(): main() may re-execute from the sealed copy first
+SEALED_COMMANDS = ("run", "create", "exec")  # the commands that send a process into a container
+
+
+def entry(sealed=False):
     """The ``minins`` command (the installed script and ``python3 -m minins``): :func:`main`,
     then an exit that skips the interpreter's finalisation (module teardown, garbage
     collection of every object: 5-6 ms of a start that does nothing with them). Everything
     that matters is done by then: each command closes, removes and waits for what it made in
     ``finally`` blocks, and the standard streams are flushed here; an error in that flush (a
-    closed pipe) becomes exit status 1, as Python's own shutdown would make it."""
+    closed pipe) becomes exit status 1, as Python's own shutdown would make it.
+
+    ``run``, ``create`` and ``exec`` first re-execute the runtime from a sealed copy of the
+    interpreter (:func:`minins.sealed.reexec_runtime`), which calls this again with
+    ``sealed=True``."""
+    if not sealed:
+        _REEXEC.append(True)
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -137,6 +147,7 @@ def entry():
 
 
 def main(argv=None):
+    argv_given = argv
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         values, rest = _global_options(argv)
@@ -155,6 +166,12 @@ def main(argv=None):
         if args[:1] == ["--help"] or (args[:1] == ["-h"] and command not in HOSTNAME_H):
             sys.stdout.write(_help(command))
             return 0
+        if _REEXEC and command in SEALED_COMMANDS:
+            # Before the command's imports: the copy loads them once, and every process it
+            # forks into the container shares the copy (minins.sealed).
+            from . import sealed
+
+            sealed.reexec_runtime(sys.argv[1:] if argv_given is None else argv_given)
         return handler(args, values.get("--root"))
     except MininsError as e:
         return _fail(e)

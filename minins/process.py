@@ -17,6 +17,7 @@ import _thread
 
 from . import child as _child
 from . import libc as _libc
+from . import sealed as _sealed
 from . import sync
 from .errors import ContainerError, MininsError
 from .plan import Plan, SharedPid  # noqa: F401 - the pipeline's record, named here too
@@ -390,81 +391,17 @@ def _close_all_but(keep):
 
 # --- the runtime's executable, out of the container's reach (CVE-2019-5736) -------------------
 
-_INTERPRETER = []  # the sealed copy, made once per runtime process
+_INTERPRETER = _sealed.COPIES  # the sealed copy, made once per runtime process
 
 
 def sealed_interpreter():
-    """A sealed, close-on-exec memfd copy of the running interpreter's executable.
-
-    Every process the runtime sends into a container first re-executes from it
-    (:func:`minins.child.reexec`), so that its ``/proc/PID/exe`` -- which a script starting
-    with ``#!/proc/self/exe`` run by it would inherit -- is this copy, never the host's file:
-    the copy is sealed (F_SEAL_WRITE, memfd_create(2)), and writing to it could only change
-    the copy. runc and crun protect their binary the same way. Made once per runtime process
-    (a copy of the executable, which for a Python linked against libpython is a few KiB).
-    Raises :class:`SyscallError` when the kernel has no memfd (before 3.17)."""
-    if _INTERPRETER:
-        return _INTERPRETER[0]
-    import fcntl
-
-    from .errors import SyscallError
-
-    exe = os.readlink("/proc/self/exe")
-    try:
-        src = os.open(exe, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise SyscallError(e.errno, "open", exe) from None
-    try:
-        fd = os.memfd_create("minins-runtime", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        try:
-            size, done = os.fstat(src).st_size, 0
-            while done < size:
-                n = os.sendfile(fd, src, done, size - done)
-                if n == 0:
-                    raise SyscallError(5, "copy", exe, "short read")  # EIO
-                done += n
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
-                        | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-        except BaseException:
-            os.close(fd)
-            raise
-    except OSError as e:
-        if isinstance(e, SyscallError):
-            raise
-        raise SyscallError(e.errno, "seal a copy of", exe) from None
-    finally:
-        os.close(src)
-    _INTERPRETER.append(fd)
-    return fd
+    """The sealed copy of the interpreter (:func:`minins.sealed.copy`)."""
+    return _sealed.copy()
 
 
 def needs_sealed_interpreter(cfg, lc=_libc):
-    """Must the processes entering a container made from ``cfg`` run from the sealed copy?
-
-    Skipped only where writing the runtime's executable is impossible from the container:
-    with a user namespace whose maps contain neither host uid 0 nor the executable's owner,
-    when the file is writable by its owner only (then no process of the container has a uid,
-    nor a capability over the file, that could open it for writing). And with a fake libc
-    (tests of the child's steps), which a re-executed process would not keep."""
-    if lc is not _libc:
-        return False
-    if os.geteuid() != 0 and not os.access("/proc/self/exe", os.W_OK):
-        # Rootless: the container holds at most our own uid (and capabilities only in its
-        # own user namespace, which owns no host file): what we cannot write, it cannot.
-        return False
-    ns = cfg.namespace("NEWUSER")
-    if ns is None or ns.path:
-        return True  # no user namespace, or one we cannot see the maps of
-    try:
-        st = os.stat("/proc/self/exe")
-    except OSError:
-        return True
-    if st.st_mode & 0o022:
-        return True  # group- or world-writable: anyone may
-    from .idmap import container_id_from_mapping
-
-    return any(container_id_from_mapping(uid, cfg.uid_mappings) is not None
-               for uid in (0, st.st_uid))
+    """Must a forked process re-execute from the sealed copy (:func:`minins.sealed.needed`)?"""
+    return _sealed.needed(cfg, lc)
 
 
 def await_pid(spawned):

@@ -118,11 +118,16 @@ def setup(tmp_path):
             reaper.reap(60)
 
 
-def _minins(s, *args, timeout=120):
+def _minins(s, *args, timeout=120, library=False):
+    """The command line run by the copy; ``library``: through ``cli.main`` alone, which, like
+    a program calling the library, does not re-execute the runtime from the sealed copy
+    first (``cli.entry`` does, for run, create and exec)."""
     import tempfile
 
+    start = ["-c", "import sys; from minins import cli; sys.exit(cli.main())"] if library \
+        else ["-m", "minins"]
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.run([s["copy"], "-m", "minins", "--root", s["root"]] + list(args),
+        proc = subprocess.run([s["copy"]] + start + ["--root", s["root"]] + list(args),
                               cwd=REPO, env=s["env"], stdin=subprocess.DEVNULL, stdout=out,
                               stderr=out, timeout=timeout)
         out.seek(0)
@@ -171,16 +176,17 @@ def test_a_process_of_exec_cannot_write_the_runtime(setup):
 def test_where_the_guard_is_skipped_the_write_is_impossible(setup):
     """The skip's claim, checked by the attack itself: in a user namespace that maps neither
     host root nor the owner of the 0755 copy, the container's process runs the copy itself
-    (no sealed memfd), grabs it, and still every write attempt fails (EACCES)."""
+    (no sealed memfd), grabs it, and still every write attempt fails (EACCES). Through the
+    library's path: the command line runs sealed from the start, whatever the config."""
     s = setup
     before = _sha(s["copy"])
     st = os.stat(s["copy"])
     assert st.st_uid == 0 and not st.st_mode & 0o022
     cid = "uns%d" % os.getpid()
     code, out = _minins(s, "run", "-d", "--config", s["userns"], "--id", cid, "--",
-                        "sleep", "1000")
+                        "sleep", "1000", library=True)
     assert code == 0, out
-    code, out = _minins(s, "exec", cid, "--", "/mnt/x.py", "fork")
+    code, out = _minins(s, "exec", cid, "--", "/mnt/x.py", "fork", library=True)
     assert code == 0, out
     exe, seen = _outcome(s, before)
     assert exe == s["copy"], exe  # the guard was skipped: the file itself ran inside
@@ -232,11 +238,16 @@ def test_without_a_user_namespace_host_root_could_write_the_file(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-def test_the_sealed_interpreter_of_a_venv_starts(tmp_path):
+@pytest.mark.parametrize("start", [["-m", "minins"],
+                                   ["-c", "import sys; from minins import cli; "
+                                          "sys.exit(cli.main())"]],
+                         ids=["command-line", "library"])
+def test_the_sealed_interpreter_of_a_venv_starts(tmp_path, start):
     """``pip install`` into a virtual environment is how many users get minins. The sealed
-    copy of the interpreter has no path of its own: it must be told where the base
-    installation keeps the standard library (a venv has none; PYTHONHOME=sys.prefix broke
-    every --rootfs start from a venv)."""
+    copy of the interpreter has no path of its own: it must find the base installation's
+    standard library (a venv has none; PYTHONHOME=sys.prefix broke every --rootfs start from
+    a venv). Both ways: the command line's runtime runs from the copy, and the library's
+    forked intermediate re-executes it."""
     from rootfs_util import build_rootfs
 
     rootfs = build_rootfs(str(tmp_path / "rootfs"))
@@ -245,7 +256,7 @@ def test_the_sealed_interpreter_of_a_venv_starts(tmp_path):
     py = os.path.join(venv, "bin", "python")
     assert subprocess.run([py, "-c", "import sys; assert sys.prefix != sys.base_prefix"]
                           ).returncode == 0
-    proc = subprocess.run([py, "-m", "minins", "--root", str(tmp_path / "state"), "run",
+    proc = subprocess.run([py] + start + ["--root", str(tmp_path / "state"), "run",
                            "--rootfs", rootfs, "--", "/bin/sh", "-c", "echo in; exit 7"],
                           cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items()
