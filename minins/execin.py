@@ -104,6 +104,7 @@ class Entry:
             mgr = cgroups.load_manager_from_state(st)
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
+            mgr.prime(st["init_pid"])  # the join's grace period, beside the work up to it
         self._step = "namespaces"
         fds = self._open_namespaces(st["init_pid"])
         self._cleanup.append(lambda: _ns.close(fds))

@@ -116,11 +116,29 @@ def reexec_runtime(argv):
     boot = ("import sys; sys.path.insert(0, %r); from minins import cli; "
             "cli.entry(sealed=True)" % here)
     try:
-        os.execve(fd, [sys.executable, "-s", "-S", "-c", boot] + list(argv), os.environ)
+        os.execve(fd, [sys.executable] + interpreter_options() + ["-c", boot] + list(argv),
+                  os.environ)
     except OSError as e:
         from .errors import SyscallError
 
         raise SyscallError(e.errno, "execute the sealed copy of", sys.executable) from None
+
+
+def interpreter_options():
+    """The options the re-executed interpreter starts with: ``-s -S``, and the ones this
+    interpreter was given that change how it runs (isolation, ignored environment, no
+    bytecode files, optimisation, ``-W`` and ``-X`` options such as ``importtime``)."""
+    flags = sys.flags
+    out = ["-I"] if flags.isolated else ["-E"] if flags.ignore_environment else []
+    out += ["-s", "-S"]
+    if flags.dont_write_bytecode:
+        out.append("-B")
+    out += ["-O"] * flags.optimize
+    for opt in sys.warnoptions:
+        out += ["-W", opt]
+    for name, value in getattr(sys, "_xoptions", {}).items():
+        out += ["-X", name if value is True else "%s=%s" % (name, value)]
+    return out
 
 
 def needed(cfg, lc=None):

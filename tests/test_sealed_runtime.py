@@ -132,3 +132,21 @@ def test_commands_that_enter_no_container_do_not_reexec(tmp_path):
         os.close(r)
         if w is not None:
             os.close(w)
+
+
+def test_the_reexecuted_interpreter_keeps_the_options_that_change_how_it_runs():
+    out = subprocess.run([sys.executable, "-I", "-B", "-W", "error::DeprecationWarning", "-X",
+                          "importtime", "-X", "utf8=1", "-c",
+                          "import sys; sys.path.insert(0, %r)\n"
+                          "from minins import sealed; print(sealed.interpreter_options())"
+                          % REPO], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    opts = eval(out.stdout)
+    assert opts[:3] == ["-I", "-s", "-S"]
+    assert "-B" in opts
+    assert opts[opts.index("-W") + 1] == "error::DeprecationWarning"
+    xs = [opts[i + 1] for i, o in enumerate(opts) if o == "-X"]
+    assert "importtime" in xs and "utf8=1" in xs
+    plain = _py("from minins import sealed; print(sealed.interpreter_options())",
+                env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
+    assert eval(plain) == ["-s", "-S"]

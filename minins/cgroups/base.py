@@ -47,6 +47,11 @@ class Manager(object):
         """Put another process into every hierarchy of the container."""
         raise NotImplementedError
 
+    def prime(self, member):
+        """Get the kernel's wait for the next :meth:`join` under way in the background, if
+        the driver can (see :meth:`FsManager.prime`); ``member`` is a pid in the container's
+        cgroups. Never fails. The default does nothing."""
+
     def freeze(self, timeout=FREEZE_TIMEOUT):
         """Freeze, and return once the kernel reports FROZEN (raise after ``timeout``)."""
         raise NotImplementedError
@@ -118,6 +123,35 @@ class FsManager(Manager):
         self._removed = set()
         self._applied = False
         self._loaded = settings is None
+
+    def prime(self, member):
+        """Start the RCU grace period the next migration would wait for, in a thread, while
+        the caller goes on with work that needs no cgroup (opening namespaces, forking).
+
+        The first write to any ``cgroup.procs`` after a quiet while waits for a grace period
+        (the kernel's cgroup_threadgroup_rwsem is a percpu rwsem: its writer waits in
+        rcu_sync_enter; about 10 ms here), and later writers within about a grace period do
+        not. Writing ``member`` where it is already is a migration that moves nothing: the
+        thread re-writes it into the first of our directories, and only after that
+        directory's ``cgroup.procs`` lists it (a process someone moved out stays out). Errors
+        are ignored: the real :meth:`join` reports its own."""
+        import _thread
+
+        try:
+            _thread.start_new_thread(self._prime_now, (member,))
+        except RuntimeError:
+            pass
+
+    def _prime_now(self, member):
+        """:meth:`prime`'s thread: True when it wrote ``member``."""
+        path = self._dirs()[0] + "/cgroup.procs"
+        try:
+            if str(member) in self.fs.read(path).split():
+                self.fs.write(path, str(member))
+                return True
+        except Exception:  # noqa: B902 - a background nicety, never an error
+            pass
+        return False
 
     # --- directories -------------------------------------------------------------------------
 
