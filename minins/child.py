@@ -152,14 +152,6 @@ def resume(blob):
         from .seccomp import load as _seccomp
 
         data["seccomp"] = _seccomp.from_json(data["seccomp"])
-    # what the steps import after the namespaces are joined, where minins may not be found
-    if data.get("console") is not None:
-        from . import console  # noqa: F401
-    if data.get("hooks"):
-        from . import hooks  # noqa: F401
-    if data["config"].networks or data["config"].routes:
-        # (here, while the runtime joins the cgroups, not in the init on the critical path)
-        from . import network  # noqa: F401
     tid = process.SharedPid(data["tid_fd"]) if data.get("tid_fd") is not None else None
     for _t, fd, _p in data["ns_fds"]:
         os.set_inheritable(fd, False)
@@ -168,6 +160,7 @@ def resume(blob):
         os.set_inheritable(data["exec_fifo"], False)
     plan = process.Plan(tid_addr=tid.address if tid else None, lc=libc,
                         runtime_sock=_Closed(), **data)
+    plan.preload()  # (here, while the runtime joins the cgroups, not in the init)
     intermediate(plan)
 
 

@@ -59,6 +59,18 @@ class Plan(collections.namedtuple("Plan", [f[0] for f in _PLAN_FIELDS])):
     """
     __slots__ = ()
 
+    def preload(self):
+        """Import what the child's steps import after it has joined the container's
+        namespaces, where the minins package may not be found: before the fork, or first
+        thing in the re-executed intermediate (:func:`minins.child.resume`)."""
+        cfg = self.config
+        if self.console is not None:
+            from . import console  # noqa: F401
+        if self.hooks:
+            from . import hooks  # noqa: F401
+        if cfg.networks or cfg.routes:
+            from . import network  # noqa: F401
+
 
 Plan.__new__.__defaults__ = tuple(f[1] for f in _PLAN_FIELDS)
 Plan.__doc__ += "\n".join("    ``%s``: %s" % (name, doc) for name, _d, doc in _PLAN_FIELDS)

@@ -128,6 +128,8 @@ def spawn(make_plan, lc=_libc):
     tid = SharedPid()
     try:
         plan = make_plan(child_end, runtime_end, tid)
+        if plan.interpreter_fd is None:
+            plan.preload()
         pid = lc.fork()
     except BaseException:
         child_end.close()

@@ -404,6 +404,16 @@ def main():
                     paired(lambda: timed([py, "-c", code], env),
                            lambda: timed([py, "-c", "pass"], env), runs))
         imp = report.rows[-1]
+        # where a command line start goes before minins does anything (issue 16's causes):
+        # the second interpreter start (the runtime re-executes from its sealed copy, -s -S)
+        # and the copy itself, each against what it adds to
+        report.pair("phases", "interpreter -s -S (the re-exec)", "bare interpreter",
+                    paired(lambda: timed([py, "-s", "-S", "-c", "pass"], env),
+                           lambda: timed([py, "-c", "pass"], env), runs))
+        sealed = "import minins.sealed as s"
+        report.pair("phases", "import minins.sealed; copy()", "import minins.sealed",
+                    paired(lambda: timed([py, "-c", sealed + "; s.copy()"], env),
+                           lambda: timed([py, "-c", sealed], env), runs))
         kind = report.svg(svg)
     finally:
         for stop in reversed(running):
