@@ -228,15 +228,29 @@ class Container:
         # What we are about to create is on record before it exists: a crash from here on
         # leaves a state that `list` shows and `delete` removes.
         self._save_state()
+        into = None
+        if cfg.cgroups is not None:
+            self._undo.append(("cgroups", self.cgroups.destroy))
+            if getattr(self.cgroups, "prepare", None) is not None and self.lc is _libc:
+                # cgroup v2: made before the fork, and the intermediate is cloned into it
+                # (CLONE_INTO_CGROUP): no migration, no RCU grace period to wait for
+                self._step = "cgroups"
+                into = self.cgroups.prepare()
         self._step = "fork"
-        spawned = self._spawn()
+        try:
+            spawned = self._spawn(into)
+        finally:
+            if into is not None:
+                os.close(into)
         if cfg.cgroups is not None:
             # The intermediate joins the cgroups, so the init is born in them; the first
             # migration costs the kernel an RCU grace period, spent while the intermediate
             # is busy with its namespaces.
             self._step = "cgroups"
-            self._undo.append(("cgroups", self.cgroups.destroy))
-            self.cgroups.apply(spawned.pid)
+            if into is not None:
+                self.cgroups.admit(spawned.pid, spawned.born_in_cgroup)
+            else:
+                self.cgroups.apply(spawned.pid)
         self._step = "user namespace"
         if self._new_userns:
             sync.expect(spawned.sock, sync.USERNS_READY, spawned.pidfd)
@@ -383,7 +397,7 @@ class Container:
             os.close(self._fifo)
             self._fifo = None
 
-    def _spawn(self):
+    def _spawn(self, cgroup_fd=None):
         cfg = self.config
         if self.detached:
             self._make_fifo()
@@ -411,7 +425,7 @@ class Container:
                 exec_fifo=self._fifo, seccomp=self._seccomp, lc=self.lc,
                 hooks=self.child_hooks, preserve_fds=self.preserve_fds)
 
-        spawned = self._spawned = _process.spawn(plan, self.lc)
+        spawned = self._spawned = _process.spawn(plan, self.lc, cgroup_fd)
         self._undo.append(("intermediate", lambda: self._end_spawned(spawned)))
         _ns.close(self._ns_fds)
         self._ns_fds = []

@@ -97,14 +97,18 @@ class Entry:
         cfg = cfg.replace(**self._overrides(cfg))
         if self.overrides:
             cfg = cfg.replace(**self.overrides)
-        mgr = None
+        mgr = into = None
         if st.get("cgroup_paths"):
             from . import cgroups
 
             mgr = cgroups.load_manager_from_state(st)
             if mgr.freezer_state() != "THAWED":
                 raise StateError("container %s is paused; resume it first" % st.get("id"))
-            mgr.prime(st["init_pid"])  # the join's grace period, beside the work up to it
+            if getattr(mgr, "open_dir", None) is not None and self.lc is _libc:
+                into = mgr.open_dir()  # v2: the process is cloned into it (no migration)
+                self._cleanup.append(lambda: os.close(into))
+            else:
+                mgr.prime(st["init_pid"])  # the join's grace period, beside the work up to it
         self._step = "namespaces"
         fds = self._open_namespaces(st["init_pid"])
         self._cleanup.append(lambda: _ns.close(fds))
@@ -136,13 +140,14 @@ class Entry:
                 preserve_fds=self.preserve_fds)
 
         self._step = "fork"
-        spawned = self._spawned = _process.spawn(plan, self.lc)
+        spawned = self._spawned = _process.spawn(plan, self.lc, into)
         self._cleanup.append(spawned.close)
         _ns.close(fds)
         fds[:] = []
         if mgr is not None:
             self._step = "cgroups"
-            mgr.join(spawned.pid)  # before the command's process exists: it is born in them
+            if not spawned.born_in_cgroup:
+                mgr.join(spawned.pid)  # before the command's process exists: born in them
             sync.send(spawned.sock, sync.CGROUPS_JOINED)
         self._step = "enter"
         self.pid = _process.await_pid(spawned)

@@ -141,6 +141,34 @@ def clone_parent(tid_addr=None):
     return _forked(_clone(flags, None, tid_addr, None, None), "clone")
 
 
+CLONE_INTO_CGROUP = 0x200000000
+
+
+class _CloneArgs(_ct.Structure):
+    """struct clone_args (linux/sched.h), version 2 (CLONE_ARGS_SIZE_VER2: 88 bytes)."""
+    _fields_ = [(name, c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+        "tls", "set_tid", "set_tid_size", "cgroup")]
+
+
+_clone3 = _sys("clone3", c_void_p, _ct.c_size_t, lib=_pyapi)
+
+
+def fork_into_cgroup(cgroup_fd):
+    """:func:`fork`, but the child is born in the cgroup v2 directory ``cgroup_fd`` (clone3(2)
+    with ``CLONE_INTO_CGROUP``, Linux 5.7): no migration, so none of the RCU grace period the
+    first write to a ``cgroup.procs`` waits for (cgroup-v2.rst, "Organizing Processes").
+
+    A raw clone runs no libc atfork handler: call it only from a single-threaded process (as
+    :func:`clone_parent`). Raises :class:`SyscallError` (op ``clone3``) with the kernel's
+    errno: ENOSYS before Linux 5.3 or where clone3 is filtered or not emulated, E2BIG or
+    EINVAL before 5.7, and the errors of a migration into that cgroup (EBUSY, EOPNOTSUPP,
+    EACCES); the caller then forks and migrates the usual way."""
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_fd)
+    _before_fork()
+    return _forked(_clone3(_ct.byref(args), _ct.sizeof(args)), "clone3")
+
+
 _gettid = _sys("gettid")
 
 

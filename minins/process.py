@@ -37,8 +37,9 @@ class Spawned:
     runtime's end of the sync socket and the shared pid slot. :meth:`close` releases what is
     ours; :meth:`reap` waits for the intermediate once."""
 
-    def __init__(self, pid, pidfd, sock, tid):
+    def __init__(self, pid, pidfd, sock, tid, born_in_cgroup=False):
         self.pid, self.pidfd, self.sock, self.tid = pid, pidfd, sock, tid
+        self.born_in_cgroup = born_in_cgroup  # cloned into spawn's cgroup_fd
 
     def reap(self, kill=False, unless=None):
         """Reap the intermediate once (never signal a pid after reaping it: it may belong to
@@ -120,17 +121,32 @@ class prompt_gil:
                 sys.setswitchinterval(inside[1])
 
 
-def spawn(make_plan, lc=_libc):
+def spawn(make_plan, lc=_libc, cgroup_fd=None):
     """Fork the intermediate for the plan that ``make_plan(child_end, runtime_end, tid)``
     returns (``tid`` a :class:`SharedPid`); the runtime's side as :class:`Spawned`. The
-    child's end is closed here."""
+    child's end is closed here.
+
+    ``cgroup_fd``: a cgroup v2 directory to clone the intermediate into at birth
+    (:func:`minins.libc.fork_into_cgroup`), where that can be done: the real libc, and no
+    other thread in this process (a raw clone runs no atfork handler). Whether it was is
+    ``Spawned.born_in_cgroup``; if not (any clone3 error, e.g. ENOSYS on an older kernel or
+    under qemu-user), the intermediate is forked as usual and the caller migrates it."""
     runtime_end, child_end = sync.socketpair()
     tid = SharedPid()
+    born = False
     try:
         plan = make_plan(child_end, runtime_end, tid)
         if plan.interpreter_fd is None:
             plan.preload()
-        pid = lc.fork()
+        pid = None
+        if cgroup_fd is not None and lc is _libc and _single_threaded():
+            try:
+                pid = lc.fork_into_cgroup(cgroup_fd)
+                born = True
+            except MininsError:
+                pid = None
+        if pid is None:
+            pid = lc.fork()
     except BaseException:
         child_end.close()
         runtime_end.close()
@@ -141,7 +157,15 @@ def spawn(make_plan, lc=_libc):
             _child.reexec(plan)  # never returns
         _child.intermediate(plan)  # never returns
     child_end.close()
-    return Spawned(pid, watch_pid(pid, lc), runtime_end, tid)
+    return Spawned(pid, watch_pid(pid, lc), runtime_end, tid, born)
+
+
+def _single_threaded():
+    """Is this the process's only thread (``/proc/self/task`` lists one)?"""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 # --- the forked helper: a start that does not compete for the GIL -----------------------------

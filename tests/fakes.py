@@ -37,6 +37,9 @@ class FakeLibc:
     def clone_parent(self, tid_addr=None):
         return self._call("clone_parent", tid_addr)
 
+    def fork_into_cgroup(self, cgroup_fd):
+        return self._call("fork_into_cgroup", cgroup_fd)
+
     def gettid(self):
         return self._call("gettid") or 1
 

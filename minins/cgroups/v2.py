@@ -33,6 +33,7 @@ class V2Manager(FsManager):
         FsManager.__init__(self, settings, paths, fs, field)
         self._hier = hier
         self._base = base
+        self._prepared = None  # what prepare() created, until admit()
 
     @classmethod
     def create(cls, settings, hier, fs, name, field="cgroups"):
@@ -59,8 +60,59 @@ class V2Manager(FsManager):
         if rules is not None:
             # a cgroup made just now has no program to replace: no need to ask
             self.fs.attach_devices(self.path, rules, replace=self.path not in created)
-        self.fs.write(self.path + "/cgroup.procs", str(pid))
-        joined.append(UNIFIED)
+        if pid is not None:
+            self.fs.write(self.path + "/cgroup.procs", str(pid))
+            joined.append(UNIFIED)
+
+    # --- a process born in the cgroup (clone3 CLONE_INTO_CGROUP) ----------------------------
+
+    def prepare(self):
+        """:meth:`apply` without a process: create the cgroup and write every limit, and
+        return a descriptor of its directory (``O_PATH``) to clone a process into
+        (:func:`minins.libc.fork_into_cgroup`); :meth:`admit` then finishes. A born process
+        makes no migration, so it waits for no RCU grace period (about 10 ms). On failure
+        nothing is left and the error is raised."""
+        if self._loaded or self._applied or self._prepared is not None:
+            raise ContainerError("%s: prepare needs a new manager" % self.field)
+        created = []
+        try:
+            self._build(None, created, [])
+            fd = self.open_dir()
+        except BaseException:
+            self._undo(None, [], created)
+            raise
+        self._prepared = self._created = created  # destroy() removes them until admit()
+        return fd
+
+    def open_dir(self):
+        """A descriptor (``O_PATH``, close-on-exec) of the container's cgroup directory, to
+        clone a process into (:func:`minins.libc.fork_into_cgroup`); the caller closes it.
+        Raises :class:`SyscallError`."""
+        import os
+
+        try:
+            return os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError(e.errno, "open", self.path) from None
+
+    def admit(self, pid, born):
+        """After :meth:`prepare`: ``pid`` is the container's process, ``born`` in the cgroup
+        or (when the clone into it could not be made) to be moved there now; then freeze
+        when the config says FROZEN. On failure as :meth:`apply`."""
+        created, self._prepared = self._prepared, None
+        joined = [UNIFIED] if born else []
+        try:
+            if not born:
+                self.fs.write(self.path + "/cgroup.procs", str(pid))
+                joined.append(UNIFIED)
+            if self.settings.freezer == values.FROZEN:
+                self.freeze()
+        except BaseException:
+            self._undo(pid, joined, created)
+            self._created = []
+            raise
+        self._created = created
+        self._applied = True
 
     def _check_controllers(self, needed):
         """Fail before creating anything when a needed controller cannot be had."""
