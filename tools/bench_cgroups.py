@@ -11,6 +11,8 @@
    for either side.
 2. Freeze + thaw round trip with 10 and 1000 sleeping processes, for the v1 freezer and the
    v2 ``cgroup.freeze``, against a direct write-and-poll loop.
+3. A child put into a new v2 cgroup: cloned into it (clone3 ``CLONE_INTO_CGROUP``) against
+   forked and migrated, each after an idle moment (issue 16: the grace period).
 
 Prints medians and ratios (minins / direct). Runs as root; every cgroup is made under this
 process's own cgroup and removed; every process it starts is killed and reaped.
@@ -306,6 +308,43 @@ def direct_freeze(mgr):
     return time.perf_counter() - t0
 
 
+def born_bench(hier, rounds, idle=0.05):
+    """A child into a new v2 cgroup: forked then migrated (``admit(born=False)``: the first
+    write to ``cgroup.procs`` after a quiet while waits for an RCU grace period) against
+    cloned into it (clone3 CLONE_INTO_CGROUP). Each round starts after ``idle`` seconds
+    without cgroup writes, as a container start does on a quiet host. Time from before the
+    fork to the child being in the cgroup; the child exits at once."""
+    from minins import libc
+
+    if not hier.unified:
+        return []
+    # below our own v2 cgroup; no limits (a hybrid host binds the controllers to v1)
+    own = Hierarchies({}, hier.unified, {UNIFIED: hier.own.get(UNIFIED, "/")})
+    plain = dict(memory=0, memory_reservation=0, cpu_shares=0, cpu_quota=0, cpu_period=0,
+                 blkio_weight=0, pids_limit=0)
+    out = {False: [], True: []}
+    for i in range(rounds):
+        for born in (False, True):
+            mgr = cgroups.new_manager(config(name="minins-bench-born-%d-%d-%d"
+                                             % (os.getpid(), i, born), **plain), own,
+                                      driver="v2")
+            fd = mgr.prepare()
+            try:
+                time.sleep(idle)  # let the rcu_sync of cgroup_threadgroup_rwsem go idle
+                t0 = time.perf_counter()
+                pid = libc.fork_into_cgroup(fd) if born else os.fork()
+                if pid == 0:
+                    os._exit(0)
+                mgr.admit(pid, born)
+                out[born].append(time.perf_counter() - t0)
+                os.waitpid(pid, 0)
+            finally:
+                os.close(fd)
+                mgr.destroy()
+    return [("child into a new v2 cgroup: clone3 INTO_CGROUP (A) vs fork+migrate (B)",
+             out[True], out[False])]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=200)
@@ -314,6 +353,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("bench_cgroups: needs root")
     rows = setup_bench(args.rounds)
+    rows += born_bench(discover(), max(10, args.rounds // 10))
     for n in (int(x) for x in args.procs.split(",")):
         rows += freeze_bench(n, max(10, args.rounds // (10 if n > 100 else 1)))
     print("%-66s %10s %10s %6s" % ("operation (median of each)", "minins", "direct", "ratio"))
