@@ -107,6 +107,7 @@ LAYOUTS = {
     libc._CapData: "III",  # struct __user_cap_data_struct
     libc._OpenHow: "QQQ",  # struct open_how
     libc._MountAttr: "QQQQ",  # struct mount_attr (linux/mount.h, MOUNT_ATTR_SIZE_VER0)
+    libc._CloneArgs: "QQQQQQQQQQQ",  # struct clone_args (linux/sched.h, CLONE_ARGS_SIZE_VER2)
     bd._ProgLoadAttr: "IIQQIIQII16s",  # union bpf_attr, BPF_PROG_LOAD, up to prog_name
     bd._AttachAttr: "IIIII",  # BPF_PROG_ATTACH / DETACH, up to replace_bpf_fd
     bd._QueryAttr: "IIIIQIIQQQQQ",  # BPF_PROG_QUERY, up to revision (see bpf_devices)
