@@ -100,7 +100,8 @@ def reexec_runtime(argv):
     place of this process, with the same interpreter name, environment and arguments
     (``argv``, without the program name), and go on in :func:`minins.cli.entry` there. Returns
     without doing anything when we run sealed already, when no container could write the
-    executable, or when the interpreter's path is unknown; raises ``SyscallError`` when the
+    executable, or when the interpreter's path is unknown or it is a frozen application (then
+    the forked intermediate re-executes, as for the library); raises ``SyscallError`` when the
     copy cannot be made or executed.
 
     The new interpreter starts without ``site`` (``-s -S``: minins needs only the standard
@@ -109,8 +110,9 @@ def reexec_runtime(argv):
     more. One interpreter start more for this process, none for each process it forks (they
     share the copy): the forked intermediate goes straight on with the modules already
     loaded."""
-    if running_sealed() or not writable_by_containers() or not sys.executable:
-        return
+    if running_sealed() or not writable_by_containers() or not sys.executable \
+            or getattr(sys, "frozen", False):
+        return  # (a frozen application has no interpreter to start with -c)
     fd = copy()
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     boot = ("import sys; sys.path.insert(0, %r); from minins import cli; "

@@ -58,6 +58,10 @@ def test_no_reexec_where_no_container_could_write_the_executable():
             "sealed.writable_by_containers = lambda: False\n"
             "print(sealed.reexec_runtime(['list']), sealed.COPIES)")
     assert _py(code) == "None []"
+    frozen = ("from minins import sealed\n"
+              "sys.frozen = True\n"
+              "print(sealed.reexec_runtime(['list']), sealed.COPIES)")
+    assert _py(frozen) == "None []"
 
 
 def _minins(root, *args, **kw):
