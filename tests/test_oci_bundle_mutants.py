@@ -1126,3 +1126,58 @@ def test_bundle_dir_is_made_absolute_and_normal(tmp_path):
     assert (b.bundle, b.rootfs) == (BUNDLE, BUNDLE + "/rootfs")
     assert b.console_size is None and b.annotations == {}
     assert b.spec == spec()
+
+
+# --- the first problem is the one named -----------------------------------------------------------
+
+def test_a_bad_env_entry_is_named_before_later_problems():
+    """from_spec names the first problem in the document's order (process before mounts):
+    an env entry without '=' is found by the loader itself, before minins's validation."""
+    for bad in ("A", "=x"):
+        s = with_("process.env", ["OK=1", bad], with_("process.oomScoreAdj", 5000))
+        refused(s, "process.env[1]", "must be NAME=VALUE, not %r" % bad)
+        s = with_("process.env", [bad], spec(mounts=[{"destination": "rel"}]))
+        refused(s, "process.env[0]", "must be NAME=VALUE")
+    base = conv(spec()).config
+    with pytest.raises(ConfigError) as e:
+        bundle.from_process({"args": ["x"], "cwd": "/", "env": ["A"],
+                             "oomScoreAdj": 5000}, base, lsm=NO_LSM, path="p.json")
+    assert (e.value.field, e.value.message) == ("p.json.env[0]", "must be NAME=VALUE, not 'A'")
+
+
+def test_soft_above_hard_is_named_before_later_problems():
+    s = with_("process.rlimits", [{"type": "RLIMIT_CPU", "hard": 1, "soft": 2}],
+              with_("process.oomScoreAdj", 5000))
+    refused(s, "process.rlimits[0].soft", "must not exceed hard (1)")
+    s = with_("process.rlimits", [{"type": "RLIMIT_CPU", "hard": 1, "soft": 2},
+                                  {"type": "RLIMIT_CORE", "hard": 1, "soft": 1},
+                                  {"type": "RLIMIT_CORE", "hard": 1, "soft": 1}])
+    refused(s, "process.rlimits[0].soft", "must not exceed hard (1)")
+
+
+def test_personality_must_be_an_object():
+    refused(with_("linux.personality", "LINUX"), "linux.personality", "must be an object")
+    refused(with_("linux.personality", ["LINUX"]), "linux.personality", "must be an object")
+
+
+def test_load_names_the_file_by_its_absolute_path(tmp_path):
+    import json
+
+    here = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        with pytest.raises(ConfigError) as e:
+            bundle.load("b", lsm=NO_LSM)
+        assert e.value.message == "cannot read %s: No such file or directory" % (
+            tmp_path / "b" / "config.json")
+        (tmp_path / "b").mkdir()
+        (tmp_path / "b" / "config.json").write_text("[1,")
+        with pytest.raises(ConfigError) as e:
+            bundle.load("b", lsm=NO_LSM)
+        assert e.value.message.startswith(str(tmp_path / "b" / "config.json") + ": ")
+        (tmp_path / "b" / "config.json").write_text(json.dumps(spec()))
+        with pytest.raises(ConfigError) as e:
+            bundle.load("b", lsm=NO_LSM)
+        assert e.value.message == "%s is not a directory" % (tmp_path / "b" / "rootfs")
+    finally:
+        os.chdir(here)
