@@ -620,15 +620,17 @@ def _exec_option_overrides(values, data_path, recorded=None):
 
 
 def _read_json(path, field):
-    import json
+    from . import config
 
     try:
         with open(path, "rb") as f:
-            return json.loads(f.read().decode("utf-8"))
+            text = f.read()
     except OSError as e:
         raise UsageError("%s: cannot read %s: %s" % (field, path, e.strerror)) from None
-    except ValueError as e:
-        raise ConfigError(field, "%s is not JSON: %s" % (path, e)) from None
+    try:
+        return config.parse_json(text)
+    except ConfigError as e:
+        raise ConfigError(field, "%s is %s" % (path, e.message)) from None
 
 
 def existing(cid, root):

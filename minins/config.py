@@ -345,17 +345,48 @@ def dumps(cfg, indent=2):
     return json.dumps(cfg.to_json(), indent=indent)
 
 
+MAX_JSON_DEPTH = 256  # arrays and objects inside each other; a real config nests 6-8 deep
+
+
 def parse_json(text):
     """``json.loads(text)`` (str or bytes), with every way it can refuse a document turned
-    into one :class:`ConfigError` without a field (the caller names the file)."""
+    into one :class:`ConfigError` without a field (the caller names the file).
+
+    A document nested deeper than :data:`MAX_JSON_DEPTH` is refused before the parser sees
+    it: the parser recurses once per level, and on Python 3.8 a RecursionError raised deep
+    inside it while the stack is already deep aborts the interpreter ("Fatal Python error:
+    Cannot recover from stack overflow") instead of raising."""
     import json
 
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ConfigError("", "not valid JSON: nested too deeply (more than %d levels)"
+                          % MAX_JSON_DEPTH)
     try:
         return json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise ConfigError("", "not valid JSON: nested too deeply") from None
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int digit limit
         raise ConfigError("", "not valid JSON: %s" % _one_line(e)) from None
+
+
+def json_depth(text):
+    """How deep arrays and objects nest in the JSON ``text`` (str, or bytes in any encoding
+    json accepts), counting the brackets outside strings; 0 when it cannot be decoded (the
+    parser then says why). Not a validator: unbalanced brackets count as they come."""
+    import json
+    import re
+
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode(json.detect_encoding(text), "strict")
+        except (UnicodeDecodeError, LookupError):
+            return 0
+    outside = re.sub(r'"(?:[^"\\]|\\.)*"', "", text, flags=re.S)
+    depth = deepest = 0
+    for ch in re.sub(r"[^\[\]{}]", "", outside):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _not_json(name):

@@ -613,8 +613,7 @@ def update_resources(values, stdin=None):
     its help: "if data is to be read from a file or the standard input, all other options
     are ignored"); without ``-r``, the options. Sizes take runc's units (``512m``, ``1g``);
     ``-1`` lifts a limit."""
-    import json
-
+    from . import config as _config
     from . import runopts
 
     res = {}
@@ -626,11 +625,12 @@ def update_resources(values, stdin=None):
             else:
                 with open(name) as f:
                     text = f.read()
-            res = json.loads(text)
         except OSError as e:
             raise UsageError("-r: cannot read %s: %s" % (name, e.strerror)) from None
-        except ValueError as e:
-            raise ConfigError("-r", "%s is not JSON: %s" % (name, e)) from None
+        try:
+            res = _config.parse_json(text)
+        except ConfigError as e:
+            raise ConfigError("-r", "%s is %s" % (name, e.message)) from None
         if not isinstance(res, dict):
             raise ConfigError("-r", "%s must hold a JSON object (linux.resources)" % name)
         return res
