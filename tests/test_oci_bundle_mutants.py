@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from minins import config
 from minins.errors import ConfigError
 from minins.oci import bundle
+from test_oci_bundle import BUNDLE, NO_LSM, conv, refused, spec, with_  # noqa: F401
 
-NO_LSM = {"apparmor": False, "selinux": False}
 SELINUX = {"apparmor": False, "selinux": True}
-BUNDLE = "/bundles/b1"
 
 # <sys/mount.h> (glibc; the same numbers as linux/mount.h), mount(2)
 MS = {
@@ -87,47 +86,6 @@ CAP_NAMES = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KI
 
 U32 = 4294967295
 U64 = 18446744073709551615
-
-
-def spec(**changes):
-    s = bundle.default_spec()
-    s["process"]["terminal"] = False
-    for key, value in changes.items():
-        if value is None:
-            s.pop(key, None)
-        else:
-            s[key] = value
-    return s
-
-
-def with_(path, value, base=None):
-    """The spec ``base`` (default: runc spec's) with the dotted ``path`` set to ``value``
-    (None deletes)."""
-    s = copy.deepcopy(base) if base is not None else spec()
-    node = s
-    parts = path.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    if value is None:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-    return s
-
-
-def conv(s, **kw):
-    kw.setdefault("lsm", NO_LSM)
-    return bundle.from_spec(s, BUNDLE, **kw)
-
-
-def refused(s, field, words="", **kw):
-    """``s`` is refused with exactly ``field``, and ``words`` in the message."""
-    with pytest.raises(ConfigError) as e:
-        conv(s, **kw)
-    assert e.value.field == field, str(e.value)
-    assert words in e.value.message, str(e.value)
-    assert "\n" not in str(e.value)
-    return e.value
 
 
 def within(lo, hi):
